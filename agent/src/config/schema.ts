@@ -1,0 +1,148 @@
+import { z } from 'zod';
+
+/**
+ * The station's one configuration file (default /etc/loa/config.json).
+ * Every field has a default except what only the installer can know, so a
+ * minimal file is `{ "station": { "id": "..." } }`. The station profile
+ * (amplifiers, zones, outputs) says which parts of a station are present: the
+ * same agent runs a commune studio and a one-zone village cluster box.
+ */
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'use 1-32 lowercase letters, digits, "-" or "_"');
+
+const line = z.number().int().min(0).max(4095);
+
+export const AmplifierSchema = z.object({
+  name,
+  line,
+  activeLow: z.boolean().default(true),
+  /** Time the amplifier needs after power-on before audio may play. */
+  warmupMs: z.number().int().min(0).max(5000).default(2000),
+});
+
+export const ZoneSchema = z.object({
+  name,
+  /** Village or residential group the zone's horns serve, for people. */
+  label: z.string().max(80).optional(),
+  line,
+  activeLow: z.boolean().default(true),
+  amplifier: name,
+  /** Trim 0-100 for this zone; when zones share an amplifier the lowest trim applies. */
+  volume: z.number().int().min(0).max(100).default(100),
+});
+
+export const RelaysSchema = z
+  .object({
+    driver: z.enum(['sim', 'sysfs', 'gpiod', 'bridge']).default('sim'),
+    /** gpiod: the chip (`gpiochip0`); sysfs: the chip label whose base offsets line numbers. */
+    chip: z.string().default('gpiochip0'),
+    amplifiers: z.array(AmplifierSchema).min(1).default([{ name: 'amp', line: 17, activeLow: true, warmupMs: 2000 }]),
+    zones: z.array(ZoneSchema).min(1).default([
+      { name: 'zone-1', line: 22, activeLow: true, amplifier: 'amp', volume: 100 },
+      { name: 'zone-2', line: 23, activeLow: true, amplifier: 'amp', volume: 100 },
+    ]),
+    /** Zones close this long before the audio starts (after the warm-up). */
+    zoneLeadMs: z.number().int().min(0).max(2000).default(100),
+    /** Zones stay closed this long after the audio ends, so no tail is cut. */
+    tailMs: z.number().int().min(0).max(10000).default(800),
+  })
+  .superRefine((r, ctx) => {
+    const amps = new Set(r.amplifiers.map((a) => a.name));
+    r.zones.forEach((zone, i) => {
+      if (!amps.has(zone.amplifier)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['zones', i, 'amplifier'],
+          message: `no amplifier named "${zone.amplifier}"; define it in relays.amplifiers or use one of: ${[...amps].join(', ')}`,
+        });
+      }
+    });
+    const seen = new Map<number, string>();
+    [...r.amplifiers.map((a) => ['amplifiers', a] as const), ...r.zones.map((z) => ['zones', z] as const)].forEach(([kind, o]) => {
+      const other = seen.get(o.line);
+      if (other) {
+        ctx.addIssue({ code: 'custom', path: [kind], message: `line ${o.line} is used by both "${other}" and "${o.name}"` });
+      }
+      seen.set(o.line, o.name);
+    });
+    const names = new Set<string>();
+    for (const z of r.zones) {
+      if (names.has(z.name)) ctx.addIssue({ code: 'custom', path: ['zones'], message: `zone name "${z.name}" appears twice` });
+      names.add(z.name);
+    }
+  });
+
+export const SinkSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('alsa'), device: z.string().min(1).default('default') }),
+  /** Raw PCM (s16le 48 kHz stereo) to a file, paced in real time like a sound card. */
+  z.object({ kind: z.literal('file'), path: z.string().min(1) }),
+  /** Discards audio, paced in real time like a sound card. */
+  z.object({ kind: z.literal('null') }),
+]);
+
+export const AudioSchema = z.object({
+  sink: SinkSchema.default({ kind: 'alsa', device: 'default' }),
+  loudness: z
+    .object({
+      targetLufs: z.number().min(-40).max(-10).default(-23),
+      truePeakDbtp: z.number().min(-10).max(0).default(-2),
+    })
+    .default({ targetLufs: -23, truePeakDbtp: -2 }),
+  fadeMs: z.number().int().min(0).max(2000).default(30),
+  /** A chime before bulletins of these classes. */
+  chime: z
+    .object({ enabled: z.boolean().default(true), classes: z.array(z.enum(['normal', 'priority', 'emergency'])).default(['priority', 'emergency']) })
+    .default({ enabled: true, classes: ['priority', 'emergency'] }),
+  /** A decoder that yields no audio for this long is killed and the item failed. */
+  stallTimeoutMs: z.number().int().min(500).max(60000).default(5000),
+  ffmpegPath: z.string().default('ffmpeg'),
+  ffprobePath: z.string().default('ffprobe'),
+});
+
+export const ScheduleSchema = z.object({
+  /** A programme whose start was missed (agent down, clock wrong) still plays this late; after that it is logged missed. */
+  graceMs: z.number().int().min(0).max(3_600_000).default(300_000),
+  interruption: z
+    .object({
+      normal: z.enum(['resume', 'restart', 'drop']).default('resume'),
+      priority: z.enum(['resume', 'restart', 'drop']).default('restart'),
+      emergency: z.enum(['resume', 'restart', 'drop']).default('restart'),
+    })
+    .default({ normal: 'resume', priority: 'restart', emergency: 'restart' }),
+  /** Forced volume for emergencies (Circular 39: plays at once, everywhere, loud). */
+  emergencyVolume: z.number().int().min(0).max(100).default(100),
+});
+
+export const ConfigSchema = z.object({
+  station: z.object({
+    id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" or "-" (at most 64)'),
+    name: z.string().max(120).default(''),
+    timezone: z.string().default('Asia/Ho_Chi_Minh'),
+    /** Operator-facing language: vi or en. */
+    locale: z.enum(['vi', 'en']).default('vi'),
+  }),
+  paths: z
+    .object({
+      state: z.string().default('/var/lib/loa'),
+      socket: z.string().default('/run/loa/loa.sock'),
+    })
+    .default({ state: '/var/lib/loa', socket: '/run/loa/loa.sock' }),
+  relays: RelaysSchema.default(() => RelaysSchema.parse({})),
+  audio: AudioSchema.default(() => AudioSchema.parse({})),
+  schedule: ScheduleSchema.default(() => ScheduleSchema.parse({})),
+  cache: z.object({ quotaMb: z.number().int().min(16).default(2048) }).default({ quotaMb: 2048 }),
+  clock: z
+    .object({
+      /** Trust the system clock without NTP or a battery RTC (bench rigs only). */
+      trustWithoutSync: z.boolean().default(false),
+    })
+    .default({ trustWithoutSync: false }),
+  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type RelaysConfig = Config['relays'];
+export type AudioConfig = Config['audio'];
+export type SinkConfig = AudioConfig['sink'];

@@ -1,0 +1,74 @@
+/**
+ * The station's vocabulary: what a programme, an item and a bulletin are.
+ * Plain data shared by the planner, the arbiter, the store and the player.
+ */
+
+/** Circular 39 bulletin classes. */
+export type BulletinClass = 'normal' | 'priority' | 'emergency';
+
+/**
+ * PA-style priority 0-9. The class is derived from it so that the two can
+ * never disagree: 0-4 normal, 5-8 priority, 9 emergency.
+ */
+export type Priority = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
+
+export function classOf(priority: number): BulletinClass {
+  if (priority >= 9) return 'emergency';
+  if (priority >= 5) return 'priority';
+  return 'normal';
+}
+
+/** The lowest priority of each class, for requests that name a class only. */
+export const CLASS_PRIORITY: Record<BulletinClass, Priority> = { normal: 0, priority: 5, emergency: 9 };
+
+/** A SHA-256 hex digest naming a piece of content in the cache. */
+export type ContentId = string;
+
+export interface ProgrammeItem {
+  content: ContentId;
+  /** How many times the item plays in a row (>= 1). */
+  repeat: number;
+  /** Silence after each play, in milliseconds. */
+  gapMs: number;
+}
+
+/** When a programme recurs, in station local time. */
+export type Recurrence =
+  | { kind: 'once'; date: string /* YYYY-MM-DD */; time: string /* HH:MM[:SS] */ }
+  | {
+      kind: 'daily';
+      time: string;
+      /** ISO weekdays 1 (Monday) - 7 (Sunday); absent means every day. */
+      weekdays?: number[];
+      /** Inclusive local dates (YYYY-MM-DD). */
+      validFrom?: string;
+      validTo?: string;
+    };
+
+export interface Programme {
+  id: string;
+  name: string;
+  priority: Priority;
+  recurrence: Recurrence;
+  items: ProgrammeItem[];
+  /** Zone names from the station profile. */
+  zones: string[];
+  /** 0-100, applied on top of loudness normalisation. */
+  volume: number;
+}
+
+/** One concrete scheduled play of a programme. */
+export interface Occurrence {
+  /** Stable id: programme id + local start, e.g. `morning@2026-11-27T06:00:00`. */
+  id: string;
+  programmeId: string;
+  /** Scheduled start, UTC epoch milliseconds. */
+  startMs: number;
+  priority: Priority;
+}
+
+/** What happens to an item cut off by something more urgent. */
+export type InterruptionPolicy = 'resume' | 'restart' | 'drop';
+
+/** Final result of one item in the play log. */
+export type PlayResult = 'played' | 'interrupted' | 'failed' | 'missed' | 'skipped';
