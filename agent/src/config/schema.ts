@@ -115,6 +115,65 @@ export const ScheduleSchema = z.object({
   emergencyVolume: z.number().int().min(0).max(100).default(100),
 });
 
+/**
+ * Provincial sync over MQTT. Absent: the station runs alone (local
+ * schedule, CLI requests). Credentials are per device; the province key is
+ * pinned here and never learnt from the network.
+ */
+export const SyncSchema = z.object({
+  /** Tried in order, round robin on failure: mqtts://host:8883, mqtt://..., ws(s)://... */
+  brokers: z.array(z.string().regex(/^(mqtts?|wss?):\/\/\S+$/, 'use mqtt://, mqtts://, ws:// or wss:// URLs')).min(1),
+  /** Broker user name; the station id when absent. */
+  username: z.string().min(1).max(128).optional(),
+  /** The password itself, or (better) a file holding it, readable by loa only. */
+  password: z.string().min(1).optional(),
+  passwordFile: z.string().min(1).optional(),
+  tls: z
+    .object({
+      /** The province CA that signed the broker's certificate (pinned, not the system store). */
+      caFile: z.string().min(1).optional(),
+      /** Client certificate and key, when the broker asks for them. */
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+    })
+    .default({}),
+  /** Ed25519 public keys of the province (PEM, or 32 raw bytes in base64); more than one only during a key rotation. */
+  provinceKeys: z.array(z.string().min(1)).min(1),
+  /** Groups the station belongs to (province, commune, cluster...); group commands reach it through these. */
+  groups: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" or "-" (at most 64)')).default([]),
+  /** MQTT keep-alive. 60 s stays under the idle timeout of most 3G/4G carrier NATs. */
+  keepaliveS: z.number().int().min(10).max(1200).default(60),
+  /** 5 where the broker speaks it; 4 (3.1.1) for brokers that do not. Nothing depends on 5. */
+  protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5),
+  /** Broker-side session kept this long while offline, so commands sent during a short drop still arrive. */
+  sessionExpiryS: z.number().int().min(0).max(604_800).default(3600),
+  reconnect: z
+    .object({
+      /** Backoff with full jitter; the very first connect after boot waits a random part of initialMs too. */
+      initialMs: z.number().int().min(100).max(600_000).default(5000),
+      maxMs: z.number().int().min(1000).max(3_600_000).default(300_000),
+      connectTimeoutMs: z.number().int().min(1000).max(120_000).default(30_000),
+    })
+    .default({ initialMs: 5000, maxMs: 300_000, connectTimeoutMs: 30_000 }),
+  download: z
+    .object({
+      parallel: z.number().int().min(1).max(8).default(2),
+      /** Attempts per file before the target is reported as failed (it is retried on the next target or re-sync). */
+      attempts: z.number().int().min(1).max(100).default(8),
+    })
+    .default({ parallel: 2, attempts: 8 }),
+  /** Health is coalesced: at most one pending report, published at most this often. */
+  healthIntervalS: z.number().int().min(10).max(86_400).default(300),
+  outbox: z
+    .object({
+      maxRows: z.number().int().min(100).max(10_000_000).default(200_000),
+      maxBytes: z.number().int().min(65_536).default(64 * 1024 * 1024),
+    })
+    .default({ maxRows: 200_000, maxBytes: 64 * 1024 * 1024 }),
+}).refine((s) => !(s.password && s.passwordFile), { message: 'give password or passwordFile, not both', path: ['passwordFile'] });
+
+export type SyncConfig = z.infer<typeof SyncSchema>;
+
 export const ConfigSchema = z.object({
   station: z.object({
     id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" or "-" (at most 64)'),
@@ -139,6 +198,7 @@ export const ConfigSchema = z.object({
       trustWithoutSync: z.boolean().default(false),
     })
     .default({ trustWithoutSync: false }),
+  sync: SyncSchema.optional(),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
 });
 

@@ -7,11 +7,10 @@
 export type BulletinClass = 'normal' | 'priority' | 'emergency';
 
 /**
- * PA-style priority 0-9. The class is derived from it so that the two can
- * never disagree: 0-4 normal, 5-8 priority, 9 emergency.
+ * Priorities run 0-9 like PA systems. The class is derived from the
+ * priority so that the two can never disagree: 0-4 normal, 5-8 priority,
+ * 9 emergency.
  */
-export type Priority = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
-
 export function classOf(priority: number): BulletinClass {
   if (priority >= 9) return 'emergency';
   if (priority >= 5) return 'priority';
@@ -19,7 +18,7 @@ export function classOf(priority: number): BulletinClass {
 }
 
 /** The lowest priority of each class, for requests that name a class only. */
-export const CLASS_PRIORITY: Record<BulletinClass, Priority> = { normal: 0, priority: 5, emergency: 9 };
+export const CLASS_PRIORITY: Record<BulletinClass, number> = { normal: 0, priority: 5, emergency: 9 };
 
 /** A SHA-256 hex digest naming a piece of content in the cache. */
 export type ContentId = string;
@@ -48,7 +47,8 @@ export type Recurrence =
 export interface Programme {
   id: string;
   name: string;
-  priority: Priority;
+  /** 0-8: a scheduled programme is never an emergency. */
+  priority: number;
   recurrence: Recurrence;
   items: ProgrammeItem[];
   /** Zone names from the station profile. */
@@ -64,7 +64,7 @@ export interface Occurrence {
   programmeId: string;
   /** Scheduled start, UTC epoch milliseconds. */
   startMs: number;
-  priority: Priority;
+  priority: number;
 }
 
 /** What happens to an item cut off by something more urgent. */

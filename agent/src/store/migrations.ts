@@ -89,5 +89,24 @@ export const MIGRATIONS: readonly string[] = [
     payload    TEXT NOT NULL,
     created_ms INTEGER NOT NULL
   );
+
+  -- Provincial sync: signed sequence numbers already accepted, per stream
+  -- (replay protection that does not trust the station clock).
+  CREATE TABLE sync_seen (
+    stream TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    PRIMARY KEY (stream, seq)
+  ) WITHOUT ROWID;
+
+  -- Provincial commands already seen, so one seen twice runs once and its
+  -- answer can be given again.
+  CREATE TABLE sync_command (
+    id          TEXT PRIMARY KEY,
+    seq         INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    response    TEXT NOT NULL,
+    received_ms INTEGER NOT NULL
+  );
+  CREATE INDEX sync_command_received ON sync_command(received_ms);
   `,
 ];

@@ -1,0 +1,108 @@
+import { DateTime } from 'luxon';
+import type { Locale, MessageKey } from './messages.js';
+
+export interface Out {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+}
+
+type T = (key: MessageKey, vars?: Record<string, string | number>) => string;
+type Row = Record<string, unknown>;
+
+/** Human text for one command's result; `--json` prints the result itself instead. */
+export function render(kind: string, result: unknown, t: T, locale: Locale, timezone: string): string {
+  const r = result as Row;
+  const time = (ms: unknown): string =>
+    typeof ms === 'number' ? DateTime.fromMillis(ms, { zone: timezone }).setLocale(locale).toFormat('ccc dd/LL HH:mm:ss') : '-';
+  switch (kind) {
+    case 'status': {
+      const clock = r.clock as Row;
+      const playing = r.playing as Row | null;
+      const next = r.next as Row | null;
+      const relays = (r.relays as Row[]) ?? [];
+      const cache = r.cache as Row;
+      const lines = [
+        `${t('station')}: ${String((r.station as Row).id)} ${String((r.station as Row).name ?? '')}`.trimEnd(),
+        `${t('clock')}: ${time(clock.nowMs)} — ${clock.trusted ? t('clockTrusted', { reason: String(clock.reason) }) : t('clockUntrusted', { reason: String(clock.reason) })}`,
+        `${t('playing')}: ${playing ? `${String(playing.label)} [${(playing.zones as string[]).join(', ')}]` : t('idle')}`,
+        `${t('next')}: ${next ? `${time(next.startMs)} ${String(next.name)}` : t('none')}`,
+        `${t('relays')} (${String(r.relayDriver)}): ${relays.map((x) => `${String(x.name)}=${x.on ? t('on') : t('off')}`).join('  ')}`,
+        `${t('cache')}: ${String(cache.items)} / ${mb(cache.bytes)} MB of ${mb(cache.quotaBytes)} MB`,
+        `${t('queued')}: ${String(r.queuedBulletins)}`,
+        `${t('outbox')}: ${String(r.outbox)}`,
+        `${t('uptime')}: ${String(r.uptimeS)} s`,
+      ];
+      const problems = (r.problems as string[]) ?? [];
+      if (problems.length > 0) lines.push(`${t('problems')}:`, ...problems.map((p) => `  ! ${p}`));
+      return lines.join('\n');
+    }
+    case 'schedule': {
+      const occ = (r.occurrences as Row[]) ?? [];
+      if (occ.length === 0) return t('scheduleEmpty');
+      return occ
+        .map((o) => `${time(o.startMs)}  ${pad(t(`state_${String(o.state)}` as MessageKey), 12)} p${String(o.priority)}  ${String(o.name)}`)
+        .join('\n');
+    }
+    case 'schedule-import':
+      return t('scheduleImported', { n: Number(r.programmes) });
+    case 'play':
+      return t('requestAccepted', { id: String(r.id), cls: String(r.class) });
+    case 'stop':
+      return r.stopped ? t('stopped', { key: String(r.stopped) }) : t('nothingToStop');
+    case 'relays':
+      return ((r.relays as Row[]) ?? []).map((x) => `${pad(String(x.name), 16)} ${pad(String(x.kind), 10)} ${x.on ? t('on') : t('off')}`).join('\n');
+    case 'cache':
+      return ((r.items as Row[]) ?? [])
+        .map((c) => `${String(c.sha256).slice(0, 12)}  ${pad(String(c.state), 11)} ${pad((Number(c.durationMs) / 1000).toFixed(1) + ' s', 9)} ${String(c.name)}`)
+        .join('\n');
+    case 'cache-import':
+      return t('imported', {
+        name: String(r.name),
+        sha: String(r.sha256).slice(0, 12),
+        duration: (Number(r.durationMs) / 1000).toFixed(1),
+        lufs: r.loudnessLufs === null || r.loudnessLufs === undefined ? '-' : Number(r.loudnessLufs).toFixed(1),
+      });
+    case 'cache-verify': {
+      const bad = (r.bad as Row[]) ?? [];
+      return bad.length === 0
+        ? t('verifyOk', { n: Number(r.checked) })
+        : [t('verifyBad', { n: bad.length }), ...bad.map((b) => `  ${String(b.sha256).slice(0, 12)} ${String(b.state)}`)].join('\n');
+    }
+    case 'log': {
+      const rows = (r.rows as Row[]) ?? [];
+      if (rows.length === 0) return t('logEmpty');
+      return rows
+        .map((x) =>
+          [
+            time(x.startedMs ?? x.scheduledMs),
+            pad(t(`result_${String(x.result)}` as MessageKey), 10),
+            `p${String(x.priority)}`,
+            String(x.programmeId ?? x.requestId ?? ''),
+            String(x.content ?? '').slice(0, 12),
+            `[${(x.zones as string[]).join(',')}]`,
+            x.reason ? `— ${String(x.reason)}` : '',
+          ].join('  ').trimEnd(),
+        )
+        .join('\n');
+    }
+    case 'doctor':
+      return ((r.checks as Row[]) ?? [])
+        .map((c) => {
+          const mark = c.status === 'ok' ? t('doctorOk') : c.status === 'warn' ? t('doctorWarn') : t('doctorFail');
+          return `[${pad(mark, 5)}] ${pad(String(c.name), 10)} ${String(c.detail)}${c.fix ? `\n         → ${String(c.fix)}` : ''}`;
+        })
+        .join('\n');
+    case 'safe-off':
+      return t('safeOff');
+    default:
+      return JSON.stringify(result, null, 2);
+  }
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+function mb(bytes: unknown): string {
+  return (Number(bytes) / 1_048_576).toFixed(1);
+}

@@ -1,0 +1,237 @@
+import { mkdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { openStore, databasePath } from '../store/database.js';
+import { StationStore } from '../store/station-store.js';
+import { RelayBank } from '../relays/bank.js';
+import { createRelayDriver } from '../relays/factory.js';
+import type { RelayDriver } from '../relays/driver.js';
+import { ClockMonitor } from '../clock/monitor.js';
+import { Conductor } from '../playout/conductor.js';
+import { relayPort } from '../playout/relay-port.js';
+import { StationMedia } from '../playout/media.js';
+import { startControlServer, OperatorError } from './control-server.js';
+import { CLASS_PRIORITY, classOf, type BulletinClass } from '../domain/types.js';
+import { RequestSchema } from '../domain/request.js';
+import { ScheduleDocumentSchema, describeIssues } from '../domain/schemas.js';
+import { SOFTWARE_VERSION } from '../version.js';
+import { startOfLocalDay } from '../schedule/planner.js';
+
+export interface Agent {
+  config: Config;
+  store: StationStore;
+  conductor: Conductor;
+  bank: RelayBank;
+  media: StationMedia;
+  clock: ClockMonitor;
+  /** Problems an operator must see (`loa status`, `loa doctor`, the province). */
+  problems(): string[];
+  /** One turn of the main loop: clock, and proof of progress for the watchdog. */
+  tick(): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+export interface AgentOptions {
+  log: Logger;
+  /** A relay driver supplied by the caller (the firmware bridge, or a test's). */
+  relayDriver?: RelayDriver;
+  now?: () => number;
+}
+
+const LAST_SEEN_KEY = 'clock.last_seen_ms';
+
+/**
+ * Builds the station from its configuration, in dependency order, each part
+ * handed what it needs. Everything that touches hardware is owned here and
+ * nowhere else; field staff reach it through the control socket.
+ */
+export async function startAgent(config: Config, opts: AgentOptions): Promise<Agent> {
+  const { log } = opts;
+  const now = opts.now ?? Date.now;
+  const startedMs = now();
+  const stateDir = config.paths.state;
+  mkdirSync(stateDir, { recursive: true, mode: 0o750 });
+  const startupProblems: string[] = [];
+
+  const opened = openStore(databasePath(stateDir), log);
+  const store = new StationStore(opened.db);
+  if (opened.rebuiltFrom) {
+    startupProblems.push(`database was corrupt: kept as ${opened.rebuiltFrom} and rebuilt; schedule must be re-sent or re-imported`);
+    store.recordEvent('database.rebuilt', { keptAs: opened.rebuiltFrom }, now());
+  }
+
+  // Relays first and all off: whatever state a crash left them in ends here.
+  const driver = opts.relayDriver ?? createRelayDriver(config.relays, { stateDir, log });
+  const bank = new RelayBank(config.relays, driver, { log, now });
+  await bank.open();
+
+  const media = await StationMedia.open(config, store, log);
+  startupProblems.push(...media.startupProblems);
+
+  const clock = new ClockMonitor({
+    log,
+    trustWithoutSync: config.clock.trustWithoutSync,
+    loadLastSeen: () => {
+      const v = store.getMeta(LAST_SEEN_KEY);
+      return v === null ? null : Number(v);
+    },
+    saveLastSeen: (ms) => store.setMeta(LAST_SEEN_KEY, String(ms)),
+    now,
+  });
+  await clock.tick();
+
+  const conductor = new Conductor({
+    store,
+    ports: { relays: relayPort(bank, config.relays, now), content: media.contentPort(), audio: media.audioPort(), log },
+    log,
+    timezone: config.station.timezone,
+    graceMs: config.schedule.graceMs,
+    interruption: config.schedule.interruption,
+    emergencyVolume: config.schedule.emergencyVolume,
+    zones: config.relays.zones.map((z) => ({ name: z.name, volume: z.volume })),
+    chime: media.chime && config.audio.chime.enabled ? { content: media.chime, classes: config.audio.chime.classes } : null,
+    prerollMs: 600,
+    volumeGainDb: media.volumeGainDb,
+    clock: { get trusted() { return clock.trusted; }, label: () => (clock.trusted ? clock.state.reason : `untrusted:${clock.state.reason}`) },
+    now,
+  });
+  clock.on('trust', () => conductor.kick('clock trust changed'));
+  clock.on('jump', () => conductor.kick('clock jumped'));
+  conductor.start();
+
+  const problems = (): string[] => [
+    ...startupProblems,
+    ...conductor.problems,
+    ...media.problems(),
+    ...(clock.trusted ? [] : [`clock not trusted (${clock.state.reason}): scheduled programmes wait`]),
+  ];
+
+  const agent: Agent = {
+    config,
+    store,
+    conductor,
+    bank,
+    media,
+    clock,
+    problems,
+    async tick() {
+      await clock.tick();
+      // A wedged conductor queue stops the heartbeat; systemd restarts us.
+      return conductor.ping();
+    },
+    async stop() {
+      await server?.close();
+      await conductor.shutdown();
+      clock.persist();
+      await bank.close();
+      await media.close();
+      opened.db.close();
+    },
+  };
+
+  const server: Server = await startControlServer(config.paths.socket, controlHandlers(agent, startedMs, now), log);
+  log.info({ station: config.station.id, version: SOFTWARE_VERSION, relays: driver.kind, sink: config.audio.sink.kind }, 'agent ready');
+  return agent;
+}
+
+function controlHandlers(agent: Agent, startedMs: number, now: () => number): Record<string, (p: Record<string, unknown>) => unknown> {
+  const { store, conductor, bank, media, clock, config } = agent;
+  const relayList = async (): Promise<{ relays: Array<{ name: string; kind: string; on: boolean }> }> => {
+    const state = await bank.state();
+    return { relays: bank.outputs().map((o) => ({ name: o.name, kind: o.kind, on: state[o.name] ?? false })) };
+  };
+  return {
+    status: async () => {
+      const next = conductor.agenda(now(), 8).find((o) => o.state === 'scheduled' && o.startMs > now());
+      return {
+        station: { id: config.station.id, name: config.station.name },
+        version: SOFTWARE_VERSION,
+        uptimeS: Math.round((now() - startedMs) / 1000),
+        clock: clock.state,
+        playing: conductor.nowPlaying(),
+        next: next ? { id: next.id, name: next.name, startMs: next.startMs, priority: next.priority } : null,
+        relayDriver: bank.driverKind,
+        relays: (await relayList()).relays,
+        cache: media.cacheStats(),
+        queuedBulletins: store.pendingRequests('next-programme').length,
+        outbox: store.outboxDepth(),
+        problems: agent.problems(),
+      };
+    },
+    'schedule.list': (p) => {
+      const days = typeof p.days === 'number' && p.days > 0 && p.days <= 31 ? p.days : 8;
+      const from = startOfLocalDay(now(), config.station.timezone);
+      return {
+        timezone: config.station.timezone,
+        occurrences: conductor.agenda(from, days),
+        queued: store.pendingRequests('next-programme').map((r) => ({ id: r.request.id, label: r.request.label, priority: r.request.priority })),
+      };
+    },
+    'schedule.import': (p) => {
+      const parsed = ScheduleDocumentSchema.safeParse(p.doc);
+      if (!parsed.success) throw new OperatorError('invalid-schedule', `schedule rejected, nothing changed:\n  ${describeIssues(parsed.error).join('\n  ')}`);
+      const missing = parsed.data.programmes.flatMap((prog) => prog.items.map((i) => i.content)).filter((sha) => !media.has(sha));
+      const unknownZones = parsed.data.programmes.flatMap((prog) => prog.zones).filter((z) => !config.relays.zones.some((zone) => zone.name === z));
+      if (unknownZones.length > 0) throw new OperatorError('invalid-schedule', `schedule rejected, unknown zones: ${[...new Set(unknownZones)].join(', ')}`);
+      store.replaceSchedule(parsed.data, now());
+      conductor.reloadSchedule();
+      conductor.kick('schedule imported');
+      return { programmes: parsed.data.programmes.length, missingContent: [...new Set(missing)] };
+    },
+    play: async (p) => {
+      const sha = typeof p.file === 'string' ? (await media.importFile(p.file, typeof p.label === 'string' ? p.label : undefined)).sha256 : media.resolveId(String(p.content ?? ''));
+      if (!sha) throw new OperatorError('unknown-content', `no cached content matches "${String(p.content)}": see loa cache ls`);
+      const cls = (typeof p.class === 'string' ? p.class : 'normal') as BulletinClass;
+      if (!(cls in CLASS_PRIORITY)) throw new OperatorError('bad-class', `class must be normal, priority or emergency, not "${cls}"`);
+      const priority = typeof p.priority === 'number' ? p.priority : CLASS_PRIORITY[cls];
+      const parsed = RequestSchema.safeParse({
+        id: `cli-${randomUUID()}`,
+        mode: p.next === true ? 'next-programme' : 'now',
+        priority,
+        label: typeof p.label === 'string' ? p.label : '',
+        items: [{ content: sha, repeat: 1, gapMs: 0 }],
+        zones: Array.isArray(p.zones) ? p.zones : [],
+        ...(typeof p.volume === 'number' ? { volume: p.volume } : {}),
+        origin: 'cli',
+      });
+      if (!parsed.success) throw new OperatorError('bad-request', describeIssues(parsed.error).join('; '));
+      const unknown = parsed.data.zones.filter((z) => !config.relays.zones.some((zone) => zone.name === z));
+      if (unknown.length > 0) throw new OperatorError('unknown-zone', `no zone named ${unknown.join(', ')}; zones: ${config.relays.zones.map((z) => z.name).join(', ')}`);
+      conductor.submit(parsed.data);
+      return { id: parsed.data.id, priority, class: classOf(priority), content: sha, mode: parsed.data.mode };
+    },
+    stop: async () => ({ stopped: await conductor.stopCurrent() }),
+    'relay.list': relayList,
+    'relay.set': async (p) => {
+      if (conductor.nowPlaying()) throw new OperatorError('busy', 'a broadcast is on air: stop it first (loa stop)');
+      const name = String(p.name);
+      if (!bank.outputs().some((o) => o.name === name)) {
+        throw new OperatorError('unknown-relay', `no relay named "${name}"; relays: ${bank.outputs().map((o) => o.name).join(', ')}`);
+      }
+      await bank.set(name, p.on === true);
+      return relayList();
+    },
+    testTone: async (p) => {
+      const sha = media.testTone;
+      if (!sha) throw new OperatorError('no-tone', 'the test tone could not be generated: see loa doctor (ffmpeg)');
+      const request = RequestSchema.parse({
+        id: `test-tone-${randomUUID()}`,
+        mode: 'now',
+        priority: 0,
+        label: 'test tone',
+        items: [{ content: sha, repeat: 1, gapMs: 0 }],
+        zones: Array.isArray(p.zones) ? p.zones : [],
+        volume: 50,
+        origin: 'cli',
+      });
+      conductor.submit(request);
+      return { id: request.id, priority: 0, class: 'normal', content: sha };
+    },
+    'cache.list': () => ({ items: media.list() }),
+    'cache.import': async (p) => media.importFile(String(p.path), typeof p.name === 'string' ? p.name : undefined),
+    'cache.verify': async (p) => media.verify(typeof p.sha === 'string' ? p.sha : undefined),
+    log: (p) => ({ rows: store.recentPlays(typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30) }),
+  };
+}

@@ -1,0 +1,49 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, ConfigError, DEFAULT_CONFIG_PATH } from '../config/load.js';
+import { createLogger } from '../lib/logger.js';
+import { startAgent, type Agent } from './agent.js';
+import { createNotifier, createWatchdog } from './systemd-notify.js';
+
+/**
+ * loa-agent: the station daemon. Exits non-zero with the reason on stderr
+ * when it cannot start (systemd shows it in `systemctl status loa-agent`).
+ */
+export async function runDaemon(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } } });
+  const configPath = values.config ?? process.env.LOA_CONFIG ?? DEFAULT_CONFIG_PATH;
+  let config;
+  try {
+    config = loadConfig(configPath);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`loa-agent: configuration error in ${err.message}\n`);
+      process.exit(78); // EX_CONFIG: systemd does not hammer restarts on a bad file
+    }
+    throw err;
+  }
+  const log = createLogger({ level: config.log.level });
+  const notify = createNotifier({ log });
+  let agent: Agent;
+  try {
+    agent = await startAgent(config, { log });
+  } catch (err) {
+    log.fatal({ err }, 'agent could not start');
+    process.exitCode = 1;
+    return;
+  }
+  const watchdog = createWatchdog({ notify, check: () => agent.tick() });
+  await notify.ready(`station ${config.station.id} on air`);
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: relays to the safe state');
+    await notify.stopping();
+    watchdog.stop();
+    await agent.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,162 @@
+import { execFile } from 'node:child_process';
+import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Config } from '../config/schema.js';
+import type { ConfigError } from '../config/load.js';
+import { databasePath } from '../store/database.js';
+import { call } from '../cli/client.js';
+import type { Locale } from '../cli/messages.js';
+
+export interface Check {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  fix?: string;
+}
+
+interface DoctorInput {
+  configPath: string;
+  config: Config | null;
+  configError: ConfigError | null;
+  socket: string;
+  locale?: Locale;
+}
+
+/**
+ * `loa doctor`: each part of the station checked on its own, each answer
+ * either OK or what to do. Works with the agent stopped.
+ */
+export async function runDoctor(input: DoctorInput): Promise<{ checks: Check[] }> {
+  const L = (m: { vi: string; en: string }): string => m[input.locale ?? 'vi'];
+  const checks: Check[] = [];
+  const { config } = input;
+  if (!config) {
+    checks.push({
+      name: 'config',
+      status: 'fail',
+      detail: input.configError?.message ?? input.configPath,
+      fix: L({ vi: `sửa ${input.configPath} theo thông báo trên`, en: `fix ${input.configPath} as the message says` }),
+    });
+    return { checks };
+  }
+  checks.push({ name: 'config', status: 'ok', detail: `${input.configPath}: ${config.station.id}` });
+
+  const ffmpeg = await version(config.audio.ffmpegPath, ['-version']);
+  checks.push(
+    ffmpeg
+      ? { name: 'ffmpeg', status: 'ok', detail: ffmpeg }
+      : { name: 'ffmpeg', status: 'fail', detail: L({ vi: 'không tìm thấy ffmpeg', en: 'ffmpeg not found' }), fix: 'sudo apt-get install ffmpeg' },
+  );
+
+  checks.push(await audioCheck(config, L));
+  checks.push(relayCheck(config, L));
+  checks.push(diskCheck(config, L));
+  checks.push(databaseCheck(config, L));
+
+  try {
+    const status = await call<{ clock: { trusted: boolean; reason: string }; problems: string[] }>(input.socket, 'status', {}, 5000);
+    checks.push({ name: 'agent', status: 'ok', detail: L({ vi: 'tác tử đang chạy', en: 'agent running' }) });
+    checks.push(
+      status.clock.trusted
+        ? { name: 'clock', status: 'ok', detail: status.clock.reason }
+        : {
+            name: 'clock',
+            status: 'warn',
+            detail: L({ vi: `đồng hồ chưa tin cậy (${status.clock.reason}): lịch phát đang chờ`, en: `clock not trusted (${status.clock.reason}): scheduled programmes wait` }),
+            fix: L({ vi: 'kết nối mạng để đồng bộ NTP, hoặc kiểm tra đồng hồ RTC của mạch', en: 'connect the network for NTP, or check the board RTC' }),
+          },
+    );
+    for (const p of status.problems) checks.push({ name: 'agent', status: 'warn', detail: p });
+  } catch {
+    checks.push({
+      name: 'agent',
+      status: 'warn',
+      detail: L({ vi: `tác tử không chạy (${input.socket})`, en: `agent not running (${input.socket})` }),
+      fix: 'sudo systemctl start loa-agent; journalctl -u loa-agent -n 50',
+    });
+  }
+  return { checks };
+}
+
+async function audioCheck(config: Config, L: (m: { vi: string; en: string }) => string): Promise<Check> {
+  const sink = config.audio.sink;
+  if (sink.kind === 'null') return { name: 'audio', status: 'warn', detail: L({ vi: 'âm thanh ra null (không phát ra loa)', en: 'audio goes to the null sink (no sound)' }) };
+  if (sink.kind === 'file') {
+    try {
+      accessSync(dirname(sink.path), constants.W_OK);
+      return { name: 'audio', status: 'ok', detail: `file ${sink.path}` };
+    } catch {
+      return { name: 'audio', status: 'fail', detail: `${dirname(sink.path)}`, fix: L({ vi: 'thư mục không ghi được', en: 'directory not writable' }) };
+    }
+  }
+  const devices = await version('aplay', ['-L'], true);
+  if (devices === null) return { name: 'audio', status: 'fail', detail: L({ vi: 'thiếu aplay', en: 'aplay missing' }), fix: 'sudo apt-get install alsa-utils' };
+  const names = devices.split('\n').filter((l) => l && !l.startsWith(' '));
+  const wanted = sink.device.split(':')[0]!;
+  if (sink.device === 'default' || names.some((n) => n === sink.device || n.startsWith(wanted))) {
+    return { name: 'audio', status: 'ok', detail: `ALSA ${sink.device}` };
+  }
+  return {
+    name: 'audio',
+    status: 'fail',
+    detail: L({ vi: `không có thiết bị ALSA "${sink.device}"`, en: `no ALSA device "${sink.device}"` }),
+    fix: L({ vi: `chọn một trong: ${names.slice(0, 6).join(', ')} (aplay -L)`, en: `use one of: ${names.slice(0, 6).join(', ')} (aplay -L)` }),
+  };
+}
+
+function relayCheck(config: Config, L: (m: { vi: string; en: string }) => string): Check {
+  const r = config.relays;
+  const detail = `${r.driver}: ${r.amplifiers.length} amp, ${r.zones.length} zones`;
+  switch (r.driver) {
+    case 'sim':
+      return { name: 'relays', status: 'warn', detail: L({ vi: `${detail} (mô phỏng: không điều khiển phần cứng)`, en: `${detail} (simulated: no hardware is switched)` }) };
+    case 'sysfs':
+      return existsSync('/sys/class/gpio')
+        ? { name: 'relays', status: 'ok', detail }
+        : { name: 'relays', status: 'fail', detail: L({ vi: 'không có /sys/class/gpio', en: '/sys/class/gpio is missing' }), fix: L({ vi: 'dùng relays.driver = "gpiod" trên nhân mới', en: 'use relays.driver = "gpiod" on current kernels' }) };
+    case 'gpiod':
+      return existsSync(`/dev/${r.chip}`)
+        ? { name: 'relays', status: 'ok', detail }
+        : { name: 'relays', status: 'fail', detail: L({ vi: `không có /dev/${r.chip}`, en: `/dev/${r.chip} is missing` }), fix: L({ vi: 'kiểm tra relays.chip (gpiodetect)', en: 'check relays.chip (gpiodetect)' }) };
+    case 'bridge':
+      return { name: 'relays', status: 'ok', detail };
+  }
+}
+
+function diskCheck(config: Config, L: (m: { vi: string; en: string }) => string): Check {
+  try {
+    const s = statfsSync(config.paths.state);
+    const free = s.bavail * s.bsize;
+    const total = s.blocks * s.bsize;
+    const detail = `${config.paths.state}: ${(free / 1_048_576).toFixed(0)} MB / ${(total / 1_048_576).toFixed(0)} MB`;
+    if (free < 200 * 1_048_576) return { name: 'disk', status: 'fail', detail, fix: L({ vi: 'giải phóng dung lượng thẻ nhớ', en: 'free space on the SD card' }) };
+    return { name: 'disk', status: 'ok', detail };
+  } catch {
+    return { name: 'disk', status: 'fail', detail: config.paths.state, fix: L({ vi: 'tạo thư mục trạng thái (systemd StateDirectory)', en: 'create the state directory (systemd StateDirectory)' }) };
+  }
+}
+
+function databaseCheck(config: Config, L: (m: { vi: string; en: string }) => string): Check {
+  const path = databasePath(config.paths.state);
+  if (!existsSync(path)) return { name: 'database', status: 'warn', detail: L({ vi: `chưa có ${path} (tạo khi tác tử chạy lần đầu)`, en: `${path} not yet created (made at first start)` }) };
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      const r = db.pragma('quick_check', { simple: true });
+      return r === 'ok'
+        ? { name: 'database', status: 'ok', detail: path }
+        : { name: 'database', status: 'fail', detail: String(r), fix: L({ vi: 'khởi động lại tác tử: nó cất tệp hỏng và dựng lại', en: 'restart the agent: it keeps the bad file aside and rebuilds' }) };
+    } finally {
+      db.close();
+    }
+  } catch (err) {
+    return { name: 'database', status: 'fail', detail: (err as Error).message, fix: L({ vi: 'khởi động lại tác tử: nó cất tệp hỏng và dựng lại', en: 'restart the agent: it keeps the bad file aside and rebuilds' }) };
+  }
+}
+
+function version(cmd: string, args: string[], whole = false): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 5000 }, (err, stdout) => resolve(err ? null : whole ? stdout : (stdout.split('\n')[0] ?? '').trim()));
+  });
+}

@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { ProgrammeItemSchema } from './schemas.js';
+
+/**
+ * An operator's request: play now (any class; emergencies preempt), or a
+ * bulletin queued into the next programme (priority class, in the
+ * operator's order).
+ */
+export const RequestSchema = z.object({
+  id: z.string().min(1).max(100),
+  mode: z.enum(['now', 'next-programme']),
+  priority: z.number().int().min(0).max(9),
+  label: z.string().max(200).default(''),
+  items: z.array(ProgrammeItemSchema).min(1).max(50),
+  /** Zone names; empty means every zone. Emergencies always use every zone. */
+  zones: z.array(z.string()).default([]),
+  volume: z.number().int().min(0).max(100).default(80),
+  /** Who asked: cli, province, button... */
+  origin: z.string().max(40).default('cli'),
+  /** Epoch ms after which it must never start (a stale "play now" stays silent). */
+  expiresMs: z.number().int().optional(),
+});
+
+export type StationRequest = z.infer<typeof RequestSchema>;
+export type StationRequestInput = z.input<typeof RequestSchema>;

@@ -1,0 +1,229 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from './database.js';
+import type { Programme, PlayResult } from '../domain/types.js';
+import { ProgrammeSchema, ScheduleDocumentSchema, describeIssues, type ScheduleDocument } from '../domain/schemas.js';
+import { RequestSchema, type StationRequest } from '../domain/request.js';
+import type { OccurrenceRecord, ResumePoint } from '../schedule/arbiter.js';
+
+export interface PlayLogRow {
+  source: 'schedule' | 'request';
+  programmeId?: string;
+  occurrenceId?: string;
+  requestId?: string;
+  content?: string;
+  priority: number;
+  scheduledMs?: number;
+  startedMs?: number;
+  endedMs?: number;
+  zones: string[];
+  volume: number;
+  result: PlayResult;
+  reason?: string;
+  clock: string;
+}
+
+export interface StoredPlayLogRow extends PlayLogRow {
+  seq: number;
+  id: string;
+}
+
+export interface PendingRequestRow {
+  request: StationRequest;
+  createdMs: number;
+  resume?: ResumePoint;
+}
+
+/**
+ * The station's records in SQLite. Every method that changes more than one
+ * row does it in one transaction, so a power cut leaves either all or none.
+ */
+export class StationStore {
+  constructor(readonly db: Db) {}
+
+  // --- schedule -----------------------------------------------------------
+
+  /** Replaces the whole schedule with a validated document, in one transaction. */
+  replaceSchedule(doc: ScheduleDocument, nowMs: number): void {
+    const existing = new Map(
+      (this.db.prepare('SELECT id, doc, updated_ms FROM programme').all() as Array<{ id: string; doc: string; updated_ms: number }>).map((r) => [r.id, r]),
+    );
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM programme').run();
+      const insert = this.db.prepare('INSERT INTO programme (id, doc, updated_ms) VALUES (?, ?, ?)');
+      for (const p of doc.programmes) {
+        const json = JSON.stringify(p);
+        const before = existing.get(p.id);
+        // An unchanged programme keeps its date, so its past occurrences stay accounted for.
+        insert.run(p.id, json, before && before.doc === json ? before.updated_ms : nowMs);
+      }
+    })();
+  }
+
+  /**
+   * Loads the schedule. A row that no longer validates (edited by hand,
+   * written by an older version) is reported and skipped, never played.
+   */
+  loadProgrammes(): { programmes: Array<Programme & { knownSinceMs: number }>; problems: string[] } {
+    const rows = this.db.prepare('SELECT id, doc, updated_ms FROM programme ORDER BY id').all() as Array<{ id: string; doc: string; updated_ms: number }>;
+    const programmes: Array<Programme & { knownSinceMs: number }> = [];
+    const problems: string[] = [];
+    for (const row of rows) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(row.doc);
+      } catch {
+        problems.push(`programme ${row.id}: stored row is not JSON`);
+        continue;
+      }
+      const result = ProgrammeSchema.safeParse(parsed);
+      if (!result.success) {
+        problems.push(...describeIssues(result.error).map((m) => `programme ${row.id}: ${m}`));
+        continue;
+      }
+      programmes.push({ ...result.data, knownSinceMs: row.updated_ms });
+    }
+    return { programmes, problems };
+  }
+
+  static parseSchedule(input: unknown): { ok: true; doc: ScheduleDocument } | { ok: false; errors: string[] } {
+    const r = ScheduleDocumentSchema.safeParse(input);
+    return r.success ? { ok: true, doc: r.data } : { ok: false, errors: describeIssues(r.error) };
+  }
+
+  // --- occurrences --------------------------------------------------------
+
+  occurrenceRecords(sinceMs: number): Map<string, OccurrenceRecord> {
+    const rows = this.db
+      .prepare('SELECT id, state, resume_item, resume_offset_ms, updated_ms FROM occurrence WHERE start_ms >= ?')
+      .all(sinceMs) as Array<{ id: string; state: OccurrenceRecord['state']; resume_item: number; resume_offset_ms: number; updated_ms: number }>;
+    return new Map(rows.map((r) => [r.id, { state: r.state, resume: { item: r.resume_item, offsetMs: r.resume_offset_ms }, updatedMs: r.updated_ms }]));
+  }
+
+  markOccurrence(o: { id: string; programmeId: string; startMs: number }, state: OccurrenceRecord['state'], resume: ResumePoint, nowMs: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO occurrence (id, programme_id, start_ms, state, resume_item, resume_offset_ms, updated_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET state = excluded.state, resume_item = excluded.resume_item,
+           resume_offset_ms = excluded.resume_offset_ms, updated_ms = excluded.updated_ms`,
+      )
+      .run(o.id, o.programmeId, o.startMs, state, resume.item, resume.offsetMs, nowMs);
+  }
+
+  // --- requests -----------------------------------------------------------
+
+  addRequest(request: StationRequest, nowMs: number): void {
+    const parsed = RequestSchema.parse(request);
+    const sortKey = (this.db.prepare('SELECT coalesce(max(sort_key), 0) + 1 AS k FROM request').get() as { k: number }).k;
+    this.db
+      .prepare('INSERT INTO request (id, doc, priority, sort_key, state, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(parsed.id, JSON.stringify(parsed), parsed.priority, sortKey, 'pending', nowMs, nowMs);
+  }
+
+  hasRequest(id: string): boolean {
+    return this.db.prepare('SELECT 1 FROM request WHERE id = ?').get(id) !== undefined;
+  }
+
+  /** Pending requests of one mode, in the operator's order. */
+  pendingRequests(mode: StationRequest['mode']): PendingRequestRow[] {
+    const rows = this.db
+      .prepare("SELECT doc, created_ms FROM request WHERE state = 'pending' ORDER BY sort_key")
+      .all() as Array<{ doc: string; created_ms: number }>;
+    const out: PendingRequestRow[] = [];
+    for (const row of rows) {
+      const doc = JSON.parse(row.doc) as StationRequest & { resume?: ResumePoint };
+      if (doc.mode !== mode) continue;
+      const { resume, ...request } = doc;
+      out.push({ request, createdMs: row.created_ms, ...(resume ? { resume } : {}) });
+    }
+    return out;
+  }
+
+  setRequestState(id: string, state: 'pending' | 'playing' | 'done' | 'cancelled' | 'expired', nowMs: number, resume?: ResumePoint): void {
+    const row = this.db.prepare('SELECT doc FROM request WHERE id = ?').get(id) as { doc: string } | undefined;
+    if (!row) return;
+    const doc = JSON.parse(row.doc) as Record<string, unknown>;
+    if (resume) doc.resume = resume;
+    else delete doc.resume;
+    this.db.prepare('UPDATE request SET state = ?, doc = ?, updated_ms = ? WHERE id = ?').run(state, JSON.stringify(doc), nowMs, id);
+  }
+
+  // --- proof of play ------------------------------------------------------
+
+  /** Writes play-log rows and their outbox copies in one transaction. */
+  logPlays(rows: PlayLogRow[], nowMs: number): void {
+    if (rows.length === 0) return;
+    const insertLog = this.db.prepare(
+      `INSERT INTO play_log (id, source, programme_id, occurrence_id, request_id, content, priority, scheduled_ms,
+         started_ms, ended_ms, zones, volume, result, reason, clock)
+       VALUES (@id, @source, @programmeId, @occurrenceId, @requestId, @content, @priority, @scheduledMs,
+         @startedMs, @endedMs, @zones, @volume, @result, @reason, @clock)`,
+    );
+    const insertOutbox = this.db.prepare('INSERT INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const row of rows) {
+        const id = randomUUID();
+        insertLog.run({
+          id,
+          source: row.source,
+          programmeId: row.programmeId ?? null,
+          occurrenceId: row.occurrenceId ?? null,
+          requestId: row.requestId ?? null,
+          content: row.content ?? null,
+          priority: row.priority,
+          scheduledMs: row.scheduledMs ?? null,
+          startedMs: row.startedMs ?? null,
+          endedMs: row.endedMs ?? null,
+          zones: JSON.stringify(row.zones),
+          volume: row.volume,
+          result: row.result,
+          reason: row.reason ?? null,
+          clock: row.clock,
+        });
+        insertOutbox.run(randomUUID(), 'play', JSON.stringify({ id, ...row }), nowMs);
+      }
+    })();
+  }
+
+  recentPlays(limit: number): StoredPlayLogRow[] {
+    const rows = this.db.prepare('SELECT * FROM play_log ORDER BY seq DESC LIMIT ?').all(limit) as Array<Record<string, unknown>>;
+    return rows.reverse().map((r) => ({
+      seq: r.seq as number,
+      id: r.id as string,
+      source: r.source as PlayLogRow['source'],
+      ...(r.programme_id ? { programmeId: r.programme_id as string } : {}),
+      ...(r.occurrence_id ? { occurrenceId: r.occurrence_id as string } : {}),
+      ...(r.request_id ? { requestId: r.request_id as string } : {}),
+      ...(r.content ? { content: r.content as string } : {}),
+      priority: r.priority as number,
+      ...(r.scheduled_ms !== null ? { scheduledMs: r.scheduled_ms as number } : {}),
+      ...(r.started_ms !== null ? { startedMs: r.started_ms as number } : {}),
+      ...(r.ended_ms !== null ? { endedMs: r.ended_ms as number } : {}),
+      zones: JSON.parse(r.zones as string) as string[],
+      volume: r.volume as number,
+      result: r.result as PlayResult,
+      ...(r.reason ? { reason: r.reason as string } : {}),
+      clock: r.clock as string,
+    }));
+  }
+
+  // --- events, meta, outbox ------------------------------------------------
+
+  /** An event for the province (fault, recovery, operator action), kept until sent. */
+  recordEvent(kind: string, payload: Record<string, unknown>, nowMs: number): void {
+    this.db.prepare('INSERT INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)').run(randomUUID(), kind, JSON.stringify(payload), nowMs);
+  }
+
+  outboxDepth(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+  }
+
+  getMeta(key: string): string | null {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+}

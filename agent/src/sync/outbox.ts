@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../store/database.js';
+import type { OutboxKind } from './protocol.js';
+
+/**
+ * The durable outbox (table outbox): play log, events, health and command
+ * answers wait here until the broker acknowledges them (QoS 1 PUBACK), then
+ * are deleted. Delivery is at least once; every row has an id the province
+ * uses to drop duplicates.
+ *
+ * `add` is synchronous so a caller can put it in the same SQLite
+ * transaction as the fact it reports (a play-log row and its outbox row
+ * commit together or not at all).
+ *
+ * Bound (a station offline for months): when the table exceeds maxRows or
+ * maxBytes, the oldest rows are dropped in this order: health first (only
+ * the latest matters), then events, then answers to commands, then play
+ * log (the play log also stays in the play_log table and can be sent again
+ * with the upload-log command). Dropped counts are kept in `meta` and sent
+ * as one `outbox.dropped` event, so the province knows exactly what it lost.
+ */
+
+export interface OutboxRow {
+  seq: number;
+  id: string;
+  kind: OutboxKind;
+  payload: string;
+  createdMs: number;
+}
+
+export interface OutboxLimits {
+  maxRows: number;
+  maxBytes: number;
+}
+
+const DROP_ORDER: readonly OutboxKind[] = ['health', 'event', 'response', 'play'];
+const DROPPED_KEY = 'sync.outbox_dropped';
+
+export class Outbox {
+  private readonly insertStmt;
+  private readonly countStmt;
+  private listeners: Array<() => void> = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly limits: OutboxLimits,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.insertStmt = db.prepare('INSERT INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)');
+    this.countStmt = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(payload)), 0) AS bytes FROM outbox');
+  }
+
+  /** Queues one message body; returns its id. */
+  add(kind: OutboxKind, body: unknown, id: string = randomUUID()): string {
+    const payload = JSON.stringify(body);
+    this.db.transaction(() => {
+      this.insertStmt.run(id, kind, payload, this.now());
+      this.enforce();
+    })();
+    this.notify();
+    return id;
+  }
+
+  /**
+   * Health is coalesced: a new report replaces the one not yet sent, so a
+   * long offline period leaves one health row, not thousands.
+   */
+  putHealth(body: unknown): string {
+    const id = randomUUID();
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM outbox WHERE kind = 'health'").run();
+      this.insertStmt.run(id, 'health', JSON.stringify(body), this.now());
+      this.enforce();
+    })();
+    this.notify();
+    return id;
+  }
+
+  /** Oldest first, skipping rows already in flight. */
+  next(limit: number, afterSeq = 0): OutboxRow[] {
+    return (
+      this.db.prepare('SELECT seq, id, kind, payload, created_ms FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit) as Array<{
+        seq: number;
+        id: string;
+        kind: OutboxKind;
+        payload: string;
+        created_ms: number;
+      }>
+    ).map((r) => ({ seq: r.seq, id: r.id, kind: r.kind, payload: r.payload, createdMs: r.created_ms }));
+  }
+
+  /** After the broker's acknowledgement. */
+  delete(seq: number): void {
+    this.db.prepare('DELETE FROM outbox WHERE seq = ?').run(seq);
+  }
+
+  depth(): number {
+    return (this.countStmt.get() as { n: number }).n;
+  }
+
+  dropped(): Record<string, number> {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(DROPPED_KEY) as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as Record<string, number>) : {};
+  }
+
+  /** Called when the drop report has been queued, so counts are reported once. */
+  takeDropped(): Record<string, number> {
+    return this.db.transaction(() => {
+      const d = this.dropped();
+      this.db.prepare('DELETE FROM meta WHERE key = ?').run(DROPPED_KEY);
+      return d;
+    })();
+  }
+
+  /** Notified after every add: the client drains at once when online. */
+  onAdded(fn: () => void): () => void {
+    this.listeners.push(fn);
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== fn);
+    };
+  }
+
+  private notify(): void {
+    for (const l of this.listeners) l();
+  }
+
+  private enforce(): void {
+    let { n, bytes } = this.countStmt.get() as { n: number; bytes: number };
+    if (n <= this.limits.maxRows && bytes <= this.limits.maxBytes) return;
+    const dropped = this.dropped();
+    for (const kind of DROP_ORDER) {
+      while (n > this.limits.maxRows || bytes > this.limits.maxBytes) {
+        // Drop in chunks of ~1 % so a full outbox is not trimmed one row per insert.
+        const chunk = Math.max(1, Math.ceil(this.limits.maxRows / 100), n - this.limits.maxRows);
+        const gone = this.db
+          .prepare('DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?) RETURNING length(payload) AS len')
+          .all(kind, chunk) as Array<{ len: number }>;
+        if (gone.length === 0) break;
+        dropped[kind] = (dropped[kind] ?? 0) + gone.length;
+        n -= gone.length;
+        bytes -= gone.reduce((s, g) => s + g.len, 0);
+      }
+    }
+    this.db
+      .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
+      .run(DROPPED_KEY, JSON.stringify(dropped));
+  }
+}
