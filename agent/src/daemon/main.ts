@@ -4,6 +4,8 @@ import { createLogger } from '../lib/logger.js';
 import { startAgent, type Agent } from './agent.js';
 import { createNotifier, createWatchdog } from './systemd-notify.js';
 
+const MAIN_LOOP_MS = 5000;
+
 /**
  * loa-agent: the station daemon. Exits non-zero with the reason on stderr
  * when it cannot start (systemd shows it in `systemctl status loa-agent`).
@@ -31,8 +33,16 @@ export async function runDaemon(argv: string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const watchdog = createWatchdog({ notify, check: () => agent.tick() });
+  const watchdog = createWatchdog({ notifier: notify, log });
+  // The main loop: the clock looked at, the conductor proven responsive.
+  // Only then is the watchdog fed, so a wedged agent is restarted.
+  const loop = setInterval(() => {
+    void agent.tick().then((alive) => {
+      if (alive) watchdog.progress();
+    });
+  }, MAIN_LOOP_MS);
   await notify.ready(`station ${config.station.id} on air`);
+  watchdog.start();
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -41,6 +51,7 @@ export async function runDaemon(argv: string[]): Promise<void> {
     log.info({ signal }, 'stopping: relays to the safe state');
     await notify.stopping();
     watchdog.stop();
+    clearInterval(loop);
     await agent.stop();
     process.exit(0);
   };

@@ -82,7 +82,7 @@ export class GpiodRelayDriver implements RelayDriver {
     }
     this.major = await this.detectVersion();
     for (const { line, initial } of lines) {
-      const holder = this.startHolder(line, initial);
+      const holder = await this.startHolder(line, initial);
       // Permission, busy-line and wrong-offset errors show at the first
       // request; later changes reuse what has been proven here.
       await this.confirm(line, holder);
@@ -94,7 +94,8 @@ export class GpiodRelayDriver implements RelayDriver {
       const old = this.holder(line);
       if (!old.died && old.level === level) return;
       await this.stop(old);
-      this.startHolder(line, level);
+      const holder = await this.startHolder(line, level);
+      if (holder.died) throw new Error(`cannot drive GPIO line ${line} on ${this.opts.chip}: ${holder.died}`);
     });
   }
 
@@ -121,7 +122,8 @@ export class GpiodRelayDriver implements RelayDriver {
     }
   }
 
-  private startHolder(line: number, level: Level): Holder {
+  /** Resolves once the holder process runs (or could not be started: then `died` says why). */
+  private async startHolder(line: number, level: Level): Promise<Holder> {
     const path = this.opts.gpiosetPath ?? 'gpioset';
     const child = spawn(path, holdArgs(this.major!, this.opts.chip, line, level), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -146,6 +148,7 @@ export class GpiodRelayDriver implements RelayDriver {
       }),
     };
     this.holders.set(line, holder);
+    await Promise.race([new Promise((resolve) => child.once('spawn', resolve)), holder.exited]);
     return holder;
   }
 

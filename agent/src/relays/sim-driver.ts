@@ -107,7 +107,7 @@ export class SimRelayDriver extends EventEmitter<{ transition: [Transition] }> i
     // Waits for writes in flight, as a read after a write on a real pin would.
     return this.serial(async () => {
       const level = (await this.load()).levels[line];
-      if (level === undefined) throw new Error(`simulated GPIO state file ${this.opts.statePath} has no level for line ${line}; was it deleted while the agent ran?`);
+      if (level === undefined) throw new Error(`simulated GPIO state file ${this.opts.statePath} has no level for line ${line} (deleted or damaged while the agent ran); the next write sets it again`);
       return level;
     });
   }

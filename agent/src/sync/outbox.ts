@@ -46,11 +46,11 @@ export class Outbox {
     private readonly limits: OutboxLimits,
     private readonly now: () => number = Date.now,
   ) {
-    this.insertStmt = db.prepare('INSERT INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)');
+    this.insertStmt = db.prepare('INSERT OR IGNORE INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)');
     this.countStmt = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(payload)), 0) AS bytes FROM outbox');
   }
 
-  /** Queues one message body; returns its id. */
+  /** Queues one message body; returns its id. An id already queued is not queued twice. */
   add(kind: OutboxKind, body: unknown, id: string = randomUUID()): string {
     const payload = JSON.stringify(body);
     this.db.transaction(() => {
@@ -65,8 +65,7 @@ export class Outbox {
    * Health is coalesced: a new report replaces the one not yet sent, so a
    * long offline period leaves one health row, not thousands.
    */
-  putHealth(body: unknown): string {
-    const id = randomUUID();
+  putHealth(body: unknown, id: string = randomUUID()): string {
     this.db.transaction(() => {
       this.db.prepare("DELETE FROM outbox WHERE kind = 'health'").run();
       this.insertStmt.run(id, 'health', JSON.stringify(body), this.now());
@@ -120,8 +119,11 @@ export class Outbox {
     };
   }
 
+  // After the caller's transaction, never inside it: a rolled-back row must not be published.
   private notify(): void {
-    for (const l of this.listeners) l();
+    queueMicrotask(() => {
+      for (const l of this.listeners) l();
+    });
   }
 
   private enforce(): void {

@@ -1,0 +1,201 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+/**
+ * The project's Mosquitto setup (province/mosquitto/): TLS with a provincial
+ * CA, one password per station, and an ACL under which a station reads only
+ * its own and its groups' topics and never writes a command topic. Used by
+ * the integration tests, the fleet bench and `scripts/province`, and a model
+ * for the real provincial broker.
+ */
+
+const run = promisify(execFile);
+export const MOSQUITTO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../province/mosquitto');
+// From dist/province/src the templates are two levels further up.
+function templateDir(): string {
+  for (const d of [MOSQUITTO_DIR, resolve(dirname(fileURLToPath(import.meta.url)), '../../../province/mosquitto')]) {
+    try {
+      readFileSync(join(d, 'mosquitto.conf.template'));
+      return d;
+    } catch {
+      continue;
+    }
+  }
+  throw new Error(`province/mosquitto templates not found near ${fileURLToPath(import.meta.url)}`);
+}
+
+export interface Certs {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/** CA and broker certificate via province/mosquitto/make-certs.sh (openssl). */
+export async function makeCerts(dir: string, hosts: string[] = []): Promise<Certs> {
+  await run('bash', [join(templateDir(), 'make-certs.sh'), dir, ...hosts]);
+  return { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') };
+}
+
+export interface BrokerUser {
+  username: string;
+  password: string;
+}
+
+/** A Mosquitto password file (PBKDF2-SHA512 hashes, made by mosquitto_passwd -U). */
+export async function writePasswordFile(path: string, users: readonly BrokerUser[]): Promise<void> {
+  for (const u of users) {
+    if (!/^[A-Za-z0-9._-]+$/.test(u.username) || u.password.includes('\n') || u.password.length === 0) {
+      throw new Error(`user "${u.username}": names are letters, digits, ".", "_" or "-"; passwords one non-empty line`);
+    }
+  }
+  writeFileSync(path, users.map((u) => `${u.username}:${u.password}\n`).join(''), { mode: 0o600 });
+  await run('mosquitto_passwd', ['-U', path]);
+}
+
+export interface AclStation {
+  id: string;
+  groups: readonly string[];
+}
+
+function fill(template: string, vars: Record<string, string>): string {
+  return template.replace(/\{\{([A-Z_]+)\}\}/g, (_, k: string) => {
+    const v = vars[k];
+    if (v === undefined) throw new Error(`template variable ${k} has no value`);
+    return v;
+  });
+}
+
+export function renderAcl(provinceUser: string, stations: readonly AclStation[]): string {
+  const dir = templateDir();
+  const prov = readFileSync(join(dir, 'acl-province.template'), 'utf8');
+  const st = readFileSync(join(dir, 'acl-station.template'), 'utf8');
+  return (
+    fill(prov, { USER: provinceUser }) +
+    stations.map((s) => fill(st, { STATION: s.id, GROUP_LINES: s.groups.map((g) => `topic read loa/v1/group/${g}/cmd`).join('\n') })).join('')
+  );
+}
+
+export interface MosquittoConfigVars {
+  port: number;
+  bind: string;
+  passwordFile: string;
+  aclFile: string;
+  dataDir: string;
+  certs: Certs;
+  runAsRoot: boolean;
+}
+
+export function renderMosquittoConfig(v: MosquittoConfigVars): string {
+  return fill(readFileSync(join(templateDir(), 'mosquitto.conf.template'), 'utf8'), {
+    USER_LINE: v.runAsRoot ? 'user root' : '',
+    PASSWORD_FILE: v.passwordFile,
+    ACL_FILE: v.aclFile,
+    DATA_DIR: v.dataDir,
+    PORT: String(v.port),
+    BIND: v.bind,
+    CA_FILE: v.certs.caFile,
+    CERT_FILE: v.certs.certFile,
+    KEY_FILE: v.certs.keyFile,
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface MosquittoOptions {
+  /** Working folder: certs, password and ACL files, persistence. */
+  dir: string;
+  port?: number;
+  province: BrokerUser;
+  stations: ReadonlyArray<AclStation & { password: string }>;
+}
+
+/** A Mosquitto of our own on a free loopback port, with the project's configuration. */
+export class MosquittoBroker {
+  private child?: ChildProcess;
+  private exited?: Promise<void>;
+  private stderr = '';
+
+  private constructor(
+    readonly port: number,
+    readonly configFile: string,
+    readonly certs: Certs,
+  ) {}
+
+  get url(): string {
+    return `mqtts://localhost:${this.port}`;
+  }
+
+  static async create(o: MosquittoOptions): Promise<MosquittoBroker> {
+    mkdirSync(join(o.dir, 'data'), { recursive: true });
+    const certs = await makeCerts(join(o.dir, 'certs'));
+    const passwordFile = join(o.dir, 'passwd');
+    await writePasswordFile(passwordFile, [o.province, ...o.stations.map((s) => ({ username: s.id, password: s.password }))]);
+    const aclFile = join(o.dir, 'acl');
+    writeFileSync(aclFile, renderAcl(o.province.username, o.stations));
+    const port = o.port ?? (await freePort());
+    const configFile = join(o.dir, 'mosquitto.conf');
+    writeFileSync(
+      configFile,
+      renderMosquittoConfig({ port, bind: '127.0.0.1', passwordFile, aclFile, dataDir: join(o.dir, 'data'), certs, runAsRoot: process.getuid?.() === 0 }),
+    );
+    const broker = new MosquittoBroker(port, configFile, certs);
+    await broker.start();
+    return broker;
+  }
+
+  /** Starts (or restarts after stop) and resolves once it accepts connections. */
+  async start(): Promise<void> {
+    if (this.child) return;
+    this.stderr = '';
+    const child = spawn('mosquitto', ['-c', this.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = child;
+    child.stderr!.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode}: ${this.stderr}`);
+      if (await canConnect(this.port)) return;
+      if (Date.now() > deadline) throw new Error(`mosquitto did not listen on ${this.port} within 15 s: ${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Graceful stop (SIGTERM: persistence saved). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.kill('SIGTERM');
+    await this.exited;
+    delete this.child;
+  }
+
+  get log(): string {
+    return this.stderr;
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
