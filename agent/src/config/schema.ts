@@ -151,10 +151,10 @@ export const SyncSchema = z.object({
     .object({
       /** Backoff with full jitter; the very first connect after boot waits a random part of initialMs too. */
       initialMs: z.number().int().min(100).max(600_000).default(5000),
-      maxMs: z.number().int().min(1000).max(3_600_000).default(300_000),
-      connectTimeoutMs: z.number().int().min(1000).max(120_000).default(30_000),
+      maxMs: z.number().int().min(1000).max(3_600_000).default(120_000),
+      connectTimeoutMs: z.number().int().min(1000).max(120_000).default(15_000),
     })
-    .default({ initialMs: 5000, maxMs: 300_000, connectTimeoutMs: 30_000 }),
+    .default({ initialMs: 5000, maxMs: 120_000, connectTimeoutMs: 15_000 }),
   download: z
     .object({
       parallel: z.number().int().min(1).max(8).default(2),

@@ -69,6 +69,11 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
 
   const media = await StationMedia.open(config, store, log);
   startupProblems.push(...media.startupProblems);
+  media.needed = () => [
+    ...store.loadProgrammes().programmes.flatMap((p) => p.items.map((i) => i.content)),
+    ...store.pendingRequests('now').flatMap((r) => r.request.items.map((i) => i.content)),
+    ...store.pendingRequests('next-programme').flatMap((r) => r.request.items.map((i) => i.content)),
+  ];
 
   const clock = new ClockMonitor({
     log,
@@ -104,7 +109,6 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const problems = (): string[] => [
     ...startupProblems,
     ...conductor.problems,
-    ...media.problems(),
     ...(clock.trusted ? [] : [`clock not trusted (${clock.state.reason}): scheduled programmes wait`]),
   ];
 

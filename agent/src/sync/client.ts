@@ -109,6 +109,8 @@ export class SyncClient extends EventEmitter {
   private healthTimer?: NodeJS.Timeout;
   private draining = false;
   private readonly startedMono = performance.now();
+  private readonly acceptTx: (cmd: Command, first: CommandResponse) => void;
+  private commandCount = 0;
 
   constructor(private readonly opts: SyncClientOptions) {
     super();
@@ -137,6 +139,10 @@ export class SyncClient extends EventEmitter {
     const row = db.prepare("SELECT value FROM meta WHERE key = 'sync.connect_seq'").get() as { value: string } | undefined;
     this.connectSeq = row ? Number(row.value) : 0;
     this.outbox.onAdded(() => void this.drain());
+    this.acceptTx = db.transaction((cmd: Command, first: CommandResponse) => {
+      this.guard.accept('cmd', cmd.seq);
+      this.commands.record(cmd, first, this.now());
+    });
   }
 
   start(): void {
@@ -461,7 +467,7 @@ export class SyncClient extends EventEmitter {
   // --- commands ----------------------------------------------------------------
 
   private async onCommand(cmd: Command, arrivedOn: HeldCommand['arrivedOn']): Promise<void> {
-    const { stationId, config, port, db, log } = this.opts;
+    const { stationId, config, port, log } = this.opts;
     const snap = port.snapshot();
     const decision = decideCommand(cmd, {
       stationId,
@@ -486,10 +492,7 @@ export class SyncClient extends EventEmitter {
       atMs: this.now(),
     });
     const first = decision.action === 'reject' ? answer('rejected', decision.reason) : answer('accepted');
-    db.transaction(() => {
-      this.guard.accept('cmd', cmd.seq);
-      this.commands.record(cmd, first, this.now());
-    })();
+    this.acceptTx(cmd, first);
     this.respond(first);
     if (decision.action === 'reject') {
       log.warn({ id: cmd.id, action: cmd.command.action, reason: decision.reason }, 'command refused');
@@ -505,7 +508,8 @@ export class SyncClient extends EventEmitter {
       final = answer('rejected', `failed: ${(err as Error).message}`);
     }
     this.commands.record(cmd, final, this.now());
-    this.commands.prune();
+    // Pruning walks the table; now and then is enough to keep it bounded.
+    if (++this.commandCount % 256 === 0) this.commands.prune();
     this.respond(final);
   }
 

@@ -60,11 +60,13 @@ export class ReplayGuard {
 export class ProvinceClock {
   private lastIssuedMs = 0;
   private lastMono = 0;
+  private readonly saveStmt;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly mono: () => number = () => performance.now(),
   ) {
+    this.saveStmt = db.prepare("INSERT INTO meta (key, value) VALUES ('sync.province_time', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     const row = db.prepare("SELECT value FROM meta WHERE key = 'sync.province_time'").get() as { value: string } | undefined;
     const persisted = row ? Number(row.value) : 0;
     if (Number.isFinite(persisted) && persisted > 0) {
@@ -77,7 +79,7 @@ export class ProvinceClock {
     if (issuedMs <= this.lowerBound()) return;
     this.lastIssuedMs = issuedMs;
     this.lastMono = this.mono();
-    this.db.prepare("INSERT INTO meta (key, value) VALUES ('sync.province_time', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(issuedMs));
+    this.saveStmt.run(String(issuedMs));
   }
 
   /** 0 when nothing was ever heard from the province. */
@@ -95,32 +97,36 @@ export interface StoredCommand {
 
 /** Commands already seen (table sync_command): one seen twice runs once and gets the same answer. */
 export class CommandLog {
+  private readonly getStmt;
+  private readonly recordStmt;
+  private readonly pruneStmt;
+
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly keep = 20_000,
-  ) {}
+  ) {
+    this.getStmt = db.prepare('SELECT id, seq, status, response FROM sync_command WHERE id = ?');
+    this.recordStmt = db.prepare(
+      `INSERT INTO sync_command (id, seq, status, response, received_ms) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET status = excluded.status, response = excluded.response`,
+    );
+    this.pruneStmt = db.prepare('DELETE FROM sync_command WHERE id IN (SELECT id FROM sync_command ORDER BY received_ms DESC, seq DESC LIMIT -1 OFFSET ?)');
+  }
 
   get(id: string): StoredCommand | undefined {
-    const row = this.db.prepare('SELECT id, seq, status, response FROM sync_command WHERE id = ?').get(id) as
+    const row = this.getStmt.get(id) as
       | { id: string; seq: number; status: CommandResponse['status']; response: string }
       | undefined;
     return row ? { id: row.id, seq: row.seq, status: row.status, response: JSON.parse(row.response) as CommandResponse } : undefined;
   }
 
   record(cmd: Pick<Command, 'id' | 'seq'>, response: CommandResponse, nowMs: number): void {
-    this.db
-      .prepare(
-        `INSERT INTO sync_command (id, seq, status, response, received_ms) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT(id) DO UPDATE SET status = excluded.status, response = excluded.response`,
-      )
-      .run(cmd.id, cmd.seq, response.status, JSON.stringify(response), nowMs);
+    this.recordStmt.run(cmd.id, cmd.seq, response.status, JSON.stringify(response), nowMs);
   }
 
   /** Bounded: the replay guard still refuses anything older than what is forgotten here. */
   prune(): void {
-    this.db
-      .prepare('DELETE FROM sync_command WHERE id IN (SELECT id FROM sync_command ORDER BY received_ms DESC, seq DESC LIMIT -1 OFFSET ?)')
-      .run(this.keep);
+    this.pruneStmt.run(this.keep);
   }
 }
 

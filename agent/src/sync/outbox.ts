@@ -37,8 +37,13 @@ const DROP_ORDER: readonly OutboxKind[] = ['health', 'event', 'response', 'play'
 const DROPPED_KEY = 'sync.outbox_dropped';
 
 export class Outbox {
+  // Statements and transactions are prepared once: this is the hot path of every report.
   private readonly insertStmt;
   private readonly countStmt;
+  private readonly nextStmt;
+  private readonly deleteStmt;
+  private readonly addTx;
+  private readonly healthTx;
   private listeners: Array<() => void> = [];
 
   constructor(
@@ -48,15 +53,23 @@ export class Outbox {
   ) {
     this.insertStmt = db.prepare('INSERT OR IGNORE INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)');
     this.countStmt = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(payload)), 0) AS bytes FROM outbox');
+    this.nextStmt = db.prepare('SELECT seq, id, kind, payload, created_ms FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
+    this.deleteStmt = db.prepare('DELETE FROM outbox WHERE seq = ?');
+    const deleteHealth = db.prepare("DELETE FROM outbox WHERE kind = 'health'");
+    this.addTx = db.transaction((id: string, kind: OutboxKind, payload: string) => {
+      this.insertStmt.run(id, kind, payload, this.now());
+      this.enforce();
+    });
+    this.healthTx = db.transaction((id: string, payload: string) => {
+      deleteHealth.run();
+      this.insertStmt.run(id, 'health', payload, this.now());
+      this.enforce();
+    });
   }
 
   /** Queues one message body; returns its id. An id already queued is not queued twice. */
   add(kind: OutboxKind, body: unknown, id: string = randomUUID()): string {
-    const payload = JSON.stringify(body);
-    this.db.transaction(() => {
-      this.insertStmt.run(id, kind, payload, this.now());
-      this.enforce();
-    })();
+    this.addTx(id, kind, JSON.stringify(body));
     this.notify();
     return id;
   }
@@ -66,11 +79,7 @@ export class Outbox {
    * long offline period leaves one health row, not thousands.
    */
   putHealth(body: unknown, id: string = randomUUID()): string {
-    this.db.transaction(() => {
-      this.db.prepare("DELETE FROM outbox WHERE kind = 'health'").run();
-      this.insertStmt.run(id, 'health', JSON.stringify(body), this.now());
-      this.enforce();
-    })();
+    this.healthTx(id, JSON.stringify(body));
     this.notify();
     return id;
   }
@@ -78,7 +87,7 @@ export class Outbox {
   /** Oldest first, skipping rows already in flight. */
   next(limit: number, afterSeq = 0): OutboxRow[] {
     return (
-      this.db.prepare('SELECT seq, id, kind, payload, created_ms FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit) as Array<{
+      this.nextStmt.all(afterSeq, limit) as Array<{
         seq: number;
         id: string;
         kind: OutboxKind;
@@ -90,7 +99,7 @@ export class Outbox {
 
   /** After the broker's acknowledgement. */
   delete(seq: number): void {
-    this.db.prepare('DELETE FROM outbox WHERE seq = ?').run(seq);
+    this.deleteStmt.run(seq);
   }
 
   depth(): number {

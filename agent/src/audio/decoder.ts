@@ -1,0 +1,193 @@
+import ffmpeg from 'fluent-ffmpeg';
+import type { PassThrough } from 'node:stream';
+import type { Logger } from 'pino';
+import { PCM, msToBytes } from './pcm.js';
+
+/**
+ * The one module that imports fluent-ffmpeg (deprecated upstream, archived
+ * in 2025): everything else sees `Decoder`. A decoder runs
+ *   ffmpeg -nostdin -loglevel error [-ss OFFSET] -i FILE -vn -filter:a volume=GAIN
+ *          -ac 2 -ar 48000 -f s16le pipe:1
+ * and buffers its PCM. ffmpeg needs 85-165 ms from spawn to the first byte,
+ * so a decoder is started ahead of its instant and `ready` says it has
+ * pre-rolled; a full buffer pauses the pipe, which blocks ffmpeg, so a
+ * prepared decoder holds at most `bufferMs` of audio in memory.
+ *
+ * Gain is applied without a limiter: the cache computes a normalisation gain
+ * that keeps the true peak under the ceiling, and volume only attenuates
+ * (volumeGainDb <= 0), so the sum never clips. A positive gain from anywhere
+ * else would clip at the s16 conversion.
+ */
+export interface DecoderOptions {
+  file: string;
+  /** Start this far into the file (resume after an interruption). */
+  offsetMs?: number;
+  /** Loudness normalisation + volume, dB; -Infinity mutes. */
+  gainDb: number;
+  /** Linear fade at the start (a resumed item starts mid-sound); applied by the player (fade.ts). */
+  fadeInMs?: number;
+  /** Linear fade at the natural end, and over what is already decoded when aborted. */
+  fadeOutMs?: number;
+  ffmpegPath?: string;
+  /** Audio buffered before `ready` resolves (default 100 ms). */
+  prerollMs?: number;
+  /** The pipe pauses above this much buffered audio (default 1000 ms). */
+  bufferMs?: number;
+}
+
+export type DecoderResult = { ok: true } | { ok: false; reason: string };
+
+export interface Decoder {
+  /** The item's fades, in ms, for the player to apply. */
+  readonly fadeInMs: number;
+  readonly fadeOutMs: number;
+  /** Resolves once `prerollMs` of audio is buffered, or the decoder finished (check `done`). Never rejects. */
+  readonly ready: Promise<void>;
+  /** Takes up to `maxBytes` (whole frames) of buffered PCM; null when none is buffered now. */
+  read(maxBytes: number): Buffer | null;
+  /** Resolves when PCM is buffered or the stream ended. */
+  waitForData(): Promise<void>;
+  bufferedBytes(): number;
+  /** True once ffmpeg's output has ended and everything was read. */
+  readonly ended: boolean;
+  /** How the ffmpeg process ended; `reason` is its last error line, or 'killed'. */
+  readonly done: Promise<DecoderResult>;
+  /** SIGKILL; safe to call at any time, also before ffmpeg has spawned. */
+  kill(): void;
+}
+
+export function startDecoder(opts: DecoderOptions, log: Logger): Decoder {
+  return new FfmpegDecoder(opts, log);
+}
+
+/** The audio filter chain: gain as a volume filter (exact 0 when muted). */
+export function gainFilter(gainDb: number): string {
+  if (gainDb === -Infinity) return 'volume=0';
+  if (!Number.isFinite(gainDb)) throw new Error(`gain must be a number of dB or -Infinity, got ${gainDb}`);
+  return `volume=${gainDb.toFixed(2)}dB`;
+}
+
+class FfmpegDecoder implements Decoder {
+  readonly fadeInMs: number;
+  readonly fadeOutMs: number;
+  readonly ready: Promise<void>;
+  readonly done: Promise<DecoderResult>;
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private streamEnded = false;
+  private killed = false;
+  private waiters: Array<() => void> = [];
+  private readonly command: ffmpeg.FfmpegCommand;
+  private readonly stream: PassThrough;
+  private readonly prerollBytes: number;
+  private readonly highWater: number;
+  private markReady: () => void = () => undefined;
+  private errors: string[] = [];
+
+  constructor(
+    private readonly opts: DecoderOptions,
+    private readonly log: Logger,
+  ) {
+    this.fadeInMs = opts.fadeInMs ?? 0;
+    this.fadeOutMs = opts.fadeOutMs ?? 0;
+    this.prerollBytes = msToBytes(opts.prerollMs ?? 100);
+    this.highWater = Math.max(this.prerollBytes, msToBytes(opts.bufferMs ?? 1000));
+    this.ready = new Promise((resolve) => (this.markReady = resolve));
+    const inputOptions = ['-nostdin', '-hide_banner', '-loglevel', 'error'];
+    if (opts.offsetMs && opts.offsetMs > 0) inputOptions.push('-ss', (opts.offsetMs / 1000).toFixed(3));
+    this.command = ffmpeg({ stdoutLines: 20 }) // the stderr ring; 0 would mean unlimited
+      .setFfmpegPath(opts.ffmpegPath ?? 'ffmpeg')
+      .input(opts.file)
+      .inputOptions(inputOptions)
+      .noVideo()
+      .audioFilters(gainFilter(opts.gainDb))
+      .audioChannels(PCM.channels)
+      .audioFrequency(PCM.sampleRate)
+      .format(PCM.ffmpegFormat);
+    this.command.on('stderr', (line: string) => {
+      if (line.trim()) this.errors = [...this.errors.slice(-9), line.trim()];
+    });
+    this.command.on('start', () => {
+      // kill() before the spawn (fluent-ffmpeg first checks capabilities) lands here.
+      if (this.killed) this.command.kill('SIGKILL');
+    });
+    this.done = new Promise((resolve) => {
+      this.command.once('end', () => {
+        if (this.errors.length > 0) this.log.warn({ file: opts.file, errors: this.errors }, 'decoder finished with errors in the stream');
+        resolve({ ok: true });
+      });
+      this.command.once('error', (err: Error) => {
+        const reason = this.killed ? 'killed' : lastMeaningful(this.errors) ?? err.message;
+        resolve({ ok: false, reason });
+      });
+    });
+    this.stream = this.command.pipe() as PassThrough;
+    this.stream.on('data', (chunk: Buffer) => {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      if (this.buffered >= this.highWater) this.stream.pause();
+      if (this.buffered >= this.prerollBytes) this.markReady();
+      this.wake();
+    });
+    this.stream.once('end', () => this.finish());
+    this.stream.once('close', () => this.finish());
+    // A failed ffmpeg may never end its output stream.
+    void this.done.then(() => setImmediate(() => this.finish()));
+  }
+
+  get ended(): boolean {
+    return this.streamEnded && this.buffered === 0;
+  }
+
+  bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  read(maxBytes: number): Buffer | null {
+    if (this.buffered === 0) return null;
+    const want = Math.min(maxBytes, this.buffered);
+    const parts: Buffer[] = [];
+    let got = 0;
+    while (got < want) {
+      const head = this.chunks[0]!;
+      const take = Math.min(head.length, want - got);
+      parts.push(head.subarray(0, take));
+      got += take;
+      if (take === head.length) this.chunks.shift();
+      else this.chunks[0] = head.subarray(take);
+    }
+    this.buffered -= got;
+    if (this.buffered < this.highWater && !this.streamEnded) this.stream.resume();
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, got);
+  }
+
+  waitForData(): Promise<void> {
+    if (this.buffered > 0 || this.streamEnded) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  kill(): void {
+    if (this.killed) return;
+    this.killed = true;
+    this.command.kill('SIGKILL');
+    this.stream.destroy();
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.streamEnded) return;
+    this.streamEnded = true;
+    this.markReady();
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+/** The last stderr line that says what went wrong (ffmpeg ends with generic summaries). */
+function lastMeaningful(lines: string[]): string | undefined {
+  const generic = /^(Conversion failed!|Error opening input files?:?.*|Exiting normally.*)$/;
+  return [...lines].reverse().find((l) => !generic.test(l));
+}

@@ -1,0 +1,170 @@
+import type { Logger } from 'pino';
+import { wallClockMs } from './clock.js';
+import type { Decoder } from './decoder.js';
+import { rampPcm } from './fade.js';
+import { BYTES_PER_FRAME, bytesToMs, msToBytes } from './pcm.js';
+import type { AudioSink } from './sink.js';
+
+export interface PlayItemOptions {
+  /** Started (and ideally `ready`) ahead of the instant. */
+  decoder: Decoder;
+  sink: AudioSink;
+  /** Wall-clock epoch ms (fractional ok, `wallClockMs()` scale) of the first sample; absent: at once. */
+  startAtMs?: number;
+  signal: AbortSignal;
+  /** No PCM for this long while more is expected: the decoder is killed and the item failed. */
+  stallTimeoutMs: number;
+  log: Logger;
+}
+
+export interface PlayOutcome {
+  result: 'played' | 'interrupted' | 'failed';
+  /** Wall-clock ms of the first write to the sink (null: nothing was played). */
+  startedAtMs: number | null;
+  /** Estimated wall-clock ms at which the last written sample leaves the sink. */
+  endedAtMs: number;
+  /** Audio written to the sink, ms (fade-out included); offsetMs + playedMs resumes. */
+  playedMs: number;
+  reason?: string;
+}
+
+/** Writes go to the sink in slices this long, so an abort is noticed within one slice. */
+const SLICE_MS = 20;
+/** Within this much of the instant, spin on setImmediate instead of trusting a timer. */
+const SPIN_MS = 2;
+
+/**
+ * Plays one decoded item into the sink: waits for the pre-roll, waits
+ * precisely for `startAtMs`, then feeds the sink as it accepts audio.
+ * The decoder's fades are applied here (see fade.ts). On abort, what is already decoded
+ * (up to fadeOutMs) is faded out rather than cut, so there is no click; the
+ * audio already in the sink's buffer still plays (at most its buffer).
+ * Never throws: every ending is an outcome, and the decoder is always dead
+ * when this resolves.
+ */
+export async function playItem(opts: PlayItemOptions): Promise<PlayOutcome> {
+  const { decoder, sink, signal, log } = opts;
+  const fadeInBytes = msToBytes(decoder.fadeInMs);
+  const fadeOutBytes = msToBytes(decoder.fadeOutMs);
+  const sliceBytes = msToBytes(SLICE_MS);
+  let startedAtMs: number | null = null;
+  let written = 0;
+
+  const outcome = (result: PlayOutcome['result'], reason?: string): PlayOutcome => {
+    decoder.kill();
+    return { result, startedAtMs, endedAtMs: wallClockMs() + sink.bufferedMs(), playedMs: bytesToMs(written), ...(reason ? { reason } : {}) };
+  };
+  const failure = async (): Promise<string> => {
+    const r = await decoder.done;
+    return r.ok ? 'decoder ended without audio' : r.reason;
+  };
+
+  if (signal.aborted) return outcome('interrupted');
+  const readied = await raceStall(decoder.ready, opts.stallTimeoutMs, signal);
+  if (readied === 'aborted') return outcome('interrupted');
+  if (readied === 'stalled') {
+    log.warn({ stallTimeoutMs: opts.stallTimeoutMs }, 'decoder produced no audio: killed');
+    return outcome('failed', 'decoder stalled');
+  }
+  if (decoder.ended) return outcome('failed', await failure());
+
+  if (opts.startAtMs !== undefined && !(await waitUntil(opts.startAtMs, signal))) return outcome('interrupted');
+
+  // Everything but the last fadeOutBytes is written as it comes; the tail is
+  // held back until we know whether more follows, so it can be faded.
+  let tail: Buffer = Buffer.alloc(0);
+  let fadedIn = 0;
+  const write = async (pcm: Buffer): Promise<void> => {
+    if (pcm.length === 0) return;
+    if (fadedIn < fadeInBytes) {
+      const span = Math.min(pcm.length, fadeInBytes - fadedIn);
+      rampPcm(pcm.subarray(0, span), fadedIn / fadeInBytes, (fadedIn + span) / fadeInBytes);
+      fadedIn += span;
+    }
+    startedAtMs ??= wallClockMs();
+    await sink.write(pcm);
+    written += pcm.length;
+  };
+  const fadeOutAndWrite = async (pcm: Buffer): Promise<void> => {
+    if (pcm.length > 0) await write(rampPcm(pcm, 1, 0));
+  };
+
+  try {
+    for (;;) {
+      if (signal.aborted) {
+        const more = decoder.read(Math.max(0, fadeOutBytes - tail.length)) ?? Buffer.alloc(0);
+        await fadeOutAndWrite(Buffer.concat([tail, more]).subarray(0, fadeOutBytes));
+        return outcome('interrupted');
+      }
+      const chunk = decoder.read(sliceBytes);
+      if (chunk) {
+        const all = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk;
+        const cut = Math.max(0, all.length - fadeOutBytes);
+        const aligned = cut - (cut % BYTES_PER_FRAME);
+        tail = all.subarray(aligned);
+        await write(all.subarray(0, aligned));
+        continue;
+      }
+      if (decoder.ended) {
+        const result = await decoder.done;
+        await fadeOutAndWrite(tail);
+        if (!result.ok) return outcome('failed', result.reason);
+        return outcome(written > 0 ? 'played' : 'failed', written > 0 ? undefined : 'decoder ended without audio');
+      }
+      const waited = await raceStall(decoder.waitForData(), opts.stallTimeoutMs, signal);
+      if (waited === 'stalled') {
+        await fadeOutAndWrite(tail);
+        log.warn({ stallTimeoutMs: opts.stallTimeoutMs, playedMs: bytesToMs(written) }, 'decoder stalled mid-item: killed');
+        return outcome('failed', 'decoder stalled');
+      }
+    }
+  } catch (err) {
+    // The sink failed (aplay died): the item is lost; the caller reopens the sink.
+    return outcome('failed', (err as Error).message);
+  }
+}
+
+async function raceStall(p: Promise<void>, timeoutMs: number, signal: AbortSignal): Promise<'ok' | 'stalled' | 'aborted'> {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    return await Promise.race([
+      p.then(() => 'ok' as const),
+      new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), timeoutMs))),
+      new Promise<'aborted'>((resolve) => {
+        onAbort = () => resolve('aborted');
+        signal.addEventListener('abort', onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Waits until the wall clock reaches `atMs`: a timer to ~2 ms before, then
+ * setImmediate turns (which let I/O through) to the instant. False if aborted.
+ */
+export async function waitUntil(atMs: number, signal: AbortSignal): Promise<boolean> {
+  const coarse = atMs - wallClockMs() - SPIN_MS;
+  if (coarse > 0) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(true);
+      }, coarse);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    if (!ok) return false;
+  }
+  while (wallClockMs() < atMs) {
+    if (signal.aborted) return false;
+    await new Promise((r) => setImmediate(r));
+  }
+  return !signal.aborted;
+}

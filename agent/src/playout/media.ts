@@ -1,0 +1,145 @@
+import { mkdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { StationStore } from '../store/station-store.js';
+import { ContentCache, type ContentRecord } from '../cache/content-cache.js';
+import { createSink, type AudioSink } from '../audio/sink.js';
+import { startDecoder } from '../audio/decoder.js';
+import { playItem } from '../audio/player.js';
+import { volumeGainDb } from '../audio/loudness.js';
+import { makeChime, makeTestTone } from '../audio/tones.js';
+import type { AudioPort, ContentPort } from './ports.js';
+
+/**
+ * The station's audio side in one owner: the content cache, the sink (the
+ * sound card is opened once and kept) and the generated chime and test tone.
+ * It hands the playout the two small ports it needs.
+ */
+export class StationMedia {
+  private constructor(
+    private readonly config: Config,
+    readonly cache: ContentCache,
+    private readonly sink: AudioSink,
+    private readonly log: Logger,
+    readonly startupProblems: string[],
+    readonly chime: string | null,
+    readonly testTone: string | null,
+  ) {}
+
+  static async open(config: Config, store: StationStore, log: Logger): Promise<StationMedia> {
+    const dir = join(config.paths.state, 'content');
+    mkdirSync(dir, { recursive: true });
+    const cache = new ContentCache({
+      dir,
+      db: store.db,
+      log,
+      quotaBytes: config.cache.quotaMb * 1_048_576,
+      ffmpegPath: config.audio.ffmpegPath,
+      ffprobePath: config.audio.ffprobePath,
+      targetLufs: config.audio.loudness.targetLufs,
+      truePeakDbtp: config.audio.loudness.truePeakDbtp,
+    });
+    const scan = await cache.startupScan();
+    const problems: string[] = [];
+    if (scan.quarantined.length > 0) problems.push(`content quarantined (corrupt), to be fetched again: ${scan.quarantined.join(', ')}`);
+    if (scan.missing.length > 0) problems.push(`content missing from disk, to be fetched again: ${scan.missing.join(', ')}`);
+
+    const sink = createSink(config.audio.sink, log);
+    await sink.open();
+
+    // The chime and the test tone are generated once and then live in the cache like any content.
+    const generated = join(config.paths.state, 'generated');
+    mkdirSync(generated, { recursive: true });
+    const make = async (name: string, file: string, maker: (path: string, ffmpeg: string) => Promise<string>): Promise<string | null> => {
+      try {
+        if (!existsSync(file)) await maker(file, config.audio.ffmpegPath);
+        return (await cache.import(file, name)).sha256;
+      } catch (err) {
+        problems.push(`${name} could not be made: ${(err as Error).message}`);
+        return null;
+      }
+    };
+    const chime = await make('chime', join(generated, 'chime.wav'), makeChime);
+    const testTone = await make('test-tone', join(generated, 'test-tone.wav'), makeTestTone);
+    return new StationMedia(config, cache, sink, log, problems, chime, testTone);
+  }
+
+  volumeGainDb = (percent: number): number => volumeGainDb(percent);
+
+  contentPort(): ContentPort {
+    return {
+      resolve: (sha) => this.cache.verifyBeforePlay(sha),
+      touch: (sha) => this.cache.touch(sha),
+    };
+  }
+
+  audioPort(): AudioPort {
+    const audio = this.config.audio;
+    return {
+      prepare: async ({ path, offsetMs, gainDb }) => {
+        const decoder = startDecoder(
+          { file: path, offsetMs, gainDb, fadeInMs: offsetMs > 0 ? audio.fadeMs : 0, fadeOutMs: audio.fadeMs, ffmpegPath: audio.ffmpegPath },
+          this.log,
+        );
+        await decoder.ready;
+        return {
+          play: (startAtMs, signal) =>
+            playItem({ decoder, sink: this.sink, ...(startAtMs !== null ? { startAtMs } : {}), signal, stallTimeoutMs: audio.stallTimeoutMs, log: this.log }),
+          discard: () => decoder.kill(),
+        };
+      },
+      drain: () => this.sink.drain(),
+    };
+  }
+
+  has(sha: string): boolean {
+    return this.cache.has(sha);
+  }
+
+  /** A full SHA-256 or an unambiguous prefix of one (as `loa cache ls` prints). */
+  resolveId(prefix: string): string | null {
+    if (prefix.length < 8) return null;
+    const matches = this.cache.list().filter((c) => c.sha256.startsWith(prefix));
+    return matches.length === 1 ? matches[0]!.sha256 : null;
+  }
+
+  /**
+   * Imports a file, then brings the cache back under its quota without ever
+   * evicting what `needed()` names (the schedule, queued requests, tones).
+   */
+  async importFile(path: string, name?: string): Promise<ContentRecord> {
+    const record = await this.cache.import(path, name);
+    const needed = new Set([...this.needed(), record.sha256, ...[this.chime, this.testTone].filter((x): x is string => x !== null)]);
+    const result = await this.cache.evict(needed);
+    if (result.overQuotaBytes > 0) {
+      this.log.warn({ overQuotaMb: Math.round(result.overQuotaBytes / 1_048_576) }, 'content the schedule needs exceeds the cache quota: nothing needed was evicted; raise cache.quotaMb');
+    }
+    return record;
+  }
+
+  /** Set by the agent: every content id the schedule and pending requests refer to. */
+  needed: () => Iterable<string> = () => [];
+
+  list(): ContentRecord[] {
+    return this.cache.list();
+  }
+
+  async verify(sha?: string): Promise<{ checked: number; bad: Array<{ sha256: string; state: string }> }> {
+    const shas = sha ? [this.resolveId(sha) ?? sha] : this.cache.list().map((c) => c.sha256);
+    const bad: Array<{ sha256: string; state: string }> = [];
+    for (const s of shas) {
+      const verdict = await this.cache.verify(s);
+      if (verdict !== 'ok') bad.push({ sha256: s, state: verdict });
+    }
+    return { checked: shas.length, bad };
+  }
+
+  cacheStats(): { items: number; bytes: number; quotaBytes: number } {
+    return this.cache.stats();
+  }
+
+  async close(): Promise<void> {
+    await this.sink.close();
+  }
+}

@@ -1,0 +1,146 @@
+import t from 'tap';
+import { readFileSync, statSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { silentLogger } from '../src/lib/logger.js';
+import { AlsaSink, PacedSink, createSink } from '../src/audio/sink.js';
+import { msToBytes } from '../src/audio/pcm.js';
+import { wallClockMs } from '../src/audio/clock.js';
+import { firstAudibleFrame } from '../src/audio/fade.js';
+import { tempDir } from './audio-fixture.js';
+
+const log = silentLogger();
+
+/** A recognisable ramp of PCM, so the file can be compared byte for byte. */
+function pattern(ms: number, seed = 1): Buffer {
+  const buf = Buffer.alloc(msToBytes(ms));
+  for (let i = 0; i < buf.length / 2; i++) buf.writeInt16LE(((i * 7 + seed) % 20000) + 1, i * 2);
+  return buf;
+}
+
+t.test('createSink builds the configured kind', async (t) => {
+  t.equal(createSink({ kind: 'null' }, log).kind, 'null');
+  t.equal(createSink({ kind: 'file', path: '/tmp/x.raw' }, log).kind, 'file');
+  t.equal(createSink({ kind: 'alsa', device: 'default' }, log).kind, 'alsa');
+});
+
+t.test('the paced sink plays at real-time rate and records exactly what it played', async (t) => {
+  const path = join(tempDir('sink'), 'out.raw');
+  const sink = new PacedSink({ path }, log);
+  await sink.open();
+  const pcm = pattern(1000);
+  const periods: Array<{ at: number; audible: boolean }> = [];
+  sink.onPlayed((period, at) => periods.push({ at, audible: firstAudibleFrame(period) >= 0 }));
+  const t0 = performance.now();
+  for (let off = 0; off < pcm.length; off += msToBytes(20)) await sink.write(pcm.subarray(off, off + msToBytes(20)));
+  const accepted = performance.now() - t0;
+  await sink.drain();
+  const elapsed = performance.now() - t0;
+  await sink.close();
+  // Backpressure: writes of 1 s of audio cannot all be accepted before ~1 s minus the 40 ms buffer.
+  t.ok(accepted > 850, `writes accepted over ${accepted.toFixed(0)} ms`);
+  t.ok(elapsed > 950 && elapsed < 1600, `1 s of audio took ${elapsed.toFixed(0)} ms`);
+  const file = readFileSync(path);
+  const start = file.findIndex((b) => b !== 0);
+  const startAligned = start - (start % 4);
+  t.same(file.subarray(startAligned, startAligned + pcm.length).equals(pcm), true, 'the file holds the PCM byte for byte, in order');
+  const audible = periods.filter((p) => p.audible);
+  t.equal(audible.length, 200, '1 s is 200 periods of 5 ms');
+  const span = audible.at(-1)!.at - audible[0]!.at;
+  t.ok(Math.abs(span - 995) < 1, `periods are timestamped on a drift-free 5 ms grid (${span.toFixed(3)} ms)`);
+});
+
+t.test('an idle sink plays silence but records only a short gap', async (t) => {
+  const path = join(tempDir('sink'), 'out.raw');
+  const sink = new PacedSink({ path, recordGapMs: 100 }, log);
+  await sink.open();
+  await sink.write(pattern(10));
+  await new Promise((r) => setTimeout(r, 400));
+  await sink.write(pattern(10));
+  await sink.drain();
+  await sink.close();
+  const bytes = statSync(path).size;
+  // 2 × 10 ms of audio + at most 100 ms of recorded silence after each, in 5 ms periods.
+  t.ok(bytes >= msToBytes(20 + 95) && bytes <= msToBytes(20 + 2 * 105), `recorded ${bytes} bytes`);
+});
+
+t.test('audio written late is not credited to a period that already began', async (t) => {
+  const sink = new PacedSink({}, log);
+  await sink.open();
+  let firstAt = 0;
+  sink.onPlayed((p, at) => {
+    if (!firstAt && firstAudibleFrame(p) >= 0) firstAt = at;
+  });
+  await new Promise((r) => setTimeout(r, 30));
+  const wroteAt = wallClockMs();
+  // Block the event loop so the next period's timer fires late.
+  const until = performance.now() + 25;
+  await sink.write(pattern(10));
+  while (performance.now() < until);
+  await sink.drain();
+  await sink.close();
+  t.ok(firstAt >= wroteAt - 0.5, `first audible at ${(firstAt - wroteAt).toFixed(2)} ms after the write`);
+  t.ok(firstAt - wroteAt <= 5.5, 'and within one period of it on the card timeline');
+});
+
+t.test('writing to a sink that is not open fails clearly', async (t) => {
+  const sink = new PacedSink({}, log);
+  await t.rejects(sink.write(pattern(5)), /null sink is not open/);
+  await sink.open();
+  await t.rejects(sink.open(), /twice/);
+  const pending = sink.write(pattern(500));
+  await sink.close();
+  await t.rejects(pending, /closed/);
+  await sink.drain();
+});
+
+t.test('a file sink on an unwritable path fails at open', async (t) => {
+  const sink = new PacedSink({ path: '/nonexistent-dir/out.raw' }, log);
+  await t.rejects(sink.open(), /file sink: cannot open \/nonexistent-dir\/out.raw/);
+});
+
+const haveAplay = (() => {
+  try {
+    execFileSync('aplay', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+t.test('alsa sink through aplay into the ALSA file plugin', { skip: haveAplay ? false : 'aplay not installed' }, async (t) => {
+  const out = join(tempDir('alsa'), 'out.raw');
+  const sink = new AlsaSink({ device: `file:FILE=${out},FORMAT=raw` }, log);
+  await sink.open();
+  const pcm = pattern(300);
+  await sink.write(pcm);
+  t.ok(sink.bufferedMs() > 250, 'the model counts the audio as queued');
+  await sink.drain();
+  t.equal(sink.bufferedMs(), 0);
+  await sink.close();
+  const file = readFileSync(out);
+  t.ok(file.subarray(0, pcm.length).equals(pcm), 'the device received the PCM byte for byte');
+});
+
+t.test('alsa sink: a device that does not exist fails at open, naming it', { skip: haveAplay ? false : 'aplay not installed' }, async (t) => {
+  const sink = new AlsaSink({ device: 'no-such-device' }, log);
+  await t.rejects(sink.open(), /aplay on device "no-such-device" exited \(code 1\): .*audio open error/);
+});
+
+t.test('alsa sink: aplay dying mid-stream fails the writes with a clear error', { skip: haveAplay ? false : 'aplay not installed' }, async (t) => {
+  const dir = tempDir('alsa');
+  const sink = new AlsaSink({ device: `file:FILE=${join(dir, 'out.raw')},FORMAT=raw` }, log);
+  await sink.open();
+  const pids = execFileSync('pgrep', ['-f', `aplay -v .*${dir}`], { encoding: 'utf8' }).trim().split('\n');
+  t.equal(pids.length, 1);
+  process.kill(Number(pids[0]), 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 100));
+  await t.rejects(sink.write(pattern(50)), /aplay on device .* exited \(SIGKILL\)/);
+  await sink.close();
+  t.ok(existsSync(dir));
+});
+
+t.test('alsa sink: aplay missing', async (t) => {
+  const sink = new AlsaSink({ device: 'default', aplayPath: '/nonexistent/aplay' }, log);
+  await t.rejects(sink.open(), /cannot run aplay/);
+});
