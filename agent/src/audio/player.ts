@@ -82,7 +82,10 @@ export async function playItem(opts: PlayItemOptions): Promise<PlayOutcome> {
       fadedIn += span;
     }
     startedAtMs ??= wallClockMs();
-    await sink.write(pcm);
+    // A wedged sound card (aplay stuck on a dead device) must not hang the station either.
+    if ((await raceStall(sink.write(pcm), opts.stallTimeoutMs)) === 'stalled') {
+      throw new Error(`sink (${sink.kind}) accepted no audio for ${opts.stallTimeoutMs} ms`);
+    }
     written += pcm.length;
   };
   const fadeOutAndWrite = async (pcm: Buffer): Promise<void> => {
@@ -124,7 +127,7 @@ export async function playItem(opts: PlayItemOptions): Promise<PlayOutcome> {
   }
 }
 
-async function raceStall(p: Promise<void>, timeoutMs: number, signal: AbortSignal): Promise<'ok' | 'stalled' | 'aborted'> {
+async function raceStall(p: Promise<void>, timeoutMs: number, signal?: AbortSignal): Promise<'ok' | 'stalled' | 'aborted'> {
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   try {
@@ -133,12 +136,12 @@ async function raceStall(p: Promise<void>, timeoutMs: number, signal: AbortSigna
       new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), timeoutMs))),
       new Promise<'aborted'>((resolve) => {
         onAbort = () => resolve('aborted');
-        signal.addEventListener('abort', onAbort, { once: true });
+        signal?.addEventListener('abort', onAbort, { once: true });
       }),
     ]);
   } finally {
     clearTimeout(timer);
-    if (onAbort) signal.removeEventListener('abort', onAbort);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
 }
 

@@ -347,8 +347,12 @@ export class AlsaSink implements AudioSink {
       if (proc.exitCode !== null || proc.signalCode !== null) resolve();
       else proc.once('exit', () => resolve());
     });
-    proc.kill('SIGTERM');
+    // End of input lets aplay play out and exit; it ignores SIGTERM while
+    // blocked on stdin, so a stuck one gets SIGKILL.
+    proc.stdin.end();
+    const timer = setTimeout(() => proc.kill('SIGKILL'), this.bufferedMs() + 1000);
     await gone;
+    clearTimeout(timer);
   }
 
   private modelQueuedBytes(now: number): number {

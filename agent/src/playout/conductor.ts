@@ -66,7 +66,37 @@ export class Conductor extends EventEmitter {
 
   start(): void {
     this.reloadSchedule();
+    this.recoverUnfinished();
     this.kick('start');
+  }
+
+  /**
+   * Sessions that were on air when the agent died (crash, power cut): the
+   * item cut off gets its play-log row, and the session becomes resumable
+   * from its last recorded progress, within the grace window from now.
+   */
+  private recoverUnfinished(): void {
+    const now = this.now();
+    const unfinished = this.o.store.unfinished();
+    for (const o of unfinished.occurrences) {
+      const p = this.programmes.get(o.programmeId);
+      const item = p ? expand(p.items).find((it) => it.origin.kind === 'item' && it.origin.index === o.resume.item) : undefined;
+      this.o.store.db.transaction(() => {
+        this.o.store.markOccurrence(o, 'interrupted', o.resume, now);
+        if (item) {
+          this.o.store.logPlays([{
+            source: 'schedule', programmeId: o.programmeId, occurrenceId: o.id, content: item.content, priority: p!.priority,
+            scheduledMs: o.startMs, zones: this.knownZones(p!.zones), volume: p!.volume, result: 'interrupted',
+            reason: 'agent stopped while on air (crash or power loss)', clock: this.o.clock.label(),
+          }], now);
+        }
+      })();
+      this.o.log.warn({ occurrence: o.id, resume: o.resume }, 'agent stopped while on air: will resume within the grace window');
+    }
+    for (const id of unfinished.requests) {
+      this.o.store.setRequestState(id, 'pending', now);
+      this.o.log.warn({ request: id }, 'agent stopped while a request was on air: it plays again');
+    }
   }
 
   /** Re-reads the schedule from the store (after an import or a new target). */

@@ -110,6 +110,18 @@ export class StationStore {
       .run(o.id, o.programmeId, o.startMs, state, resume.item, resume.offsetMs, nowMs);
   }
 
+  /** Occurrences and requests left 'playing' by an agent that died on air. */
+  unfinished(): { occurrences: Array<{ id: string; programmeId: string; startMs: number; resume: ResumePoint }>; requests: string[] } {
+    const occ = this.db
+      .prepare("SELECT id, programme_id, start_ms, resume_item, resume_offset_ms FROM occurrence WHERE state = 'playing'")
+      .all() as Array<{ id: string; programme_id: string; start_ms: number; resume_item: number; resume_offset_ms: number }>;
+    const req = this.db.prepare("SELECT id FROM request WHERE state = 'playing'").all() as Array<{ id: string }>;
+    return {
+      occurrences: occ.map((o) => ({ id: o.id, programmeId: o.programme_id, startMs: o.start_ms, resume: { item: o.resume_item, offsetMs: o.resume_offset_ms } })),
+      requests: req.map((r) => r.id),
+    };
+  }
+
   // --- requests -----------------------------------------------------------
 
   addRequest(request: StationRequest, nowMs: number): void {

@@ -554,6 +554,7 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
         if (!signal.aborted) {
           this.stats.linkLosses++;
           this.lastError = reason;
+          this.setState('opening');
           this.log.warn({ reason }, 'firmware bridge link lost: reopening');
           this.emit('link-lost', { reason });
         }
