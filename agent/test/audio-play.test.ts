@@ -183,3 +183,28 @@ t.test('a pre-rolled item starts at its instant (loose bound; the benchmark meas
   const late = firstAudibleAt - startAtMs;
   t.ok(late >= 0 && late < 100, `first audible sample ${late.toFixed(2)} ms after the instant`);
 });
+
+t.test('a sink that stops accepting audio fails the item instead of hanging', async (t) => {
+  const file = makeTone(dir, 'wedged', 'wav', { seconds: 1 });
+  // What the machine lacks: a sound card that hangs. It accepts nothing, ever.
+  const wedged = { kind: 'alsa' as const, open: async () => {}, write: () => new Promise<void>(() => {}), bufferedMs: () => 0, drain: async () => {}, close: async () => {} };
+  const decoder = startDecoder({ file, gainDb: 0 }, log);
+  const outcome = await playItem({ decoder, sink: wedged, signal: new AbortController().signal, stallTimeoutMs: 500, log });
+  t.equal(outcome.result, 'failed');
+  t.match(outcome.reason, /sink \(alsa\) accepted no audio for 500 ms/);
+  t.same(await decoder.done, { ok: false, reason: 'killed' });
+});
+
+t.test('a decoder that cannot pre-roll gives up by itself, so preparing never hangs', async (t) => {
+  const fifo = join(dir, 'never2.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const decoder = startDecoder({ file: fifo, gainDb: 0, readyTimeoutMs: 500 }, log);
+  await decoder.ready;
+  t.ok(decoder.ended);
+  t.same(await decoder.done, { ok: false, reason: 'decoder stalled' });
+  const sink = new PacedSink({}, log);
+  await sink.open();
+  const outcome = await playItem({ decoder, sink, signal: new AbortController().signal, stallTimeoutMs: 5000, log });
+  await sink.close();
+  t.same({ result: outcome.result, reason: outcome.reason }, { result: 'failed', reason: 'decoder stalled' });
+});

@@ -31,6 +31,7 @@ t.test('the monitor becomes trusted when NTP syncs, reports jumps, and persists 
     loadLastSeen: () => lastSeen,
     saveLastSeen: (ms) => { lastSeen = ms; },
     ntpSynchronized: async () => synced,
+    ntpAskEveryMs: 0,
     now: () => wall,
   });
   const events: string[] = [];

@@ -112,7 +112,10 @@ t.test('aedes', async (t) => {
     const cmd = await province.send({ station: 'st-1' }, { action: 'play', content: a.sha256, priority: 5, repeat: 1, label: '' });
     const done = await province.waitResponse(cmd.id);
     t.equal(done.status, 'done');
-    t.ok(province.responses.get(cmd.id)!.some((r) => r.status === 'accepted'), 'accepted first');
+    t.same(province.responses.get(cmd.id)!.map((r) => r.status), ['done'], 'a quick command gets its final answer alone');
+    const slow = await province.send({ station: 'st-1' }, { action: 'relay-test', durationMs: 1500 });
+    await province.waitResponse(slow.id);
+    t.same(province.responses.get(slow.id)!.map((r) => r.status), ['accepted', 'done'], 'a slow one is accepted first');
     t.equal(s1.sim.playing[0]?.content, a.sha256);
 
     const runs = s1.sim.commands.length;

@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { silentLogger } from '../../agent/src/lib/logger.js';
 import { BridgeClient } from '../src/client/client.js';
 import { encodeFrame } from '../src/protocol/frame.js';
-import { encodeStatus, Req, responseType } from '../src/protocol/messages.js';
+import { encodeBitmap, encodeStatus, Req, responseType } from '../src/protocol/messages.js';
 import { startPtyPair } from '../src/simulator/pty.js';
 
 const BAUD = 115200;
@@ -30,7 +30,7 @@ const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 async function main(): Promise<void> {
   const pty = await startPtyPair();
   const simMain = join(dirname(fileURLToPath(import.meta.url)), '../src/simulator/main.js');
-  const sim = spawn(process.execPath, [simMain, '--link', pty.mcuPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const sim = spawn(process.execPath, [simMain, '--link', pty.mcuPath], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, LOA_LOG_LEVEL: 'warn' } });
   const ready = new Promise<void>((resolve, reject) => {
     createInterface({ input: sim.stdout! }).once('line', () => resolve());
     sim.once('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
@@ -74,12 +74,16 @@ async function main(): Promise<void> {
     );
     const seconds = (performance.now() - start) / 1000;
     const framesPerS = (exchanges * 2) / seconds;
+    // The line is full duplex: the longer direction limits it.
+    const relayReq = encodeFrame({ type: Req.RELAY_GET, seq: 1, payload: new Uint8Array(0) }).length;
+    const relayResp = encodeFrame({ type: responseType(Req.RELAY_GET), seq: 1, payload: encodeBitmap(0x0101) }).length;
+    const lineFramesPerS = (2 * BAUD) / 10 / Math.max(relayReq, relayResp);
     console.log(
       `round trip (PING, ${reqBytes}+${respBytes} bytes on the wire) over ${ROUND_TRIPS}: p50 ${r3(pct(rtts, 50))} ms, p90 ${r3(pct(rtts, 90))} ms, p99 ${r3(pct(rtts, 99))} ms, max ${r3(rtts[rtts.length - 1]!)} ms`,
     );
     console.log(`wire time at ${BAUD} baud (10 bits/byte): ${r3(wireMs)} ms; a pty does not pace bytes, so a real line adds this to the round trip`);
     console.log(
-      `sustained, window ${window}: ${exchanges} exchanges in ${seconds.toFixed(1)} s = ${Math.round(exchanges / seconds)} requests/s, ${Math.round(framesPerS)} frames/s both directions (decoded ${client.stats.decoder.frames - framesBefore}, retries ${client.stats.retries - retriesBefore}); a real 115200 line carries at most ${Math.round((BAUD / 10 / (reqBytes + 4)) * 2)} such frames/s`,
+      `sustained, window ${window}: ${exchanges} exchanges in ${seconds.toFixed(1)} s = ${Math.round(exchanges / seconds)} requests/s, ${Math.round(framesPerS)} frames/s both directions (decoded ${client.stats.decoder.frames - framesBefore}, retries ${client.stats.retries - retriesBefore}); a real ${BAUD}-baud line carries at most ${Math.round(lineFramesPerS)} such frames/s (${relayReq}+${relayResp} bytes)`,
     );
     console.log(JSON.stringify({ bench: 'bridge', rtt_p50_ms: r3(pct(rtts, 50)), rtt_p99_ms: r3(pct(rtts, 99)), wire_ms: r3(wireMs), frames_per_s: Math.round(framesPerS) }));
   } finally {

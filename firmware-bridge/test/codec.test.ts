@@ -159,3 +159,7 @@ t.test('parseBlock is the decoder without the stream', async (t) => {
   const wire = encodeFrame({ type: 0x90, seq: 200, payload: bytes(1, 0) });
   t.same(parseBlock(wire.subarray(1, -1)), { type: 0x90, seq: 200, payload: bytes(1, 0) });
 });
+
+t.test('the PROTOCOL.md example is what the encoder sends', async (t) => {
+  t.same([...encodeFrame({ type: M.Req.PING, seq: 1, payload: bytes() })], [0x00, 0x03, 0x02, 0x01, 0x03, 0x91, 0xcd, 0x00]);
+});

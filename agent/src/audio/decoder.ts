@@ -33,6 +33,11 @@ export interface DecoderOptions {
   prerollMs?: number;
   /** The pipe pauses above this much buffered audio (default 1000 ms). */
   bufferMs?: number;
+  /**
+   * Not pre-rolled within this long (a hung network mount, a FIFO): killed,
+   * `done` gives 'decoder stalled', `ready` resolves. Default 10 s.
+   */
+  readyTimeoutMs?: number;
 }
 
 export type DecoderResult = { ok: true } | { ok: false; reason: string };
@@ -41,7 +46,7 @@ export interface Decoder {
   /** The item's fades, in ms, for the player to apply. */
   readonly fadeInMs: number;
   readonly fadeOutMs: number;
-  /** Resolves once `prerollMs` of audio is buffered, or the decoder finished (check `done`). Never rejects. */
+  /** Resolves once `prerollMs` of audio is buffered, or the decoder finished or stalled (check `done`). Never rejects. */
   readonly ready: Promise<void>;
   /** Takes up to `maxBytes` (whole frames) of buffered PCM; null when none is buffered now. */
   read(maxBytes: number): Buffer | null;
@@ -50,7 +55,7 @@ export interface Decoder {
   bufferedBytes(): number;
   /** True once ffmpeg's output has ended and everything was read. */
   readonly ended: boolean;
-  /** How the ffmpeg process ended; `reason` is its last error line, or 'killed'. */
+  /** How the ffmpeg process ended; `reason` is its last error line, 'killed' or 'decoder stalled'. */
   readonly done: Promise<DecoderResult>;
   /** SIGKILL; safe to call at any time, also before ffmpeg has spawned. */
   kill(): void;
@@ -75,7 +80,7 @@ class FfmpegDecoder implements Decoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private streamEnded = false;
-  private killed = false;
+  private killReason: string | null = null;
   private waiters: Array<() => void> = [];
   private readonly command: ffmpeg.FfmpegCommand;
   private readonly stream: PassThrough;
@@ -92,7 +97,13 @@ class FfmpegDecoder implements Decoder {
     this.fadeOutMs = opts.fadeOutMs ?? 0;
     this.prerollBytes = msToBytes(opts.prerollMs ?? 100);
     this.highWater = Math.max(this.prerollBytes, msToBytes(opts.bufferMs ?? 1000));
+    const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
+    const readyTimer = setTimeout(() => {
+      this.log.warn({ file: opts.file, readyTimeoutMs }, 'decoder produced no audio: killed');
+      this.stop('decoder stalled');
+    }, readyTimeoutMs);
     this.ready = new Promise((resolve) => (this.markReady = resolve));
+    void this.ready.then(() => clearTimeout(readyTimer));
     const inputOptions = ['-nostdin', '-hide_banner', '-loglevel', 'error'];
     if (opts.offsetMs && opts.offsetMs > 0) inputOptions.push('-ss', (opts.offsetMs / 1000).toFixed(3));
     this.command = ffmpeg({ stdoutLines: 20 }) // the stderr ring; 0 would mean unlimited
@@ -109,7 +120,7 @@ class FfmpegDecoder implements Decoder {
     });
     this.command.on('start', () => {
       // kill() before the spawn (fluent-ffmpeg first checks capabilities) lands here.
-      if (this.killed) this.command.kill('SIGKILL');
+      if (this.killReason) this.command.kill('SIGKILL');
     });
     this.done = new Promise((resolve) => {
       this.command.once('end', () => {
@@ -117,7 +128,7 @@ class FfmpegDecoder implements Decoder {
         resolve({ ok: true });
       });
       this.command.once('error', (err: Error) => {
-        const reason = this.killed ? 'killed' : lastMeaningful(this.errors) ?? err.message;
+        const reason = this.killReason ?? lastMeaningful(this.errors) ?? err.message;
         resolve({ ok: false, reason });
       });
     });
@@ -167,8 +178,12 @@ class FfmpegDecoder implements Decoder {
   }
 
   kill(): void {
-    if (this.killed) return;
-    this.killed = true;
+    this.stop('killed');
+  }
+
+  private stop(reason: string): void {
+    if (this.killReason) return;
+    this.killReason = reason;
     this.command.kill('SIGKILL');
     this.stream.destroy();
     this.finish();

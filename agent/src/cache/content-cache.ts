@@ -203,7 +203,8 @@ export class ContentCache {
     const record = this.get(sha256);
     const path = this.pathFor(sha256);
     if (!existsSync(path)) {
-      this.markProblem(sha256, record?.name ?? sha256, 'missing', 'the file is missing from the cache');
+      // Only indexed, playable content becomes "missing"; a quarantined row stays quarantined.
+      if (record?.state === 'ok') this.markProblem(sha256, record.name, 'missing', 'the file is missing from the cache');
       return 'missing';
     }
     const actual = await hashFile(path);

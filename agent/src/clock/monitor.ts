@@ -13,11 +13,14 @@ export interface ClockMonitorOptions {
   /** Injected for tests; defaults to asking systemd. */
   ntpSynchronized?: () => Promise<boolean>;
   rtcValid?: () => boolean;
+  /** How often to ask whether NTP has synchronised while it has not (default a minute). */
+  ntpAskEveryMs?: number;
   now?: () => number;
 }
 
 /** How often the last-seen time is persisted: rare, to spare the SD card. */
 const PERSIST_EVERY_MS = 10 * 60_000;
+const NTP_ASK_EVERY_MS = 60_000;
 
 /**
  * Watches the wall clock: trust (emits 'trust' on change) and jumps (emits
@@ -28,6 +31,7 @@ export class ClockMonitor extends EventEmitter {
   private lastLook = { wallMs: 0, monoMs: 0 };
   private lastPersistMs = 0;
   private ntp = false;
+  private lastNtpAskMs = -Infinity;
   private readonly now: () => number;
 
   constructor(private readonly opts: ClockMonitorOptions) {
@@ -54,7 +58,11 @@ export class ClockMonitor extends EventEmitter {
       }
     }
     this.lastLook = look;
-    if (!this.ntp) this.ntp = await (this.opts.ntpSynchronized ?? systemNtpSynchronized)();
+    // Asking systemd costs a process: only while it matters, and at most once a minute.
+    if (!this.ntp && !this.opts.trustWithoutSync && look.wallMs - this.lastNtpAskMs >= (this.opts.ntpAskEveryMs ?? NTP_ASK_EVERY_MS)) {
+      this.lastNtpAskMs = look.wallMs;
+      this.ntp = await (this.opts.ntpSynchronized ?? systemNtpSynchronized)();
+    }
     const next = assessClock({
       nowMs: look.wallMs,
       lastSeenMs: this.opts.loadLastSeen(),

@@ -8,6 +8,7 @@ import { StationStore } from '../store/station-store.js';
 import { RelayBank } from '../relays/bank.js';
 import { createRelayDriver } from '../relays/factory.js';
 import type { RelayDriver } from '../relays/driver.js';
+import type { AudioSink } from '../audio/sink.js';
 import { ClockMonitor } from '../clock/monitor.js';
 import { Conductor } from '../playout/conductor.js';
 import { relayPort } from '../playout/relay-port.js';
@@ -37,6 +38,8 @@ export interface AgentOptions {
   log: Logger;
   /** A relay driver supplied by the caller (the firmware bridge, or a test's). */
   relayDriver?: RelayDriver;
+  /** An audio sink supplied by the caller (a benchmark's instrumented one). */
+  sink?: AudioSink;
   now?: () => number;
 }
 
@@ -67,7 +70,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const bank = new RelayBank(config.relays, driver, { log, now });
   await bank.open();
 
-  const media = await StationMedia.open(config, store, log);
+  const media = await StationMedia.open(config, store, log, opts.sink);
   startupProblems.push(...media.startupProblems);
   media.needed = () => [
     ...store.loadProgrammes().programmes.flatMap((p) => p.items.map((i) => i.content)),

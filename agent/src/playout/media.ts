@@ -27,7 +27,7 @@ export class StationMedia {
     readonly testTone: string | null,
   ) {}
 
-  static async open(config: Config, store: StationStore, log: Logger): Promise<StationMedia> {
+  static async open(config: Config, store: StationStore, log: Logger, sinkOverride?: AudioSink): Promise<StationMedia> {
     const dir = join(config.paths.state, 'content');
     mkdirSync(dir, { recursive: true });
     const cache = new ContentCache({
@@ -45,7 +45,7 @@ export class StationMedia {
     if (scan.quarantined.length > 0) problems.push(`content quarantined (corrupt), to be fetched again: ${scan.quarantined.join(', ')}`);
     if (scan.missing.length > 0) problems.push(`content missing from disk, to be fetched again: ${scan.missing.join(', ')}`);
 
-    const sink = createSink(config.audio.sink, log);
+    const sink = sinkOverride ?? createSink(config.audio.sink, log);
     await sink.open();
 
     // The chime and the test tone are generated once and then live in the cache like any content.

@@ -68,6 +68,9 @@ export interface SyncStatus {
   refused: Record<string, number>;
 }
 
+/** A command still running after this long is answered "accepted" first. */
+export const ACCEPTED_AFTER_MS = 500;
+
 interface HeldCommand {
   cmd: Command;
   arrivedOn: { station: string } | { group: string };
@@ -108,6 +111,8 @@ export class SyncClient extends EventEmitter {
   private reportTimer?: NodeJS.Timeout;
   private healthTimer?: NodeJS.Timeout;
   private draining = false;
+  private closed: Promise<void> = Promise.resolve();
+  private drainWanted = false;
   private readonly startedMono = performance.now();
   private readonly acceptTx: (cmd: Command, first: CommandResponse) => void;
   private commandCount = 0;
@@ -249,6 +254,7 @@ export class SyncClient extends EventEmitter {
         return;
       }
       this.mqtt = client;
+      this.closed = new Promise((r) => client.once('close', () => r()));
       client.on('connect', () => {
         wasConnected = true;
         this.onConnected(client, url);
@@ -492,14 +498,17 @@ export class SyncClient extends EventEmitter {
       atMs: this.now(),
     });
     const first = decision.action === 'reject' ? answer('rejected', decision.reason) : answer('accepted');
+    // Recorded before anything runs: after a crash a redelivered command is answered, not run again.
     this.acceptTx(cmd, first);
-    this.respond(first);
     if (decision.action === 'reject') {
+      this.respond(first);
       log.warn({ id: cmd.id, action: cmd.command.action, reason: decision.reason }, 'command refused');
       return;
     }
     log.info({ id: cmd.id, action: cmd.command.action, via: cmd.to }, 'command accepted');
     this.emit('command', cmd);
+    // "accepted" is said only when the outcome takes a while; a quick command gets its final answer alone.
+    const slow = setTimeout(() => this.respond(first), ACCEPTED_AFTER_MS);
     let final: CommandResponse;
     try {
       const outcome = await this.execute(cmd);
@@ -507,6 +516,7 @@ export class SyncClient extends EventEmitter {
     } catch (err) {
       final = answer('rejected', `failed: ${(err as Error).message}`);
     }
+    clearTimeout(slow);
     this.commands.record(cmd, final, this.now());
     // Pruning walks the table; now and then is enough to keep it bounded.
     if (++this.commandCount % 256 === 0) this.commands.prune();
@@ -567,40 +577,52 @@ export class SyncClient extends EventEmitter {
 
   /** Publishes the outbox oldest first at QoS 1, deleting each row on its PUBACK. */
   private async drain(): Promise<void> {
+    this.drainWanted = true;
     if (this.draining) return;
     const client = this.mqtt;
     if (!client || !this.connected) return;
     this.draining = true;
     try {
-      let after = 0;
-      while (this.connected && this.mqtt === client) {
-        const rows = this.outbox.next(64, after);
-        if (rows.length === 0) break;
-        after = rows[rows.length - 1]!.seq;
-        const results = await Promise.allSettled(
-          rows.map(
-            (row) =>
-              new Promise<void>((resolve, reject) => {
-                const topic = row.kind === 'response' ? this.topics.response : this.topics.out(row.kind);
-                client.publish(topic, row.payload, { qos: 1 }, (err) => {
-                  if (err) return reject(err);
-                  this.outbox.delete(row.seq);
-                  resolve();
-                });
-              }),
-          ),
-        );
-        const failed = results.find((r) => r.status === 'rejected');
-        if (failed) {
-          this.opts.log.warn({ err: String((failed as PromiseRejectedResult).reason) }, 'outbox publish failed; rows stay queued');
-          break;
-        }
+      // Each pass ends with every row it sent acknowledged; rows added meanwhile ask for another pass.
+      while (this.drainWanted && this.connected && this.mqtt === client) {
+        this.drainWanted = false;
+        if (!(await this.drainPass(client))) break;
       }
     } finally {
       this.draining = false;
     }
-    // Rows added while the last batch was in flight.
-    if (this.connected && this.outbox.next(1).length && this.mqtt === client) setImmediate(() => void this.drain());
+  }
+
+  /** False when a publish failed (the rows stay queued for the next connection). */
+  private async drainPass(client: MqttClient): Promise<boolean> {
+    let after = 0;
+    while (this.connected && this.mqtt === client) {
+      const rows = this.outbox.next(64, after);
+      if (rows.length === 0) return true;
+      after = rows[rows.length - 1]!.seq;
+      const acked = Promise.allSettled(
+        rows.map(
+          (row) =>
+            new Promise<void>((resolve, reject) => {
+              const topic = row.kind === 'response' ? this.topics.response : this.topics.out(row.kind);
+              client.publish(topic, row.payload, { qos: 1 }, (err) => {
+                if (err) return reject(err);
+                this.outbox.delete(row.seq);
+                resolve();
+              });
+            }),
+        ),
+      );
+      // A connection that dies with PUBACKs outstanding must not leave the drain waiting forever.
+      const results = await Promise.race([acked, this.closed.then(() => undefined)]);
+      if (!results) return false;
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) {
+        this.opts.log.warn({ err: String((failed as PromiseRejectedResult).reason) }, 'outbox publish failed; rows stay queued');
+        return false;
+      }
+    }
+    return false;
   }
 
   private reportSoon(delayMs = 500): void {

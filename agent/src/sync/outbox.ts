@@ -35,6 +35,7 @@ export interface OutboxLimits {
 
 const DROP_ORDER: readonly OutboxKind[] = ['health', 'event', 'response', 'play'];
 const DROPPED_KEY = 'sync.outbox_dropped';
+const RECOUNT_EVERY = 10_000;
 
 export class Outbox {
   // Statements and transactions are prepared once: this is the hot path of every report.
@@ -45,6 +46,15 @@ export class Outbox {
   private readonly addTx;
   private readonly healthTx;
   private listeners: Array<() => void> = [];
+  /**
+   * Rows and bytes, kept in memory so the bound costs nothing per insert
+   * (a full outbox has 200,000 rows). Counted from the table at start and
+   * again every RECOUNT_EVERY changes; this instance must be the only writer
+   * (the daemon uses SyncClient.outbox).
+   */
+  private n = 0;
+  private bytes = 0;
+  private changes = 0;
 
   constructor(
     private readonly db: Db,
@@ -54,17 +64,32 @@ export class Outbox {
     this.insertStmt = db.prepare('INSERT OR IGNORE INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)');
     this.countStmt = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(payload)), 0) AS bytes FROM outbox');
     this.nextStmt = db.prepare('SELECT seq, id, kind, payload, created_ms FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
-    this.deleteStmt = db.prepare('DELETE FROM outbox WHERE seq = ?');
-    const deleteHealth = db.prepare("DELETE FROM outbox WHERE kind = 'health'");
+    this.deleteStmt = db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING length(payload) AS len');
+    const deleteHealthReturning = db.prepare("DELETE FROM outbox WHERE kind = 'health' RETURNING length(payload) AS len");
     this.addTx = db.transaction((id: string, kind: OutboxKind, payload: string) => {
-      this.insertStmt.run(id, kind, payload, this.now());
+      if (this.insertStmt.run(id, kind, payload, this.now()).changes) this.counted(1, payload.length);
       this.enforce();
     });
     this.healthTx = db.transaction((id: string, payload: string) => {
-      deleteHealth.run();
+      for (const r of deleteHealthReturning.all() as Array<{ len: number }>) this.counted(-1, -r.len);
       this.insertStmt.run(id, 'health', payload, this.now());
+      this.counted(1, payload.length);
       this.enforce();
     });
+    this.recount();
+  }
+
+  private recount(): void {
+    const c = this.countStmt.get() as { n: number; bytes: number };
+    this.n = c.n;
+    this.bytes = c.bytes;
+    this.changes = 0;
+  }
+
+  private counted(rows: number, bytes: number): void {
+    this.n += rows;
+    this.bytes += bytes;
+    if (++this.changes >= RECOUNT_EVERY) this.recount();
   }
 
   /** Queues one message body; returns its id. An id already queued is not queued twice. */
@@ -99,11 +124,12 @@ export class Outbox {
 
   /** After the broker's acknowledgement. */
   delete(seq: number): void {
-    this.deleteStmt.run(seq);
+    const gone = this.deleteStmt.get(seq) as { len: number } | undefined;
+    if (gone) this.counted(-1, -gone.len);
   }
 
   depth(): number {
-    return (this.countStmt.get() as { n: number }).n;
+    return this.n;
   }
 
   dropped(): Record<string, number> {
@@ -136,8 +162,8 @@ export class Outbox {
   }
 
   private enforce(): void {
+    if (this.n <= this.limits.maxRows && this.bytes <= this.limits.maxBytes) return;
     let { n, bytes } = this.countStmt.get() as { n: number; bytes: number };
-    if (n <= this.limits.maxRows && bytes <= this.limits.maxBytes) return;
     const dropped = this.dropped();
     for (const kind of DROP_ORDER) {
       while (n > this.limits.maxRows || bytes > this.limits.maxBytes) {
@@ -155,5 +181,7 @@ export class Outbox {
     this.db
       .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
       .run(DROPPED_KEY, JSON.stringify(dropped));
+    this.n = n;
+    this.bytes = bytes;
   }
 }

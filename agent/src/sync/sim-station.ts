@@ -93,6 +93,8 @@ export class SimulatedStation extends EventEmitter implements StationPort {
         this.volume = a.volume;
         return { status: 'done' };
       case 'relay-test':
+        // The zones stay switched on for the test's duration, as on a real station.
+        await new Promise((r) => setTimeout(r, a.durationMs));
         return { status: 'done', result: { zones, durationMs: a.durationMs } };
       case 'reboot':
         this.rebootRequested = true;

@@ -1,0 +1,89 @@
+/**
+ * scripts/bench playout-accuracy [--n 60] [--spacing 3]
+ *
+ * The delay from each programme's scheduled instant to its first audible
+ * sample at a sink paced in real time like a sound card (5 ms periods, 40 ms
+ * buffer), timestamped to the sample as the sink plays it. The whole station
+ * runs: scheduler, relays (simulated, with warm-up), cache verification,
+ * ffmpeg decoding with pre-roll.
+ */
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DateTime } from 'luxon';
+import { parseConfig } from '../src/config/load.js';
+import { startAgent } from '../src/daemon/agent.js';
+import { createLogger } from '../src/lib/logger.js';
+import { PacedSink } from '../src/audio/sink.js';
+import { firstAudibleFrame } from '../src/audio/fade.js';
+import { PCM } from '../src/audio/pcm.js';
+import { makeTestTone } from '../src/audio/tones.js';
+import { percentile } from './stats.js';
+
+const { values } = parseArgs({ args: process.argv.slice(2), options: { n: { type: 'string', default: '60' }, spacing: { type: 'string', default: '3' } } });
+const n = Number(values.n);
+const spacingS = Number(values.spacing);
+const dir = mkdtempSync(join(tmpdir(), 'loa-bench-accuracy-'));
+const log = createLogger({ level: 'warn' });
+const config = parseConfig({
+  station: { id: 'bench' },
+  paths: { state: join(dir, 'state'), socket: join(dir, 'loa.sock') },
+  relays: { driver: 'sim', amplifiers: [{ name: 'amp', line: 17, warmupMs: 500 }], zones: [{ name: 'z1', line: 22, amplifier: 'amp' }], tailMs: 300 },
+  audio: { sink: { kind: 'null' }, chime: { enabled: false } },
+  clock: { trustWithoutSync: true },
+});
+mkdirSync(config.paths.state, { recursive: true });
+const sink = new PacedSink({}, log);
+const agent = await startAgent(config, { log, sink });
+const tone = await makeTestTone(join(dir, 'tone.wav'), 'ffmpeg', { durationMs: 500, frequencyHz: 1000 });
+const sha = (await agent.media.importFile(tone, 'tone')).sha256;
+
+// Whole-second instants (the schedule's resolution), starting a few seconds out.
+const first = DateTime.now().setZone(config.station.timezone).plus({ seconds: 4 }).startOf('second');
+const instants: number[] = [];
+agent.store.replaceSchedule(
+  {
+    programmes: Array.from({ length: n }, (_, i) => {
+      const at = first.plus({ seconds: i * spacingS });
+      instants.push(at.toMillis());
+      return { id: `p${i}`, name: `P${i}`, priority: 0, volume: 80, recurrence: { kind: 'once' as const, date: at.toISODate()!, time: at.toFormat('HH:mm:ss') }, items: [{ content: sha, repeat: 1, gapMs: 0 }], zones: ['z1'] };
+    }),
+  },
+  Date.now() - 60_000,
+);
+agent.conductor.reloadSchedule();
+agent.conductor.kick('bench');
+
+const delays: number[] = [];
+let next = 0;
+let wasSilent = true;
+await new Promise<void>((resolve) => {
+  sink.onPlayed((period, playedAtMs) => {
+    const frame = firstAudibleFrame(period);
+    const audible = frame >= 0;
+    if (audible && wasSilent && next < instants.length) {
+      const heardAt = playedAtMs + (frame * 1000) / PCM.sampleRate;
+      delays.push(heardAt - instants[next]!);
+      next++;
+      if (next === instants.length) resolve();
+    }
+    wasSilent = !audible;
+  });
+});
+await agent.stop();
+
+const result = {
+  bench: 'playout-accuracy',
+  n: delays.length,
+  p50_ms: round(percentile(delays, 50)),
+  p99_ms: round(percentile(delays, 99)),
+  min_ms: round(Math.min(...delays)),
+  max_ms: round(Math.max(...delays)),
+};
+console.log(JSON.stringify(result));
+process.exit(0);
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
