@@ -1,6 +1,6 @@
 import t from 'tap';
 import { normalisationGain, parseEbur128Summary, volumeGainDb } from '../src/audio/loudness.js';
-import { firstAudibleFrame, isSilent, rampPcm } from '../src/audio/fade.js';
+import { firstAudibleFrame, rampPcm } from '../src/audio/fade.js';
 import { gainFilter } from '../src/audio/decoder.js';
 
 const target = { targetLufs: -23, truePeakDbtp: -2 };
@@ -63,9 +63,7 @@ t.test('ramp fades s16 stereo linearly, frame by frame', async (t) => {
 
 t.test('silence detection', async (t) => {
   const pcm = Buffer.alloc(16);
-  t.ok(isSilent(pcm));
   t.equal(firstAudibleFrame(pcm), -1);
   pcm[9] = 1;
-  t.notOk(isSilent(pcm));
   t.equal(firstAudibleFrame(pcm), 2);
 });

@@ -39,7 +39,7 @@ t.test('the paced sink plays at real-time rate and records exactly what it playe
   await sink.close();
   // Backpressure: writes of 1 s of audio cannot all be accepted before ~1 s minus the 40 ms buffer.
   t.ok(accepted > 850, `writes accepted over ${accepted.toFixed(0)} ms`);
-  t.ok(elapsed > 950 && elapsed < 1600, `1 s of audio took ${elapsed.toFixed(0)} ms`);
+  t.ok(elapsed > 950 && elapsed < 2500, `1 s of audio took ${elapsed.toFixed(0)} ms`);
   const file = readFileSync(path);
   const start = file.findIndex((b) => b !== 0);
   const startAligned = start - (start % 4);
@@ -47,7 +47,7 @@ t.test('the paced sink plays at real-time rate and records exactly what it playe
   const audible = periods.filter((p) => p.audible);
   t.equal(audible.length, 200, '1 s is 200 periods of 5 ms');
   const span = audible.at(-1)!.at - audible[0]!.at;
-  t.ok(Math.abs(span - 995) < 1, `periods are timestamped on a drift-free 5 ms grid (${span.toFixed(3)} ms)`);
+  t.ok(Math.abs(span - 995) < 2, `periods are timestamped on a drift-free 5 ms grid (${span.toFixed(3)} ms)`);
 });
 
 t.test('an idle sink plays silence but records only a short gap', async (t) => {

@@ -188,6 +188,16 @@ t.test('aedes', async (t) => {
     t.equal(s2.sim.activated.length, 1, 'applied exactly once');
   });
 
+  await t.test('failover: a dead broker in the list is skipped', async (t) => {
+    const { freePort } = await import('../../province/src/mosquitto.js');
+    const dead = `mqtt://127.0.0.1:${await freePort()}`;
+    const s3 = makeStation({ id: 'st-3', config: { ...stationConfig, brokers: [dead, broker.url] } });
+    stations.push(s3);
+    await until(() => s3.client.status().connected, 20_000, 'connected through the second broker');
+    t.equal(s3.client.status().broker, broker.url);
+    t.ok(s3.client.status().connectSeq >= 2, 'the dead broker was tried first');
+  });
+
   await t.test('10,000 malformed payloads: refused, counted, and the station still works', async (t) => {
     const topics = stationTopics('st-1');
     const junk = ['', '{', 'null', '[]', '{"v":1}', '{"v":1,"k":"0000000000000000","p":"{}","s":"x"}', 'x'.repeat(300_000), '\u0000\u0001'];

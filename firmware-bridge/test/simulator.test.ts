@@ -8,7 +8,7 @@ import t from 'tap';
 import { silentLogger } from '../../agent/src/lib/logger.js';
 import { BridgeClient, type InputChange } from '../src/client/client.js';
 import { CommandError, parseCommand } from '../src/simulator/commands.js';
-import { next } from './rig.js';
+import { next, until } from './rig.js';
 
 t.test('simulator commands parse as data', async (t) => {
   t.same(parseCommand('input emergency 1'), { cmd: 'input', channel: 0, level: 1 });
@@ -53,7 +53,7 @@ t.test('the simulator command makes its own pty pair and takes switches on stdin
   proc.stdin!.write('input door 1\n');
   t.same(await input, { levels: 2, changed: 2 });
   proc.stdin!.write('bogus\n');
-  await new Promise<void>((resolve) => lines.once('line', () => lines.once('line', () => resolve())));
+  await until(() => out.length >= 3, 'the answers to both commands');
   t.match(out[1], { ok: true, command: 'input' });
   t.match(out[2], { ok: false, error: /unknown simulator command/ });
 });

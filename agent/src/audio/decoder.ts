@@ -90,7 +90,7 @@ class FfmpegDecoder implements Decoder {
   private errors: string[] = [];
 
   constructor(
-    private readonly opts: DecoderOptions,
+    opts: DecoderOptions,
     private readonly log: Logger,
   ) {
     this.fadeInMs = opts.fadeInMs ?? 0;

@@ -20,13 +20,7 @@ export function rampPcm(pcm: Buffer, from: number, to: number): Buffer {
   return pcm;
 }
 
-/** True when every sample is zero (what a sound card plays on underrun). */
-export function isSilent(pcm: Buffer): boolean {
-  for (let i = 0; i < pcm.length; i++) if (pcm[i] !== 0) return false;
-  return true;
-}
-
-/** Index of the first non-zero frame, or -1. */
+/** Index of the first non-zero frame, or -1: where the first audible sample of a period is (benchmarks, tests). */
 export function firstAudibleFrame(pcm: Buffer): number {
   for (let i = 0; i < pcm.length; i++) if (pcm[i] !== 0) return Math.floor(i / BYTES_PER_FRAME);
   return -1;

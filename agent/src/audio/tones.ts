@@ -20,6 +20,16 @@ export function makeChime(path: string, ffmpegPath = 'ffmpeg'): Promise<string> 
   return renderLavfi(path, graph, ffmpegPath);
 }
 
+/**
+ * ~4 s two-tone siren (the European hi-lo, 960/770 Hz alternating every
+ * half second) for the station's physical emergency button, which has no
+ * recorded bulletin behind it.
+ */
+export function makeSiren(path: string, ffmpegPath = 'ffmpeg'): Promise<string> {
+  const graph = `aevalsrc=0.5*sin(2*PI*if(lt(mod(t\\,1)\\,0.5)\\,960\\,770)*t):s=${PCM.sampleRate}:d=4,afade=t=in:d=0.05,afade=t=out:st=3.9:d=0.1,${MONO_TO_STEREO}`;
+  return renderLavfi(path, graph, ffmpegPath);
+}
+
 export interface ToneOptions {
   frequencyHz?: number;
   durationMs?: number;

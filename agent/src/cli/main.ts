@@ -131,6 +131,19 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
         } else return usage(out, 'loa cache ls|import FILE|verify [SHA]');
         return 0;
       }
+      case 'bridge': {
+        const sub = rest[0] ?? 'status';
+        if (sub === 'status') emit(await rpc('bridge.status'), 'json');
+        else if (sub === 'inputs') emit(await rpc('bridge.inputs'), 'json');
+        else if (sub === 'clock') emit(await rpc('bridge.clock', { set: rest[1] === 'set' }), 'json');
+        else if (sub === 'watchdog') emit(await rpc('bridge.watchdog', { action: rest[1] ?? 'status' }), 'json');
+        else if (sub === 'relay') {
+          if (rest.length === 1) emit(await rpc('bridge.relay'), 'json');
+          else if (rest.length === 3 && ['on', 'off'].includes(rest[2]!)) emit(await rpc('bridge.relay', { channel: Number(rest[1]), level: rest[2] === 'on' ? 1 : 0 }), 'json');
+          else return usage(out, 'loa bridge relay [CHANNEL on|off]');
+        } else return usage(out, 'loa bridge status|relay [CH on|off]|inputs|clock [set]|watchdog [enable|feed|disable]');
+        return 0;
+      }
       case 'log':
         emit(await rpc('log', { limit: num(v.limit) ?? 30 }), 'log');
         return 0;

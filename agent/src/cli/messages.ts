@@ -20,6 +20,7 @@ export const MESSAGES = {
   loa log [--limit N]                nhật ký phát
   loa doctor                         kiểm tra cấu hình và thiết bị
   loa safe-off                       tắt mọi rơ-le (không cần tác tử)
+  loa bridge status|relay|inputs|clock|watchdog   vi điều khiển của đài
 
 Tuỳ chọn chung: --config PATH, --json, --lang vi|en`,
     en: `loa: local control of a broadcasting station
@@ -36,6 +37,7 @@ Tuỳ chọn chung: --config PATH, --json, --lang vi|en`,
   loa log [--limit N]                play log
   loa doctor                         check configuration and hardware
   loa safe-off                       switch every relay off (works without the agent)
+  loa bridge status|relay|inputs|clock|watchdog   the station microcontroller
 
 Common options: --config PATH, --json, --lang vi|en`,
   },

@@ -95,7 +95,7 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
     case 'safe-off':
       return t('safeOff');
     default:
-      return JSON.stringify(result, null, 2);
+      return keyValues(result);
   }
 }
 
@@ -105,4 +105,12 @@ function pad(s: string, n: number): string {
 
 function mb(bytes: unknown): string {
   return (Number(bytes) / 1_048_576).toFixed(1);
+}
+
+/** Indented `key: value` lines for results without a dedicated layout (bridge readings). */
+function keyValues(value: unknown, indent = ''): string {
+  if (value === null || typeof value !== 'object') return `${indent}${String(value)}`;
+  return Object.entries(value as Row)
+    .map(([k, v]) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? `${indent}${k}:\n${keyValues(v, indent + '  ')}` : `${indent}${k}: ${Array.isArray(v) ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ') : String(v)}`))
+    .join('\n');
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BridgeConfigSchema } from '../../../firmware-bridge/src/config.js';
 
 /**
  * The station's one configuration file (default /etc/loa/config.json).
@@ -200,6 +201,12 @@ export const ConfigSchema = z.object({
     .default({ trustWithoutSync: false }),
   sync: SyncSchema.optional(),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
+  /** The station microcontroller (firmware-bridge/PROTOCOL.md), when the I/O board has one. */
+  bridge: BridgeConfigSchema.optional(),
+}).superRefine((c, ctx) => {
+  if (c.relays.driver === 'bridge' && !c.bridge) {
+    ctx.addIssue({ code: 'custom', path: ['relays', 'driver'], message: 'driver "bridge" needs a "bridge" section with the serial path (e.g. /dev/serial/by-id/...)' });
+  }
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -9,7 +9,8 @@ import { RelayBank } from '../relays/bank.js';
 import { createRelayDriver } from '../relays/factory.js';
 import type { RelayDriver } from '../relays/driver.js';
 import type { AudioSink } from '../audio/sink.js';
-import { ClockMonitor } from '../clock/monitor.js';
+import { ClockMonitor, systemNtpSynchronized } from '../clock/monitor.js';
+import { BridgeLink } from './bridge-link.js';
 import { Conductor } from '../playout/conductor.js';
 import { relayPort } from '../playout/relay-port.js';
 import { StationMedia } from '../playout/media.js';
@@ -65,8 +66,31 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     store.recordEvent('database.rebuilt', { keptAs: opened.rebuiltFrom }, now());
   }
 
+  const lastSeen = (): number | null => {
+    const v = store.getMeta(LAST_SEEN_KEY);
+    return v === null ? null : Number(v);
+  };
+  let conductorRef: Conductor | null = null;
+  const bridge = config.bridge
+    ? await BridgeLink.open(config.bridge, {
+        log,
+        lastSeenMs: lastSeen(),
+        ntpSynchronized: systemNtpSynchronized,
+        onInput: (name, level) => onButton(name, level),
+      })
+    : null;
+  const onButton = (name: string, level: 0 | 1): void => {
+    log.info({ input: name, level }, 'station input changed');
+    store.recordEvent('input', { name, level }, now());
+    if (level !== 1 || !conductorRef) return;
+    if (name === 'stop') void conductorRef.stopCurrent('stop button pressed at the station');
+    if (name === 'emergency' && media.siren) {
+      conductorRef.submit({ id: `button-${randomUUID()}`, mode: 'now', priority: 9, label: 'emergency button', items: [{ content: media.siren, repeat: 3, gapMs: 500 }], zones: [], volume: 100, origin: 'button' });
+    }
+  };
+
   // Relays first and all off: whatever state a crash left them in ends here.
-  const driver = opts.relayDriver ?? createRelayDriver(config.relays, { stateDir, log });
+  const driver = opts.relayDriver ?? createRelayDriver(config.relays, { stateDir, log, ...(bridge ? { bridge: bridge.relayDriver() } : {}) });
   const bank = new RelayBank(config.relays, driver, { log, now });
   await bank.open();
 
@@ -81,10 +105,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const clock = new ClockMonitor({
     log,
     trustWithoutSync: config.clock.trustWithoutSync,
-    loadLastSeen: () => {
-      const v = store.getMeta(LAST_SEEN_KEY);
-      return v === null ? null : Number(v);
-    },
+    loadLastSeen: lastSeen,
+    rtcValid: () => bridge?.rtcValid ?? false,
     saveLastSeen: (ms) => store.setMeta(LAST_SEEN_KEY, String(ms)),
     now,
   });
@@ -108,6 +130,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   clock.on('trust', () => conductor.kick('clock trust changed'));
   clock.on('jump', () => conductor.kick('clock jumped'));
   conductor.start();
+  conductorRef = conductor;
 
   const problems = (): string[] => [
     ...startupProblems,
@@ -125,20 +148,27 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     problems,
     async tick() {
       await clock.tick();
-      // A wedged conductor queue stops the heartbeat; systemd restarts us.
-      return conductor.ping();
+      // A wedged conductor queue stops the heartbeats (systemd's and the board's): the agent is restarted.
+      const alive = await conductor.ping();
+      if (alive) await bridge?.tick(clock.state.ntpSynchronized);
+      return alive;
     },
     async stop() {
       await server?.close();
       await conductor.shutdown();
       clock.persist();
       await bank.close();
+      await bridge?.close();
       await media.close();
       opened.db.close();
     },
   };
 
-  const server: Server = await startControlServer(config.paths.socket, controlHandlers(agent, startedMs, now), log);
+  const handlers = {
+    ...controlHandlers(agent, startedMs, now),
+    ...(bridge ? bridge.handlers(() => clock.state.ntpSynchronized, lastSeen) : {}),
+  };
+  const server: Server = await startControlServer(config.paths.socket, handlers, log);
   log.info({ station: config.station.id, version: SOFTWARE_VERSION, relays: driver.kind, sink: config.audio.sink.kind }, 'agent ready');
   return agent;
 }

@@ -8,7 +8,7 @@ import { createSink, type AudioSink } from '../audio/sink.js';
 import { startDecoder } from '../audio/decoder.js';
 import { playItem } from '../audio/player.js';
 import { volumeGainDb } from '../audio/loudness.js';
-import { makeChime, makeTestTone } from '../audio/tones.js';
+import { makeChime, makeSiren, makeTestTone } from '../audio/tones.js';
 import type { AudioPort, ContentPort } from './ports.js';
 
 /**
@@ -25,6 +25,7 @@ export class StationMedia {
     readonly startupProblems: string[],
     readonly chime: string | null,
     readonly testTone: string | null,
+    readonly siren: string | null,
   ) {}
 
   static async open(config: Config, store: StationStore, log: Logger, sinkOverride?: AudioSink): Promise<StationMedia> {
@@ -62,7 +63,8 @@ export class StationMedia {
     };
     const chime = await make('chime', join(generated, 'chime.wav'), makeChime);
     const testTone = await make('test-tone', join(generated, 'test-tone.wav'), makeTestTone);
-    return new StationMedia(config, cache, sink, log, problems, chime, testTone);
+    const siren = await make('siren', join(generated, 'siren.wav'), makeSiren);
+    return new StationMedia(config, cache, sink, log, problems, chime, testTone, siren);
   }
 
   volumeGainDb = (percent: number): number => volumeGainDb(percent);
@@ -110,7 +112,7 @@ export class StationMedia {
    */
   async importFile(path: string, name?: string): Promise<ContentRecord> {
     const record = await this.cache.import(path, name);
-    const needed = new Set([...this.needed(), record.sha256, ...[this.chime, this.testTone].filter((x): x is string => x !== null)]);
+    const needed = new Set([...this.needed(), record.sha256, ...[this.chime, this.testTone, this.siren].filter((x): x is string => x !== null)]);
     const result = await this.cache.evict(needed);
     if (result.overQuotaBytes > 0) {
       this.log.warn({ overQuotaMb: Math.round(result.overQuotaBytes / 1_048_576) }, 'content the schedule needs exceeds the cache quota: nothing needed was evicted; raise cache.quotaMb');

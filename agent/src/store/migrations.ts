@@ -10,7 +10,8 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
 
-  -- Cached audio, addressed by SHA-256. state: ok | quarantined
+  -- Cached audio, addressed by SHA-256. state: ok | quarantined | missing
+  -- (agent/src/cache/content-cache.ts); problem says why it cannot play.
   CREATE TABLE content (
     sha256        TEXT PRIMARY KEY CHECK (length(sha256) = 64),
     name          TEXT NOT NULL,

@@ -111,6 +111,9 @@ export class SyncClient extends EventEmitter {
   private reportTimer?: NodeJS.Timeout;
   private healthTimer?: NodeJS.Timeout;
   private draining = false;
+  private failures = 0;
+  private connectError: string | undefined;
+  private lastLoggedError: string | undefined;
   private closed: Promise<void> = Promise.resolve();
   private drainWanted = false;
   private readonly startedMono = performance.now();
@@ -168,10 +171,10 @@ export class SyncClient extends EventEmitter {
     const client = this.mqtt;
     if (client && this.connected) {
       const bye: StationStatus = { state: 'offline', station: this.opts.stationId, connectSeq: this.connectSeq, reason: 'shutdown' };
-      await Promise.race([client.publishAsync(this.topics.status, JSON.stringify(bye), { qos: 1, retain: true }).catch(() => undefined), sleep(2000)]);
+      await within(2000, client.publishAsync(this.topics.status, JSON.stringify(bye), { qos: 1, retain: true }));
     }
     // A clean DISCONNECT: the broker discards the last will, so "shutdown" stays the last word.
-    if (client) await Promise.race([client.endAsync(false).catch(() => undefined), sleep(2000).then(() => client.endAsync(true))]);
+    if (client && !(await within(2000, client.endAsync(false)))) await client.endAsync(true).catch(() => undefined);
     await this.loop;
   }
 
@@ -213,9 +216,21 @@ export class SyncClient extends EventEmitter {
         return;
       }
       const url = config.brokers[index % config.brokers.length]!;
+      this.connectError = undefined;
       const wasConnected = await this.connectOnce(url);
-      if (wasConnected) backoff.reset();
-      else index++;
+      if (wasConnected) {
+        backoff.reset();
+        this.failures = 0;
+        continue;
+      }
+      index++;
+      this.failures++;
+      // Log the first failure, a change of reason, and a reminder now and then: not every attempt of a long outage.
+      const reason = this.connectError ?? 'closed before CONNACK';
+      if (this.failures === 1 || reason !== this.lastLoggedError || this.failures % 50 === 0) {
+        this.lastLoggedError = reason;
+        this.opts.log.warn({ broker: url, err: reason, failures: this.failures }, 'cannot reach the provincial broker; retrying with backoff');
+      }
     }
   }
 
@@ -249,7 +264,7 @@ export class SyncClient extends EventEmitter {
       try {
         client = connect(url, options);
       } catch (err) {
-        log.warn({ broker: url, err: (err as Error).message }, 'cannot connect to broker');
+        this.connectError = (err as Error).message;
         resolve(false);
         return;
       }
@@ -261,7 +276,7 @@ export class SyncClient extends EventEmitter {
       });
       client.on('message', (topic, payload) => this.onMessage(topic, payload));
       client.on('error', (err) => {
-        if (!wasConnected) log.warn({ broker: url, err: err.message }, 'broker refused or unreachable');
+        if (!wasConnected) this.connectError = err.message;
       });
       client.once('close', () => {
         if (wasConnected && !this.stop$.signal.aborted) log.warn({ broker: url }, 'disconnected from broker');
@@ -338,11 +353,15 @@ export class SyncClient extends EventEmitter {
   }
 
   private handleMessage(topic: string, payload: Buffer): void {
-    if (payload.length === 0) return; // a cleared retained message
     if (payload.length > MAX_PAYLOAD_BYTES) return this.refuse('oversize', { topic, bytes: payload.length });
     const t = parseTopic(topic);
     const id = this.opts.stationId;
     if (!t) return this.refuse('unexpected-topic', { topic });
+    // An empty payload clears a retained message: a part the province no longer publishes.
+    if (payload.length === 0) {
+      if (t.kind === 'target-part' && t.station === id) this.parts.delete(t.part);
+      return;
+    }
     if (t.kind === 'target-part' && t.station === id) return this.onPart(t.part, payload);
     const isCmd = (t.kind === 'cmd' && t.station === id) || (t.kind === 'group-cmd' && this.opts.config.groups.includes(t.group));
     const isTarget = t.kind === 'target' && t.station === id;
@@ -621,6 +640,8 @@ export class SyncClient extends EventEmitter {
         this.opts.log.warn({ err: String((failed as PromiseRejectedResult).reason) }, 'outbox publish failed; rows stay queued');
         return false;
       }
+      // A short batch was the whole queue; rows added since then set drainWanted.
+      if (rows.length < 64) return true;
     }
     return false;
   }
@@ -686,3 +707,14 @@ export class SyncClient extends EventEmitter {
   }
 }
 
+/** True when `p` settled within `ms`; never rejects, leaves no timer behind. */
+async function within(ms: number, p: Promise<unknown>): Promise<boolean> {
+  const timer = new AbortController();
+  const settled = p.then(
+    () => true,
+    () => true,
+  );
+  const result = await Promise.race([settled, sleep(ms, timer.signal).then(() => false, () => false)]);
+  timer.abort();
+  return result;
+}

@@ -32,8 +32,16 @@ export class ReplayGuard {
     this.pruneStmt = db.prepare('DELETE FROM sync_seen WHERE stream = ? AND seq < ?');
   }
 
+  // High-water marks cached per stream: this guard is the table's only writer.
+  private readonly highs = new Map<string, number>();
+
   high(stream: string): number {
-    return ((this.maxStmt.get(stream) as { high: number | null }).high ?? 0);
+    let h = this.highs.get(stream);
+    if (h === undefined) {
+      h = (this.maxStmt.get(stream) as { high: number | null }).high ?? 0;
+      this.highs.set(stream, h);
+    }
+    return h;
   }
 
   check(stream: string, seq: number): SeqVerdict {
@@ -45,8 +53,10 @@ export class ReplayGuard {
 
   accept(stream: string, seq: number): void {
     this.addStmt.run(stream, seq);
+    const high = Math.max(this.high(stream), seq);
+    this.highs.set(stream, high);
     // Keep the window's rows plus the high-water row; older ones can only be "too old".
-    this.pruneStmt.run(stream, this.high(stream) - this.window);
+    this.pruneStmt.run(stream, high - this.window);
   }
 }
 

@@ -1,0 +1,112 @@
+import type { Logger } from 'pino';
+import {
+  bridgeClock,
+  bridgeInputs,
+  bridgeRelay,
+  bridgeStatus,
+  bridgeWatchdog,
+  clockAtBoot,
+  createBridgeClient,
+  syncRtcFromSystem,
+  setSystemClockWithDate,
+  BridgeRelayDriver,
+  type BridgeClient,
+  type BridgeConfig,
+  type InputChange,
+} from '../../../firmware-bridge/src/index.js';
+import { OperatorError } from './control-server.js';
+
+/** How often the RTC is compared with NTP time (it drifts seconds a month). */
+const RTC_SYNC_EVERY_MS = 60 * 60_000;
+
+/**
+ * The station microcontroller as the agent uses it: relays (when
+ * `relays.driver` is "bridge"), the RTC at boot, the hardware watchdog fed
+ * from the main loop, and the physical buttons.
+ */
+export class BridgeLink {
+  private rtcTrusted = false;
+  private lastRtcSyncMs = -Infinity;
+
+  private constructor(
+    readonly client: BridgeClient,
+    private readonly cfg: BridgeConfig,
+    private readonly log: Logger,
+  ) {}
+
+  static async open(
+    cfg: BridgeConfig,
+    deps: { log: Logger; lastSeenMs: number | null; ntpSynchronized: () => Promise<boolean>; onInput: (name: string, level: 0 | 1) => void },
+  ): Promise<BridgeLink> {
+    const client = createBridgeClient(cfg, deps.log);
+    const link = new BridgeLink(client, cfg, deps.log);
+    client.on('input', (change: InputChange) => {
+      for (let ch = 0; ch < 16; ch++) {
+        if (!((change.changed >> ch) & 1)) continue;
+        deps.onInput(cfg.inputs[String(ch)] ?? `input-${ch}`, ((change.levels >> ch) & 1) as 0 | 1);
+      }
+    });
+    client.start();
+    // Not fatal: the client keeps reconnecting with backoff; the station plays without it.
+    await client.whenOpen(3000).catch(() => deps.log.error({ path: cfg.path }, 'firmware bridge not reachable yet: retrying in the background'));
+    if (client.state === 'open') {
+      const boot = await clockAtBoot(client, {
+        ntpSynchronized: deps.ntpSynchronized,
+        lastSeenMs: deps.lastSeenMs,
+        // Under the hardened unit the agent may not set the clock (ProtectClock): the failure leaves the RTC untrusted.
+        setSystemClock: setSystemClockWithDate,
+      }).catch((err: Error) => {
+        deps.log.error({ err: err.message }, 'could not take the time from the RTC');
+        return null;
+      });
+      link.rtcTrusted = boot !== null && boot.plan.rtcTrusted && (boot.applied || boot.plan.reason === 'rtc-agrees');
+      deps.log.info({ rtc: boot?.rtc?.ms, plan: boot?.plan, trusted: link.rtcTrusted }, 'RTC read at boot');
+      if (cfg.watchdog.enabled) await client.enableWatchdog(cfg.watchdog.timeoutMs, cfg.watchdog.warnMs).catch((err: Error) => deps.log.error({ err: err.message }, 'could not enable the hardware watchdog'));
+    }
+    return link;
+  }
+
+  relayDriver(): BridgeRelayDriver {
+    return new BridgeRelayDriver(this.client);
+  }
+
+  get rtcValid(): boolean {
+    return this.rtcTrusted;
+  }
+
+  /** From the main loop: feeds the hardware watchdog (proof the loop runs) and keeps the RTC on NTP time. */
+  async tick(ntpSynchronized: boolean): Promise<void> {
+    if (this.client.state !== 'open') return;
+    if (this.cfg.watchdog.enabled) await this.client.feedWatchdog().catch((err: Error) => this.log.warn({ err: err.message }, 'watchdog feed failed'));
+    if (ntpSynchronized && Date.now() - this.lastRtcSyncMs >= RTC_SYNC_EVERY_MS) {
+      this.lastRtcSyncMs = Date.now();
+      const r = await syncRtcFromSystem(this.client, { ntpSynchronized }).catch(() => null);
+      if (r?.updated) this.log.info({ driftMs: r.driftMs }, 'RTC set from NTP time');
+    }
+  }
+
+  handlers(ntpSynchronized: () => boolean, lastSeenMs: () => number | null): Record<string, (p: Record<string, unknown>) => Promise<unknown>> {
+    const c = this.client;
+    const guard = async <T>(f: () => Promise<T>): Promise<T> => {
+      try {
+        return await f();
+      } catch (err) {
+        throw new OperatorError('bridge', `firmware bridge (${this.cfg.path}): ${(err as Error).message}`);
+      }
+    };
+    return {
+      'bridge.status': () => guard(() => bridgeStatus(c)),
+      'bridge.relay': (p) =>
+        guard(() => bridgeRelay(c, typeof p.channel === 'number' && (p.level === 0 || p.level === 1) ? { channel: p.channel, level: p.level } : undefined)),
+      'bridge.inputs': () => guard(() => bridgeInputs(c, Object.fromEntries(Object.entries(this.cfg.inputs).map(([k, v]) => [Number(k), v])))),
+      'bridge.clock': (p) => guard(() => bridgeClock(c, { lastSeenMs: lastSeenMs(), ...(p.set === true ? { setFromSystem: { ntpSynchronized: ntpSynchronized() } } : {}) })),
+      'bridge.watchdog': (p) =>
+        guard(() => bridgeWatchdog(c, p.action === 'enable' ? { action: 'enable', timeoutMs: this.cfg.watchdog.timeoutMs, warnMs: this.cfg.watchdog.warnMs } : p.action === 'feed' || p.action === 'disable' ? { action: p.action } : { action: 'status' })),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.cfg.watchdog.enabled && this.client.state === 'open') await this.client.disableWatchdog().catch(() => undefined);
+    await this.client.close();
+  }
+}
