@@ -35,7 +35,11 @@ export interface Station {
   stop(): Promise<void>;
 }
 
-export async function startStation(over: Record<string, unknown> = {}, dir = mkdtempSync(join(tmpdir(), 'loa-station-'))): Promise<Station> {
+export async function startStation(
+  over: Record<string, unknown> = {},
+  dir = mkdtempSync(join(tmpdir(), 'loa-station-')),
+  opts: { ownRelays?: boolean } = {},
+): Promise<Station> {
   const config = parseConfig({
     station: { id: 'test-station', locale: 'en' },
     paths: { state: join(dir, 'state'), socket: join(dir, 'loa.sock') },
@@ -57,7 +61,7 @@ export async function startStation(over: Record<string, unknown> = {}, dir = mkd
   const relays = new SimRelayDriver({ statePath: simStatePath(config.paths.state), names });
   const { mkdirSync } = await import('node:fs');
   mkdirSync(config.paths.state, { recursive: true });
-  const agent = await startAgent(config, { log: silentLogger(), relayDriver: relays });
+  const agent = await startAgent(config, { log: silentLogger(), ...(opts.ownRelays === false ? {} : { relayDriver: relays }) });
   const played: PlayLogRow[] = [];
   const waiters: Array<() => void> = [];
   agent.conductor.on('played', (row: PlayLogRow) => {
