@@ -26,7 +26,13 @@ export function makeChime(path: string, ffmpegPath = 'ffmpeg'): Promise<string> 
  * recorded bulletin behind it.
  */
 export function makeSiren(path: string, ffmpegPath = 'ffmpeg'): Promise<string> {
-  const graph = `aevalsrc=0.5*sin(2*PI*if(lt(mod(t\\,1)\\,0.5)\\,960\\,770)*t):s=${PCM.sampleRate}:d=4,afade=t=in:d=0.05,afade=t=out:st=3.9:d=0.1,${MONO_TO_STEREO}`;
+  // Each half second holds a whole number of cycles (480 and 385), so the
+  // segments join at zero phase: no clicks between the tones.
+  const hi = `sine=f=960:d=0.5:sample_rate=${PCM.sampleRate}`;
+  const lo = `sine=f=770:d=0.5:sample_rate=${PCM.sampleRate}`;
+  const parts = Array.from({ length: 8 }, (_, i) => `${i % 2 ? lo : hi}[s${i}]`).join(';');
+  const inputs = Array.from({ length: 8 }, (_, i) => `[s${i}]`).join('');
+  const graph = `${parts};${inputs}concat=n=8:v=0:a=1,volume=12dB,afade=t=in:d=0.05,afade=t=out:st=3.9:d=0.1,${MONO_TO_STEREO}`;
   return renderLavfi(path, graph, ffmpegPath);
 }
 

@@ -63,7 +63,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const store = new StationStore(opened.db);
   if (opened.rebuiltFrom) {
     startupProblems.push(`database was corrupt: kept as ${opened.rebuiltFrom} and rebuilt; schedule must be re-sent or re-imported`);
-    store.recordEvent('database.rebuilt', { keptAs: opened.rebuiltFrom }, now());
+    store.recordEvent('database.rebuilt', 'error', 'the station database was corrupt and has been rebuilt empty', { keptAs: opened.rebuiltFrom }, now());
   }
 
   const lastSeen = (): number | null => {
@@ -81,7 +81,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     : null;
   const onButton = (name: string, level: 0 | 1): void => {
     log.info({ input: name, level }, 'station input changed');
-    store.recordEvent('input', { name, level }, now());
+    store.recordEvent('input', 'info', `station input ${name} is now ${level}`, { name, level }, now());
     if (level !== 1 || !conductorRef) return;
     if (name === 'stop') void conductorRef.stopCurrent('stop button pressed at the station');
     if (name === 'emergency' && media.siren) {

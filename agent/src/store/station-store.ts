@@ -221,9 +221,11 @@ export class StationStore {
 
   // --- events, meta, outbox ------------------------------------------------
 
-  /** An event for the province (fault, recovery, operator action), kept until sent. */
-  recordEvent(kind: string, payload: Record<string, unknown>, nowMs: number): void {
-    this.db.prepare('INSERT INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)').run(randomUUID(), kind, JSON.stringify(payload), nowMs);
+  /** An event for the province (fault, recovery, operator action), kept until sent; body as docs/schemas/event. */
+  recordEvent(event: string, level: 'info' | 'warn' | 'error', message: string, data: Record<string, unknown>, nowMs: number): void {
+    this.db
+      .prepare('INSERT INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)')
+      .run(randomUUID(), 'event', JSON.stringify({ event, level, message, data }), nowMs);
   }
 
   outboxDepth(): number {
