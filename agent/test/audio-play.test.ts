@@ -193,7 +193,7 @@ t.test('a pre-rolled item starts at its instant (loose bound; the benchmark meas
 t.test('a sink that stops accepting audio fails the item instead of hanging', async (t) => {
   const file = makeTone(dir, 'wedged', 'wav', { seconds: 5 });
   // What the machine lacks: a sound card that hangs. It accepts nothing, ever.
-  const wedged = { kind: 'alsa' as const, open: async () => {}, write: () => new Promise<void>(() => {}), bufferedMs: () => 0, drain: async () => {}, close: async () => {} };
+  const wedged = { kind: 'alsa' as const, failure: null, open: async () => {}, write: () => new Promise<void>(() => {}), bufferedMs: () => 0, drain: async () => {}, close: async () => {} };
   const decoder = startDecoder({ file, gainDb: 0 }, log);
   const outcome = await playItem({ decoder, sink: wedged, signal: new AbortController().signal, stallTimeoutMs: 500, log });
   t.equal(outcome.result, 'failed');

@@ -92,3 +92,24 @@ t.test('an operator stop ends the session: the rest is skipped, not resumed', as
   t.same(rows.map((r) => r.result), ['interrupted', 'skipped', 'skipped']);
   t.equal(s.agent.conductor.nowPlaying(), null);
 });
+
+t.test('a sound card that dies is opened again for the next item', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, statSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'loa-station-alsa-'));
+  const out = join(dir, 'card.raw');
+  const s = await startStation({ audio: { sink: { kind: 'alsa', device: `file:FILE=${out},FORMAT=raw` }, chime: { enabled: false } } }, dir);
+  t.teardown(() => s.stop());
+  const a = await s.tone('a', { seconds: 1 });
+  const aplay = (): string => execFileSync('pgrep', ['-P', String(process.pid), 'aplay'], { encoding: 'utf8' }).trim();
+  const first = aplay();
+  execFileSync('kill', ['-9', first]); // the USB sound card is pulled
+  await new Promise((r) => setTimeout(r, 200));
+  s.agent.conductor.submit({ id: 'after', mode: 'now', priority: 0, label: 'After', items: [{ content: a, repeat: 1, gapMs: 0 }], zones: [], volume: 80, origin: 'test' });
+  const rows = await s.rows(1);
+  t.equal(rows[0]!.result, 'played', rows[0]!.reason ?? '');
+  t.not(aplay(), first, 'a new aplay plays to the card');
+  t.ok(statSync(out).size > 48_000 * 4 * 0.5, 'the audio reached the card');
+});

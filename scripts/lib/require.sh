@@ -37,7 +37,7 @@ loa_require_node() {
     echo "loa: installing npm packages (about 3 minutes the first time: better-sqlite3 compiles SQLite)" >&2
     npm ci --no-audit --no-fund >/tmp/loa-npm.log 2>&1 || { echo "loa: npm ci failed, see /tmp/loa-npm.log" >&2; return 1; }
   fi
-  if [ ! -f dist/.built ] || [ -n "$(find agent/src firmware-bridge/src scripts/lib -name '*.ts' -newer dist/.built 2>/dev/null | head -1)" ]; then
+  if [ ! -f dist/.built ] || [ -n "$(find agent/src agent/bench firmware-bridge/src firmware-bridge/bench province/src scripts/lib -name '*.ts' -newer dist/.built 2>/dev/null | head -1)" ]; then
     npx tsc -p tsconfig.build.json || { echo "loa: TypeScript build failed" >&2; return 1; }
     touch dist/.built
   fi

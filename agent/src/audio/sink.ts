@@ -17,6 +17,8 @@ export interface AudioSink {
   write(pcm: Buffer): Promise<void>;
   /** Audio accepted but not yet played, in ms (an estimate for ALSA). */
   bufferedMs(): number;
+  /** Why the device stopped working (aplay died, card unplugged); null while it works. */
+  readonly failure: Error | null;
   /** Resolves when everything written has been played out. */
   drain(): Promise<void>;
   close(): Promise<void>;
@@ -91,6 +93,8 @@ export class PacedSink implements AudioSink {
   private lastAudioAt = -Infinity;
   private file: WriteStream | null = null;
   private state: 'new' | 'open' | 'closed' = 'new';
+  /** A virtual card never fails. */
+  readonly failure = null;
 
   constructor(
     private readonly opts: PacedSinkOptions,
@@ -240,7 +244,7 @@ export interface AlsaSinkOptions {
 export class AlsaSink implements AudioSink {
   readonly kind = 'alsa' as const;
   private proc: ChildProcessWithoutNullStreams | null = null;
-  private failure: Error | null = null;
+  failure: Error | null = null;
   private stderrTail: string[] = [];
   private underruns = 0;
   /** Model of the card: when the current run started (monotonic) and bytes written in it. */

@@ -5,6 +5,10 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { openStore, databasePath } from '../store/database.js';
 import { StationStore } from '../store/station-store.js';
+import { Outbox, OUTBOX_DEFAULTS } from '../sync/outbox.js';
+import { SyncClient } from '../sync/client.js';
+import { provincePort } from './province-port.js';
+import { join } from 'node:path';
 import { RelayBank } from '../relays/bank.js';
 import { createRelayDriver } from '../relays/factory.js';
 import type { RelayDriver } from '../relays/driver.js';
@@ -28,6 +32,7 @@ export interface Agent {
   bank: RelayBank;
   media: StationMedia;
   clock: ClockMonitor;
+  sync: SyncClient | null;
   /** Problems an operator must see (`loa status`, `loa doctor`, the province). */
   problems(): string[];
   /** One turn of the main loop: clock, and proof of progress for the watchdog. */
@@ -41,6 +46,8 @@ export interface AgentOptions {
   relayDriver?: RelayDriver;
   /** An audio sink supplied by the caller (a benchmark's instrumented one). */
   sink?: AudioSink;
+  /** The province asked for a restart (the daemon exits for systemd to restart it). */
+  onRestartRequested?: () => void;
   now?: () => number;
 }
 
@@ -60,7 +67,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const startupProblems: string[] = [];
 
   const opened = openStore(databasePath(stateDir), log);
-  const store = new StationStore(opened.db);
+  const outbox = new Outbox(opened.db, config.sync?.outbox ?? OUTBOX_DEFAULTS, now);
+  const store = new StationStore(opened.db, outbox, config.station.id);
   if (opened.rebuiltFrom) {
     startupProblems.push(`database was corrupt: kept as ${opened.rebuiltFrom} and rebuilt; schedule must be re-sent or re-imported`);
     store.recordEvent('database.rebuilt', 'error', 'the station database was corrupt and has been rebuilt empty', { keptAs: opened.rebuiltFrom }, now());
@@ -112,15 +120,19 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   });
   await clock.tick();
 
+  const relays = relayPort(bank, config.relays, now);
   const conductor = new Conductor({
     store,
-    ports: { relays: relayPort(bank, config.relays, now), content: media.contentPort(), audio: media.audioPort(), log },
+    ports: { relays, content: media.contentPort(), audio: media.audioPort(), log },
     log,
     timezone: config.station.timezone,
-    graceMs: config.schedule.graceMs,
     interruption: config.schedule.interruption,
-    emergencyVolume: config.schedule.emergencyVolume,
-    zones: config.relays.zones.map((z) => ({ name: z.name, volume: z.volume })),
+    settings: {
+      zones: config.relays.zones.map((z) => ({ name: z.name, volume: z.volume, enabled: true })),
+      graceMs: config.schedule.graceMs,
+      emergencyVolume: config.schedule.emergencyVolume,
+      masterVolume: 100,
+    },
     chime: media.chime && config.audio.chime.enabled ? { content: media.chime, classes: config.audio.chime.classes } : null,
     prerollMs: 600,
     volumeGainDb: media.volumeGainDb,
@@ -138,6 +150,23 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     ...(clock.trusted ? [] : [`clock not trusted (${clock.state.reason}): scheduled programmes wait`]),
   ];
 
+  const sync = config.sync
+    ? new SyncClient({
+        stationId: config.station.id,
+        config: config.sync,
+        port: provincePort({
+          config, conductor, media, relays, clock, problems, log,
+          onRestartRequested: opts.onRestartRequested ?? (() => log.warn('restart requested, but this agent was not started by the daemon')),
+        }),
+        db: opened.db,
+        log,
+        downloadDir: join(stateDir, 'downloads'),
+        outbox,
+        now,
+      })
+    : null;
+  sync?.start();
+
   const agent: Agent = {
     config,
     store,
@@ -153,8 +182,10 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
       if (alive) await bridge?.tick(clock.state.ntpSynchronized);
       return alive;
     },
+    sync,
     async stop() {
       await server?.close();
+      await sync?.stop();
       await conductor.shutdown();
       clock.persist();
       await bank.close();
@@ -194,6 +225,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
         cache: media.cacheStats(),
         queuedBulletins: store.pendingRequests('next-programme').length,
         outbox: store.outboxDepth(),
+        sync: agent.sync ? agent.sync.status() : null,
         problems: agent.problems(),
       };
     },

@@ -27,7 +27,11 @@ export async function runDaemon(argv: string[]): Promise<void> {
   const notify = createNotifier({ log });
   let agent: Agent;
   try {
-    agent = await startAgent(config, { log });
+    agent = await startAgent(config, {
+      log,
+      // EX_TEMPFAIL: systemd (Restart=on-failure) starts the agent again; relays go off in between.
+      onRestartRequested: () => void agent.stop().finally(() => process.exit(75)),
+    });
   } catch (err) {
     log.fatal({ err }, 'agent could not start');
     process.exitCode = 1;

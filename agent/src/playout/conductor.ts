@@ -8,16 +8,23 @@ import { expandOccurrences } from '../schedule/planner.js';
 import type { StationStore, PlayLogRow } from '../store/station-store.js';
 import { runSession, type PlannedItem, type SessionPlan, type SessionPorts, type SessionOutcome } from './session.js';
 
+/** What the province's target may change while the station runs. */
+export interface StationSettings {
+  /** Per zone: volume trim 0-100, and whether the schedule may use it at all (a broken horn line). */
+  zones: Array<{ name: string; volume: number; enabled: boolean }>;
+  graceMs: number;
+  emergencyVolume: number;
+  /** 0-100 on top of programme and zone volume. */
+  masterVolume: number;
+}
+
 export interface ConductorOptions {
   store: StationStore;
   ports: SessionPorts;
   log: Logger;
   timezone: string;
-  graceMs: number;
   interruption: Record<BulletinClass, InterruptionPolicy>;
-  emergencyVolume: number;
-  /** Every zone of the station, with its volume trim (0-100). */
-  zones: ReadonlyArray<{ name: string; volume: number }>;
+  settings: StationSettings;
   /** Cached chime content and the classes it precedes, if enabled. */
   chime: { content: string; classes: BulletinClass[] } | null;
   /** Pre-roll allowance on top of the relay lead: decoder spawn and verification. */
@@ -34,6 +41,7 @@ interface Current {
   candidate: Candidate;
   controller: AbortController;
   done: Promise<void>;
+  startedMs: number;
 }
 
 const DAY = 86_400_000;
@@ -151,9 +159,9 @@ export class Conductor extends EventEmitter {
     return current.key;
   }
 
-  nowPlaying(): { key: string; label: string; priority: number; zones: string[] } | null {
+  nowPlaying(): { key: string; label: string; priority: number; zones: string[]; origin: string; startedMs: number } | null {
     const c = this.current;
-    return c ? { key: c.key, label: c.plan.label, priority: c.priority, zones: c.plan.zones } : null;
+    return c ? { key: c.key, label: c.plan.label, priority: c.priority, zones: c.plan.zones, origin: c.plan.origin, startedMs: c.startedMs } : null;
   }
 
   /** Occurrences from `fromMs` for `days`, with what happened to each. */
@@ -204,7 +212,7 @@ export class Conductor extends EventEmitter {
       records,
       requests: requests.map((r) => ({ id: r.request.id, priority: r.request.priority, createdMs: r.createdMs, ...(r.resume ? { resume: r.resume } : {}) })),
       playing: this.current ? { key: this.current.key, priority: this.current.priority } : null,
-      graceMs: this.o.graceMs,
+      graceMs: this.o.settings.graceMs,
       leadFor: (o) => this.leadFor(this.programmes.get(o.programmeId)?.zones ?? []),
     });
 
@@ -269,6 +277,7 @@ export class Conductor extends EventEmitter {
         scheduledMs: c.occurrence.startMs,
         programmeId: p.id,
         occurrenceId: c.occurrence.id,
+        origin: 'schedule',
         policy: this.o.interruption[cls],
       };
     }
@@ -281,8 +290,9 @@ export class Conductor extends EventEmitter {
     items.push(...expand(request.items).filter((it) => it.origin.kind === 'item' && it.origin.index >= resume.item).map((it) =>
       it.origin.kind === 'item' && it.origin.index === resume.item ? { ...it, offsetMs: resume.offsetMs } : it));
     // Circular 39: an emergency plays everywhere, at forced volume.
-    const zones = emergency || request.zones.length === 0 ? this.o.zones.map((z) => z.name) : this.knownZones(request.zones);
-    const volume = emergency ? this.o.emergencyVolume : this.effectiveVolume(request.volume, zones);
+    // Every zone, disabled ones included: a warning must reach everyone who can hear it.
+    const zones = emergency ? this.o.settings.zones.map((z) => z.name) : request.zones.length === 0 ? this.knownZones(this.o.settings.zones.map((z) => z.name)) : this.knownZones(request.zones);
+    const volume = emergency ? this.o.settings.emergencyVolume : this.effectiveVolume(request.volume, zones);
     return {
       key: c.key,
       label: request.label || request.id,
@@ -294,6 +304,7 @@ export class Conductor extends EventEmitter {
       items,
       audioStartMs: null,
       requestId: request.id,
+      origin: request.origin,
       policy: this.o.interruption[cls],
     };
   }
@@ -304,18 +315,29 @@ export class Conductor extends EventEmitter {
     }
   }
 
+  /** Applies settings from the province's target; the next session uses them. */
+  updateSettings(settings: Partial<StationSettings>): void {
+    Object.assign(this.o.settings, settings);
+    this.o.log.info({ settings: this.o.settings }, 'station settings updated');
+  }
+
+  get settings(): Readonly<StationSettings> {
+    return this.o.settings;
+  }
+
+  /** The named zones this station has and may use; unknown or disabled ones are left out, and said so. */
   private knownZones(names: readonly string[]): string[] {
-    const known = new Set(this.o.zones.map((z) => z.name));
-    const unknown = names.filter((n) => !known.has(n));
-    if (unknown.length > 0) this.o.log.warn({ unknown }, 'schedule names zones this station does not have: ignored');
-    return names.filter((n) => known.has(n));
+    const usable = new Set(this.o.settings.zones.filter((z) => z.enabled).map((z) => z.name));
+    const left = names.filter((n) => !usable.has(n));
+    if (left.length > 0) this.o.log.warn({ zones: left }, 'zones unknown or disabled on this station: left out');
+    return names.filter((n) => usable.has(n));
   }
 
   /** Zones sharing one amplifier can only play at one level: the lowest trim wins, so no zone is louder than allowed. */
   private effectiveVolume(volume: number, zones: readonly string[]): number {
-    const trims = this.o.zones.filter((z) => zones.includes(z.name)).map((z) => z.volume);
+    const trims = this.o.settings.zones.filter((z) => zones.includes(z.name)).map((z) => z.volume);
     const trim = trims.length > 0 ? Math.min(...trims) : 100;
-    return Math.round((volume * trim) / 100);
+    return Math.round((volume * trim * this.o.settings.masterVolume) / 10_000);
   }
 
   private begin(candidate: Candidate, plan: SessionPlan): void {
@@ -344,7 +366,7 @@ export class Conductor extends EventEmitter {
         return { completed: true, reason: (err as Error).message };
       })
       .then((outcome) => this.finish(plan, controller.signal, outcome));
-    this.current = { key: plan.key, priority: plan.priority, plan, candidate, controller, done };
+    this.current = { key: plan.key, priority: plan.priority, plan, candidate, controller, done, startedMs: now };
   }
 
   private finish(plan: SessionPlan, signal: AbortSignal, outcome: SessionOutcome): void {

@@ -20,7 +20,7 @@ export class StationMedia {
   private constructor(
     private readonly config: Config,
     readonly cache: ContentCache,
-    private readonly sink: AudioSink,
+    private sink: AudioSink,
     private readonly log: Logger,
     readonly startupProblems: string[],
     readonly chime: string | null,
@@ -80,6 +80,7 @@ export class StationMedia {
     const audio = this.config.audio;
     return {
       prepare: async ({ path, offsetMs, gainDb }) => {
+        await this.reopenSinkIfFailed();
         const decoder = startDecoder(
           { file: path, offsetMs, gainDb, fadeInMs: offsetMs > 0 ? audio.fadeMs : 0, fadeOutMs: audio.fadeMs, ffmpegPath: audio.ffmpegPath },
           this.log,
@@ -93,6 +94,21 @@ export class StationMedia {
       },
       drain: () => this.sink.drain(),
     };
+  }
+
+  /**
+   * A sound card that went away (USB unplugged, aplay killed) is opened
+   * again before the next item, so one glitch does not silence the station
+   * for good. If it still cannot open, this item fails with the reason.
+   */
+  private async reopenSinkIfFailed(): Promise<void> {
+    if (!this.sink.failure || this.config.audio.sink.kind !== 'alsa') return;
+    this.log.error({ err: this.sink.failure.message }, 'sound output failed: opening it again');
+    await this.sink.close().catch(() => undefined);
+    const sink = createSink(this.config.audio.sink, this.log);
+    await sink.open();
+    this.sink = sink;
+    this.log.info('sound output open again');
   }
 
   has(sha: string): boolean {
@@ -110,8 +126,8 @@ export class StationMedia {
    * Imports a file, then brings the cache back under its quota without ever
    * evicting what `needed()` names (the schedule, queued requests, tones).
    */
-  async importFile(path: string, name?: string): Promise<ContentRecord> {
-    const record = await this.cache.import(path, name);
+  async importFile(path: string, name?: string, expectedSha256?: string): Promise<ContentRecord> {
+    const record = await this.cache.import(path, name, expectedSha256);
     const needed = new Set([...this.needed(), record.sha256, ...[this.chime, this.testTone, this.siren].filter((x): x is string => x !== null)]);
     const result = await this.cache.evict(needed);
     if (result.overQuotaBytes > 0) {

@@ -40,6 +40,8 @@ export interface SessionPlan {
   programmeId?: string;
   occurrenceId?: string;
   requestId?: string;
+  /** schedule, or who asked: cli, province, button. */
+  origin: string;
   policy: InterruptionPolicy;
 }
 

@@ -4,6 +4,8 @@ import type { Programme, PlayResult } from '../domain/types.js';
 import { ProgrammeSchema, ScheduleDocumentSchema, describeIssues, type ScheduleDocument } from '../domain/schemas.js';
 import { RequestSchema, type StationRequest } from '../domain/request.js';
 import type { OccurrenceRecord, ResumePoint } from '../schedule/arbiter.js';
+import type { Outbox } from '../sync/outbox.js';
+import { outboxMessage } from '../sync/protocol.js';
 
 export interface PlayLogRow {
   source: 'schedule' | 'request';
@@ -37,26 +39,38 @@ export interface PendingRequestRow {
  * The station's records in SQLite. Every method that changes more than one
  * row does it in one transaction, so a power cut leaves either all or none.
  */
+/** Replaces the whole schedule with a validated document, in one transaction. */
+export function replaceSchedule(db: Db, doc: ScheduleDocument, nowMs: number): void {
+  const existing = new Map(
+    (db.prepare('SELECT id, doc, updated_ms FROM programme').all() as Array<{ id: string; doc: string; updated_ms: number }>).map((r) => [r.id, r]),
+  );
+  db.transaction(() => {
+    db.prepare('DELETE FROM programme').run();
+    const insert = db.prepare('INSERT INTO programme (id, doc, updated_ms) VALUES (?, ?, ?)');
+    for (const p of doc.programmes) {
+      const json = JSON.stringify(p);
+      const before = existing.get(p.id);
+      // An unchanged programme keeps its date, so its past occurrences stay accounted for.
+      insert.run(p.id, json, before && before.doc === json ? before.updated_ms : nowMs);
+    }
+  })();
+}
+
 export class StationStore {
-  constructor(readonly db: Db) {}
+  /**
+   * @param outbox the station's one outbox: play-log rows and events wait
+   *   there for the province (sent by the sync client when there is one).
+   */
+  constructor(
+    readonly db: Db,
+    readonly outbox: Outbox,
+    private readonly stationId: string,
+  ) {}
 
   // --- schedule -----------------------------------------------------------
 
-  /** Replaces the whole schedule with a validated document, in one transaction. */
   replaceSchedule(doc: ScheduleDocument, nowMs: number): void {
-    const existing = new Map(
-      (this.db.prepare('SELECT id, doc, updated_ms FROM programme').all() as Array<{ id: string; doc: string; updated_ms: number }>).map((r) => [r.id, r]),
-    );
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM programme').run();
-      const insert = this.db.prepare('INSERT INTO programme (id, doc, updated_ms) VALUES (?, ?, ?)');
-      for (const p of doc.programmes) {
-        const json = JSON.stringify(p);
-        const before = existing.get(p.id);
-        // An unchanged programme keeps its date, so its past occurrences stay accounted for.
-        insert.run(p.id, json, before && before.doc === json ? before.updated_ms : nowMs);
-      }
-    })();
+    replaceSchedule(this.db, doc, nowMs);
   }
 
   /**
@@ -171,7 +185,6 @@ export class StationStore {
        VALUES (@id, @source, @programmeId, @occurrenceId, @requestId, @content, @priority, @scheduledMs,
          @startedMs, @endedMs, @zones, @volume, @result, @reason, @clock)`,
     );
-    const insertOutbox = this.db.prepare('INSERT INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)');
     this.db.transaction(() => {
       for (const row of rows) {
         const id = randomUUID();
@@ -192,7 +205,8 @@ export class StationStore {
           reason: row.reason ?? null,
           clock: row.clock,
         });
-        insertOutbox.run(randomUUID(), 'play', JSON.stringify({ id, ...row }), nowMs);
+        // The row's own id: sent twice (upload-log), the province recognises it.
+        this.outbox.add('play', outboxMessage(this.stationId, 'play', { id, ...row }, id, nowMs), id);
       }
     })();
   }
@@ -223,13 +237,12 @@ export class StationStore {
 
   /** An event for the province (fault, recovery, operator action), kept until sent; body as docs/schemas/event. */
   recordEvent(event: string, level: 'info' | 'warn' | 'error', message: string, data: Record<string, unknown>, nowMs: number): void {
-    this.db
-      .prepare('INSERT INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)')
-      .run(randomUUID(), 'event', JSON.stringify({ event, level, message, data }), nowMs);
+    const id = randomUUID();
+    this.outbox.add('event', outboxMessage(this.stationId, 'event', { event, level, message, data }, id, nowMs), id);
   }
 
   outboxDepth(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+    return this.outbox.depth();
   }
 
   getMeta(key: string): string | null {

@@ -18,6 +18,7 @@ import {
   type Health,
   type OutboxKind,
   type OutboxMessage,
+  outboxMessage,
   type Reported,
   type StationStatus,
   type TargetHead,
@@ -52,6 +53,8 @@ export interface SyncClientOptions {
   random?: () => number;
   /** How long commands wait after a connect for the province time beacon when the station clock is not trusted. */
   commandHoldMs?: number;
+  /** The station's one outbox (the daemon's store writes play-log rows into it); a new one when absent. */
+  outbox?: Outbox;
 }
 
 export interface SyncStatus {
@@ -129,7 +132,7 @@ export class SyncClient extends EventEmitter {
     this.guard = new ReplayGuard(db);
     this.clock = new ProvinceClock(db);
     this.commands = new CommandLog(db);
-    this.outbox = new Outbox(db, config.outbox, this.now);
+    this.outbox = opts.outbox ?? new Outbox(db, config.outbox, this.now);
     this.password = config.passwordFile ? readFileSync(config.passwordFile, 'utf8').trim() : config.password;
     this.tls = {
       ...(config.tls.caFile ? { ca: readFileSync(config.tls.caFile) } : {}),
@@ -589,7 +592,7 @@ export class SyncClient extends EventEmitter {
   }
 
   private wrap(kind: OutboxKind, body: unknown, id: string): OutboxMessage {
-    return { id, station: this.opts.stationId, kind, createdMs: this.now(), body };
+    return outboxMessage(this.opts.stationId, kind, body, id, this.now());
   }
 
   // --- outbound ----------------------------------------------------------------

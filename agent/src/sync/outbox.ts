@@ -33,6 +33,9 @@ export interface OutboxLimits {
   maxBytes: number;
 }
 
+/** Bounds for a station without a sync section (its records still wait for a later province link). */
+export const OUTBOX_DEFAULTS: OutboxLimits = { maxRows: 200_000, maxBytes: 64 * 1024 * 1024 };
+
 const DROP_ORDER: readonly OutboxKind[] = ['health', 'event', 'response', 'play'];
 const DROPPED_KEY = 'sync.outbox_dropped';
 const RECOUNT_EVERY = 10_000;

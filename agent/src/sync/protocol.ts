@@ -266,6 +266,11 @@ export const OutboxMessageSchema = z.strictObject({
 });
 export type OutboxMessage = z.infer<typeof OutboxMessageSchema>;
 
+/** The envelope every outbox row carries to the province. */
+export function outboxMessage(station: string, kind: OutboxKind, body: unknown, id: string, createdMs: number): OutboxMessage {
+  return { id, station, kind, createdMs, body };
+}
+
 export const EventBodySchema = z.strictObject({
   event: z.string().max(60),
   level: z.enum(['info', 'warn', 'error']),

@@ -1,5 +1,5 @@
 import type { Db } from '../store/database.js';
-import { StationStore } from '../store/station-store.js';
+import { replaceSchedule } from '../store/station-store.js';
 import type { CommandAction, Command } from './protocol.js';
 import type { StationSettings, ValidatedTarget, ZoneSetting } from './target.js';
 
@@ -86,9 +86,8 @@ export function activateTarget(db: Db, target: ValidatedTarget, nowMs: number): 
     zones: target.zones,
     settings: target.settings,
   };
-  const store = new StationStore(db);
   db.transaction(() => {
-    store.replaceSchedule({ programmes: target.programmes }, nowMs);
+    replaceSchedule(db, { programmes: target.programmes }, nowMs);
     db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
       APPLIED_KEY,
       JSON.stringify(applied),

@@ -1,0 +1,126 @@
+import { statfsSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { Conductor } from '../playout/conductor.js';
+import type { StationMedia } from '../playout/media.js';
+import type { RelayPort } from '../playout/ports.js';
+import type { ClockMonitor } from '../clock/monitor.js';
+import type { StationPort, StationCommand, CommandOutcome, StationSnapshot } from '../sync/station-port.js';
+import type { ValidatedTarget } from '../sync/target.js';
+import { RequestSchema } from '../domain/request.js';
+import { sleep } from '../lib/backoff.js';
+import { SOFTWARE_VERSION } from '../version.js';
+
+/**
+ * The station as the province's commands see it: every command goes
+ * through the same arbiter as a local request, so a province "play now"
+ * cannot cut an emergency and an emergency from the province preempts like
+ * one from the station.
+ */
+export function provincePort(deps: {
+  config: Config;
+  conductor: Conductor;
+  media: StationMedia;
+  relays: RelayPort;
+  clock: ClockMonitor;
+  problems: () => string[];
+  log: Logger;
+  /** The agent exits so systemd restarts it (it may not reboot the machine). */
+  onRestartRequested: () => void;
+}): StationPort {
+  const { config, conductor, media, log } = deps;
+  const zoneNames = config.relays.zones.map((z) => z.name);
+  return {
+    describe: () => ({
+      zones: zoneNames,
+      capabilities: ['play', 'stop', 'volume', 'relay-test', 'reboot', ...(config.bridge ? ['bridge'] : [])],
+      software: `loa ${SOFTWARE_VERSION}`,
+    }),
+    contentCache: {
+      has: (sha) => media.has(sha),
+      import: (path, name, sha) => media.importFile(path, name, sha),
+    },
+    onTargetActivated: (target: ValidatedTarget) => {
+      const zones = conductor.settings.zones.map((z) => {
+        const set = target.zones.find((t) => t.name === z.name);
+        return set ? { name: z.name, volume: set.volume, enabled: set.enabled } : z;
+      });
+      conductor.updateSettings({
+        zones,
+        ...(target.settings.graceMs !== undefined ? { graceMs: target.settings.graceMs } : {}),
+        ...(target.settings.emergencyVolume !== undefined ? { emergencyVolume: target.settings.emergencyVolume } : {}),
+        ...(target.settings.volume !== undefined ? { masterVolume: target.settings.volume } : {}),
+      });
+      conductor.reloadSchedule();
+      conductor.kick(`target ${target.version} activated`);
+    },
+    runCommand: async (cmd: StationCommand): Promise<CommandOutcome> => {
+      const a = cmd.action;
+      const unknown = ('zones' in a && a.zones ? a.zones : []).filter((z) => !zoneNames.includes(z));
+      if (unknown.length > 0) return { status: 'rejected', reason: `no zone named ${unknown.join(', ')} on this station` };
+      switch (a.action) {
+        case 'play': {
+          if (!media.has(a.content)) return { status: 'rejected', reason: `content ${a.content} is not in the cache` };
+          const parsed = RequestSchema.safeParse({
+            id: cmd.id,
+            mode: 'now',
+            priority: a.priority,
+            label: a.label,
+            items: [{ content: a.content, repeat: a.repeat, gapMs: 1000 }],
+            zones: a.zones ?? [],
+            ...(a.volume !== undefined ? { volume: a.volume } : {}),
+            origin: 'province',
+            expiresMs: cmd.expiresMs,
+          });
+          if (!parsed.success) return { status: 'rejected', reason: parsed.error.message };
+          conductor.submit(parsed.data);
+          return { status: 'done', result: { queued: true, playing: conductor.nowPlaying()?.key ?? null } };
+        }
+        case 'stop': {
+          const now = conductor.nowPlaying();
+          const target = a.commandId ? `request:${a.commandId}` : now?.origin === 'province' ? now.key : null;
+          if (!now || now.key !== target) return { status: 'rejected', reason: a.commandId ? `${a.commandId} is not on air` : 'nothing the province started is on air' };
+          await conductor.stopCurrent('stopped by the province');
+          return { status: 'done', result: { stopped: now.key } };
+        }
+        case 'volume':
+          if (a.zones) {
+            conductor.updateSettings({ zones: conductor.settings.zones.map((z) => (a.zones!.includes(z.name) ? { ...z, volume: a.volume } : z)) });
+          } else conductor.updateSettings({ masterVolume: a.volume });
+          return { status: 'done' };
+        case 'relay-test': {
+          if (conductor.nowPlaying()) return { status: 'rejected', reason: 'a broadcast is on air' };
+          const zones = a.zones ?? zoneNames;
+          const signal = new AbortController().signal;
+          await deps.relays.powerUp(zones, Date.now(), signal);
+          await sleep(a.durationMs);
+          await deps.relays.powerDown(signal);
+          return { status: 'done', result: { zones, durationMs: a.durationMs } };
+        }
+        case 'reboot':
+          if (conductor.nowPlaying()) return { status: 'rejected', reason: 'a broadcast is on air: restart refused' };
+          log.warn({ reason: a.reason }, 'restart requested by the province');
+          setTimeout(deps.onRestartRequested, 1000);
+          return { status: 'done', result: { restartingAgent: true } };
+      }
+    },
+    snapshot: (): StationSnapshot => {
+      const now = conductor.nowPlaying();
+      const stats = media.cacheStats();
+      let diskFreeMb: number | undefined;
+      try {
+        const fs = statfsSync(config.paths.state);
+        diskFreeMb = Math.round((fs.bavail * fs.bsize) / 1_048_576);
+      } catch {
+        diskFreeMb = undefined;
+      }
+      return {
+        playing: now ? [{ source: now.origin, id: now.key, priority: now.priority, zones: now.zones, startedMs: now.startedMs }] : [],
+        faults: deps.problems(),
+        clock: { trusted: deps.clock.trusted, reason: deps.clock.state.reason },
+        cache: { items: stats.items, mb: Math.round(stats.bytes / 1_048_576) },
+        ...(diskFreeMb !== undefined ? { diskFreeMb } : {}),
+      };
+    },
+  };
+}
