@@ -1,11 +1,17 @@
 /**
  * scripts/demo: a whole station on embedded defaults, narrated.
  *
- * Simulated relays (their transitions printed as they happen), audio to a
- * file paced like a sound card, Vietnamese sample bulletins spoken by
- * espeak-ng (tones when it is missing), a programme scheduled a minute ahead
- * and a flood warning that preempts it. The agent's control socket is open
- * meanwhile: `LOA_SOCKET=<printed path> npx loa status` in another terminal.
+ * A provincial server (the reference simulator) on an embedded MQTT broker
+ * (aedes) sends the station a signed target: a programme a minute ahead and
+ * its content, downloaded over HTTP and verified. The station's
+ * microcontroller is the firmware-bridge simulator on a pseudo-terminal
+ * (RTC, watchdog, buttons). Relays are simulated and printed as they switch;
+ * audio goes to a file paced like a sound card. Sample bulletins are
+ * Vietnamese speech from espeak-ng (tones when it is missing). Part way
+ * through, the province sends a flood warning to the whole province group:
+ * it preempts the programme, which then resumes. Proof of play returns to
+ * the province. Meanwhile `LOA_SOCKET=<printed path> npx loa status` works
+ * in another terminal.
  */
 import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +25,11 @@ import { SimRelayDriver, simStatePath } from '../../agent/src/relays/sim-driver.
 import { outputsOf } from '../../agent/src/relays/bank.js';
 import { makeSpeech } from '../../agent/src/audio/tones.js';
 import type { PlayLogRow } from '../../agent/src/store/station-store.js';
+import { generateProvinceKeys } from '../../agent/src/sync/signing.js';
+import { EmbeddedBroker } from '../../province/src/embedded-broker.js';
+import { ContentServer } from '../../province/src/content-server.js';
+import { Province } from '../../province/src/province.js';
+import { startSimulator } from '../../firmware-bridge/src/index.js';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -26,10 +37,27 @@ const { values } = parseArgs({
 });
 const leadS = Number(values.lead);
 const vi = (values.lang ?? process.env.LOA_LANG ?? 'vi').startsWith('vi');
-const say = (v: string, e: string): void => console.log(`${DateTime.now().toFormat('HH:mm:ss.SSS')}  ${vi ? v : e}`);
+const TZ = 'Asia/Ho_Chi_Minh';
+const clock = (ms?: number): string => (ms === undefined ? DateTime.now() : DateTime.fromMillis(ms)).setZone(TZ).toFormat('HH:mm:ss.SSS');
+const say = (v: string, e: string): void => console.log(`${clock()}  ${vi ? v : e}`);
 
 const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'loa-demo-'));
 mkdirSync(dir, { recursive: true });
+const quiet = createLogger({ level: 'error' });
+
+// The province: broker, content server, signing key.
+const broker = await EmbeddedBroker.start();
+const contentServer = new ContentServer();
+await contentServer.listen();
+const keys = generateProvinceKeys();
+const province = new Province({ url: broker.url, privateKey: keys.privateKey, protocolVersion: 4 });
+await province.connect();
+say(`tỉnh: máy chủ MQTT nhúng ${broker.url}, khoá ký Ed25519 đã tạo`, `province: embedded MQTT broker ${broker.url}, Ed25519 signing key made`);
+
+// The station's microcontroller, on a pseudo-terminal pair.
+const mcu = await startSimulator({ log: quiet, pty: { dir } });
+say(`vi điều khiển (mô phỏng) trên ${mcu.hostPath}`, `microcontroller (simulated) on ${mcu.hostPath}`);
+
 const config = parseConfig({
   station: { id: 'demo-tam-duong-01', name: 'Đài xã Bình Lư (demo)', locale: vi ? 'vi' : 'en' },
   paths: { state: join(dir, 'state'), socket: join(dir, 'loa.sock') },
@@ -45,6 +73,14 @@ const config = parseConfig({
   audio: { sink: { kind: 'file', path: join(dir, 'on-air.raw') } },
   clock: { trustWithoutSync: true },
   log: { level: 'warn' },
+  bridge: { path: mcu.hostPath, inputs: { '0': 'emergency', '1': 'stop' }, watchdog: { enabled: true, timeoutMs: 30_000, warnMs: 5000 } },
+  sync: {
+    brokers: [broker.url],
+    provinceKeys: [keys.publicPem],
+    protocolVersion: 4,
+    groups: ['lai-chau', 'tam-duong'],
+    reconnect: { initialMs: 500, maxMs: 5000, connectTimeoutMs: 5000 },
+  },
 });
 mkdirSync(config.paths.state, { recursive: true });
 
@@ -59,50 +95,54 @@ relays.on('transition', (tr) => {
 say(`thư mục demo: ${dir}`, `demo folder: ${dir}`);
 const agent = await startAgent(config, { log: createLogger({ level: 'warn' }), relayDriver: relays });
 say(`tác tử sẵn sàng; thử: LOA_SOCKET=${config.paths.socket} npx loa status`, `agent ready; try: LOA_SOCKET=${config.paths.socket} npx loa status`);
+agent.sync?.on('connected', () => say('đài đã kết nối với tỉnh', 'station connected to the province'));
+agent.sync?.on('applied', (version: number) => say(`đài áp dụng cấu hình đích v${version} của tỉnh (đã tải và kiểm tra nội dung)`, `station applied the province's target v${version} (content downloaded and verified)`));
 
-const spoken = async (name: string, text: string): Promise<string> => {
-  const file = await makeSpeech(join(dir, `${name}.wav`), text);
-  return (await agent.media.importFile(file, name)).sha256;
-};
+// The province's content: spoken bulletins served over HTTP, named by SHA-256.
+const spoken = async (name: string, text: string) => contentServer.add(await makeSpeech(join(dir, `${name}.wav`), text), `${name}.wav`);
 const morning = await spoken('ban-tin-sang', 'Xin chào bà con. Đây là bản tin sáng của Đài truyền thanh xã Bình Lư. Hôm nay trời nhiều mây, có mưa rào rải rác.');
 const market = await spoken('thong-bao-cho', 'Thông báo: phiên chợ Bình Lư họp vào sáng chủ nhật tuần này. Bà con mang theo giấy tờ khi bán gia súc.');
 const flood = await spoken('canh-bao-lu', 'Cảnh báo khẩn cấp. Nguy cơ lũ quét và sạt lở đất tại các bản ven suối Nậm Mu. Bà con di chuyển ngay lên vùng cao an toàn.');
 
 const start = DateTime.now().setZone(config.station.timezone).plus({ seconds: leadS }).startOf('second');
-agent.store.replaceSchedule(
-  {
-    programmes: [
-      {
-        id: 'ban-tin-sang',
-        name: 'Bản tin sáng',
-        priority: 0,
-        recurrence: { kind: 'once', date: start.toISODate()!, time: start.toFormat('HH:mm:ss') },
-        items: [
-          { content: morning, repeat: 1, gapMs: 500 },
-          { content: market, repeat: 2, gapMs: 500 },
-        ],
-        zones: ['ban-na-hiep', 'ban-thang'],
-        volume: 80,
-      },
-    ],
-  },
-  Date.now() - 1000,
-);
-agent.conductor.reloadSchedule();
-agent.conductor.kick('demo schedule');
-say(`lịch: "Bản tin sáng" lúc ${start.toFormat('HH:mm:ss')} (sau ${leadS} s), 2 cụm loa`, `schedule: "Bản tin sáng" at ${start.toFormat('HH:mm:ss')} (in ${leadS} s), 2 zones`);
+await province.publishTarget({
+  station: config.station.id,
+  programmes: [
+    {
+      id: 'ban-tin-sang',
+      name: 'Bản tin sáng',
+      priority: 0,
+      recurrence: { kind: 'once', date: start.toISODate()!, time: start.toFormat('HH:mm:ss') },
+      items: [
+        { content: morning.sha256, repeat: 1, gapMs: 500 },
+        { content: market.sha256, repeat: 2, gapMs: 500 },
+      ],
+      zones: ['ban-na-hiep', 'ban-thang'],
+      volume: 80,
+    },
+  ],
+  content: [morning, market, flood],
+});
+say(`tỉnh gửi lịch đã ký: "Bản tin sáng" lúc ${start.toFormat('HH:mm:ss')} (sau ${leadS} s), 2 cụm loa`, `province sent a signed schedule: "Bản tin sáng" at ${start.toFormat('HH:mm:ss')} (in ${leadS} s), 2 zones`);
 
+const timed = new Set<string>();
 agent.conductor.on('played', (row: PlayLogRow) => {
-  const at = row.startedMs ? DateTime.fromMillis(row.startedMs).toFormat('HH:mm:ss.SSS') : '-';
-  const late = row.startedMs && row.scheduledMs ? ` (${row.startedMs - row.scheduledMs} ms)` : '';
+  const at = row.startedMs ? clock(row.startedMs) : '-';
+  // How late the programme's first sample was against its scheduled instant.
+  const first = row.occurrenceId !== undefined && !timed.has(row.occurrenceId);
+  if (row.occurrenceId) timed.add(row.occurrenceId);
+  const late = first && row.startedMs && row.scheduledMs ? ` (${vi ? 'lệch' : 'off by'} ${row.startedMs - row.scheduledMs} ms)` : '';
   say(`nhật ký  ${row.result.padEnd(11)} p${row.priority} bắt đầu ${at}${late} ${row.reason ?? ''}`, `log  ${row.result.padEnd(11)} p${row.priority} started ${at}${late} ${row.reason ?? ''}`);
 });
 agent.conductor.on('session', (s: { label: string; state: string }) => say(`phiên "${s.label}": ${s.state}`, `session "${s.label}": ${s.state}`));
 
-// The flood warning lands 6 s into the programme.
+// The flood warning lands 6 s into the programme, as one signed command to the whole province group.
 setTimeout(() => {
-  say('!!! CẢNH BÁO LŨ QUÉT: phát khẩn cấp trên mọi cụm loa', '!!! FLASH FLOOD WARNING: emergency on every zone');
-  agent.conductor.submit({ id: 'lu-quet-1', mode: 'now', priority: 9, label: 'Cảnh báo lũ quét', items: [{ content: flood, repeat: 1, gapMs: 0 }], zones: [], volume: 100, origin: 'demo' });
+  say('!!! TỈNH: CẢNH BÁO LŨ QUÉT gửi cả nhóm "lai-chau": phát khẩn cấp trên mọi cụm loa', '!!! PROVINCE: FLASH FLOOD WARNING to group "lai-chau": emergency on every zone');
+  void province
+    .send({ group: 'lai-chau' }, { action: 'play', content: flood.sha256, priority: 9, repeat: 1, label: 'Cảnh báo lũ quét' })
+    .then((cmd) => province.waitResponse(cmd.id))
+    .then((r) => say(`đài trả lời lệnh: ${r.status}`, `station answered the command: ${r.status}`));
 }, (leadS + 6) * 1000);
 
 // Done when the programme has been resumed and completed.
@@ -114,6 +154,13 @@ agent.conductor.on('session', async (s: { label: string; state: string }) => {
     console.log(`  ${r.result.padEnd(11)} p${r.priority} ${r.programmeId ?? r.requestId} ${r.content?.slice(0, 10)} ${r.reason ?? ''}`);
   }
   say(`âm thanh đã phát: ${config.audio.sink.kind === 'file' ? config.audio.sink.path : ''} (s16le 48 kHz stereo)`, `audio that went out: ${config.audio.sink.kind === 'file' ? config.audio.sink.path : ''} (s16le 48 kHz stereo)`);
+  await new Promise((r) => setTimeout(r, 2000));
+  const plays = [...province.received.values()].filter((m) => m.kind === 'play').length;
+  say(`tỉnh đã nhận ${plays} dòng nhật ký phát (bằng chứng phát sóng)`, `the province received ${plays} play-log rows (proof of play)`);
   await agent.stop();
+  await province.close();
+  await mcu.stop();
+  await contentServer.close();
+  await broker.close();
   process.exit(0);
 });

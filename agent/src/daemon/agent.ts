@@ -35,8 +35,6 @@ export interface Agent {
   sync: SyncClient | null;
   /** Problems an operator must see (`loa status`, `loa doctor`, the province). */
   problems(): string[];
-  /** One turn of the main loop: clock, and proof of progress for the watchdog. */
-  tick(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -48,10 +46,13 @@ export interface AgentOptions {
   sink?: AudioSink;
   /** The province asked for a restart (the daemon exits for systemd to restart it). */
   onRestartRequested?: () => void;
+  /** Each turn of the main loop that proved progress (the daemon feeds systemd's watchdog here). */
+  onHeartbeat?: () => void;
   now?: () => number;
 }
 
 const LAST_SEEN_KEY = 'clock.last_seen_ms';
+const MAIN_LOOP_MS = 5000;
 
 /**
  * Builds the station from its configuration, in dependency order, each part
@@ -175,15 +176,9 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     media,
     clock,
     problems,
-    async tick() {
-      await clock.tick();
-      // A wedged conductor queue stops the heartbeats (systemd's and the board's): the agent is restarted.
-      const alive = await conductor.ping();
-      if (alive) await bridge?.tick(clock.state.ntpSynchronized);
-      return alive;
-    },
     sync,
     async stop() {
+      clearInterval(loop);
       await server?.close();
       await sync?.stop();
       await conductor.shutdown();
@@ -194,6 +189,18 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
       opened.db.close();
     },
   };
+
+  // The main loop: the clock looked at, the conductor proven responsive. Only
+  // then are the heartbeats sent (systemd's watchdog, the board's), so a
+  // wedged agent gets restarted; being offline never stops them.
+  const loop = setInterval(() => {
+    void (async () => {
+      await clock.tick();
+      if (!(await conductor.ping())) return;
+      await bridge?.tick(clock.state.ntpSynchronized);
+      opts.onHeartbeat?.();
+    })().catch((err: unknown) => log.error({ err }, 'main loop turn failed'));
+  }, MAIN_LOOP_MS);
 
   const handlers = {
     ...controlHandlers(agent, startedMs, now),

@@ -4,8 +4,6 @@ import { createLogger } from '../lib/logger.js';
 import { startAgent, type Agent } from './agent.js';
 import { createNotifier, createWatchdog } from './systemd-notify.js';
 
-const MAIN_LOOP_MS = 5000;
-
 /**
  * loa-agent: the station daemon. Exits non-zero with the reason on stderr
  * when it cannot start (systemd shows it in `systemctl status loa-agent`).
@@ -25,26 +23,19 @@ export async function runDaemon(argv: string[]): Promise<void> {
   }
   const log = createLogger({ level: config.log.level });
   const notify = createNotifier({ log });
+  const watchdog = createWatchdog({ notifier: notify, log });
   let agent: Agent;
   try {
     agent = await startAgent(config, {
       log,
+      onHeartbeat: () => watchdog.progress(),
       // EX_TEMPFAIL: systemd (Restart=on-failure) starts the agent again; relays go off in between.
       onRestartRequested: () => void agent.stop().finally(() => process.exit(75)),
     });
   } catch (err) {
     log.fatal({ err }, 'agent could not start');
-    process.exitCode = 1;
-    return;
+    process.exit(1);
   }
-  const watchdog = createWatchdog({ notifier: notify, log });
-  // The main loop: the clock looked at, the conductor proven responsive.
-  // Only then is the watchdog fed, so a wedged agent is restarted.
-  const loop = setInterval(() => {
-    void agent.tick().then((alive) => {
-      if (alive) watchdog.progress();
-    });
-  }, MAIN_LOOP_MS);
   await notify.ready(`station ${config.station.id} on air`);
   watchdog.start();
 
@@ -55,7 +46,6 @@ export async function runDaemon(argv: string[]): Promise<void> {
     log.info({ signal }, 'stopping: relays to the safe state');
     await notify.stopping();
     watchdog.stop();
-    clearInterval(loop);
     await agent.stop();
     process.exit(0);
   };
