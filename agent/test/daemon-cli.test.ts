@@ -123,6 +123,20 @@ t.test('the loa command against a running daemon, and a kill -9 on air', async (
   t.match(relay.out, /north\s+zone\s+ON/);
   t.equal((await loa('--config', configPath, 'relay', 'north', 'off')).code, 0);
   t.equal((await loa('--config', configPath, 'nonsense')).code, 2);
+  const verify = await loa('--config', configPath, '--lang', 'en', 'cache', 'verify');
+  t.equal(verify.code, 0, verify.err);
+  t.match(verify.out, /All \d+ files intact/);
+  const toneRequest = JSON.parse((await loa('--config', configPath, '--json', 'test-tone', '--zones', 'south')).out) as { id: string };
+  for (let i = 0; i < 100; i++) {
+    const log = JSON.parse((await loa('--config', configPath, '--json', 'log')).out) as { rows: Array<{ requestId?: string; result: string; zones: string[] }> };
+    const row = log.rows.find((r) => r.requestId === toneRequest.id);
+    if (row) {
+      t.equal(row.result, 'played', 'the test tone played');
+      t.same(row.zones, ['south']);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 
   const doctor = await loa('--config', configPath, '--lang', 'en', 'doctor');
   t.match(doctor.out, /\[OK\s*\] ffmpeg/);

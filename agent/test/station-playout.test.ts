@@ -89,7 +89,10 @@ t.test('an operator stop ends the session: the rest is skipped, not resumed', as
   t.equal(await s.agent.conductor.stopCurrent(), 'request:long');
   await s.agent.conductor.ping();
   const rows = s.agent.store.recentPlays(10);
-  t.same(rows.map((r) => r.result), ['interrupted', 'skipped', 'skipped']);
+  // However far it got on a busy machine: played items, the cut one, then the rest skipped.
+  const results = rows.map((r) => r.result).join(' ');
+  t.match(results, /^(played )*interrupted( skipped)*$/);
+  t.equal(rows.length, 3, 'every item has its row');
   t.equal(s.agent.conductor.nowPlaying(), null);
 });
 
@@ -112,4 +115,21 @@ t.test('a sound card that dies is opened again for the next item', async (t) => 
   t.equal(rows[0]!.result, 'played', rows[0]!.reason ?? '');
   t.not(aplay(), first, 'a new aplay plays to the card');
   t.ok(statSync(out).size > 48_000 * 4 * 0.5, 'the audio reached the card');
+});
+
+t.test('a stored programme that no longer validates is skipped and reported; the others play', async (t) => {
+  const s = await startStation();
+  t.teardown(() => s.stop());
+  const a = await s.tone('a');
+  s.once({ id: 'good', name: 'Good', items: [{ content: a, repeat: 1, gapMs: 0 }], zones: ['north'] }, 500);
+  // Rows damaged behind the agent's back (hand edits, an older version).
+  s.agent.store.db.prepare('INSERT INTO programme (id, doc, updated_ms) VALUES (?, ?, ?)').run('broken', '{"id":"broken","name":"x","recurrence":{"kind":"weekly"}}', 0);
+  s.agent.store.db.prepare('INSERT INTO programme (id, doc, updated_ms) VALUES (?, ?, ?)').run('garbled', 'not json at all', 0);
+  s.agent.conductor.reloadSchedule();
+  const rows = await s.rows(1);
+  t.equal(rows[0]!.programmeId, 'good');
+  t.equal(rows[0]!.result, 'played');
+  const problems = s.agent.problems().join('\n');
+  t.match(problems, /programme broken: recurrence/);
+  t.match(problems, /programme garbled: stored row is not JSON/);
 });

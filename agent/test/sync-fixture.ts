@@ -52,22 +52,7 @@ export function makeStation(o: {
   };
 }
 
-/** Resolves when the client emits `event` with an argument passing `pred` (or the state already holds). */
-export function waitEvent<T = unknown>(emitter: NodeJS.EventEmitter, event: string, pred: (v: T) => boolean = () => true, timeoutMs = 30_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.off(event, on);
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for "${event}"`));
-    }, timeoutMs);
-    const on = (v: T): void => {
-      if (!pred(v)) return;
-      clearTimeout(timer);
-      emitter.off(event, on);
-      resolve(v);
-    };
-    emitter.on(event, on);
-  });
-}
+export { waitEvent } from './wait.js';
 
 export async function until<T>(probe: () => T | undefined | false, timeoutMs = 30_000, what = 'a condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;

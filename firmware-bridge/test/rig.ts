@@ -1,3 +1,4 @@
+import { waitEvent } from '../../agent/test/wait.js';
 import type { EventEmitter } from 'node:events';
 import { silentLogger } from '../../agent/src/lib/logger.js';
 import { BridgeClient, type BridgeClientOptions } from '../src/client/client.js';
@@ -22,20 +23,9 @@ export async function rig(
 }
 
 /** The next emission of `event`, or a rejection naming what never came. */
+/** The next `event` passing `filter`, within `timeoutMs`. */
 export function next<T = unknown>(emitter: EventEmitter, event: string, timeoutMs = 8000, filter: (v: T) => boolean = () => true): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.off(event, on);
-      reject(new Error(`no "${event}" within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const on = (v: T): void => {
-      if (!filter(v)) return;
-      clearTimeout(timer);
-      emitter.off(event, on);
-      resolve(v);
-    };
-    emitter.on(event, on);
-  });
+  return waitEvent(emitter, event, filter, timeoutMs);
 }
 
 /** Polls until `pred` holds; generous bounds, since the machine is shared. */
