@@ -1,6 +1,4 @@
 import { z } from 'zod';
-import type { Logger } from '../../agent/src/lib/logger.js';
-import { BridgeClient } from './client/client.js';
 import { FM_MAX_10KHZ, FM_MIN_10KHZ, WATCHDOG_MAX_MS, WATCHDOG_MIN_MS } from './protocol/messages.js';
 
 /** The `bridge` section of the station configuration. */
@@ -30,8 +28,3 @@ export const BridgeConfigSchema = z.object({
 }).refine((b) => b.deadAfterMs > b.heartbeatMs, { message: 'deadAfterMs must exceed heartbeatMs', path: ['deadAfterMs'] });
 
 export type BridgeConfig = z.infer<typeof BridgeConfigSchema>;
-
-export function createBridgeClient(cfg: BridgeConfig, log: Logger): BridgeClient {
-  const { path, baudRate, requestTimeoutMs, retries, heartbeatMs, deadAfterMs, reconnect } = cfg;
-  return new BridgeClient({ path, log, baudRate, requestTimeoutMs, retries, heartbeatMs, deadAfterMs, reconnect });
-}

@@ -17,7 +17,8 @@ export {
 export { BridgeRelayDriver } from './client/relay-driver.js';
 export { assessRtc, clockAtBoot, planBootClock, planRtcUpdate, setSystemClockWithDate, syncRtcFromSystem, type BootClockPlan, type BootClockResult } from './client/rtc.js';
 export { describeSerialPath, type SerialPathInfo } from './client/serial-path.js';
-export { BridgeConfigSchema, createBridgeClient, type BridgeConfig } from './config.js';
+export { BridgeConfigSchema, type BridgeConfig } from './config.js';
+export { createBridgeClient } from './client/from-config.js';
 export { bridgeClock, bridgeInputs, bridgeRelay, bridgeStatus, bridgeWatchdog, type WatchdogAction } from './control.js';
 export type { AnalogReading, FmStatus, HelloInfo, McuStatus, RtcReading, WatchdogStatus } from './protocol/messages.js';
 export { startSimulator, type RunningSimulator, type StartSimulatorOptions } from './simulator/start.js';

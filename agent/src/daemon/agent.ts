@@ -6,15 +6,13 @@ import type { Config } from '../config/schema.js';
 import { openStore, databasePath } from '../store/database.js';
 import { StationStore } from '../store/station-store.js';
 import { Outbox, OUTBOX_DEFAULTS } from '../sync/outbox.js';
-import { SyncClient } from '../sync/client.js';
-import { provincePort } from './province-port.js';
+import type { SyncClient } from '../sync/client.js';
 import { join } from 'node:path';
 import { RelayBank } from '../relays/bank.js';
 import { createRelayDriver } from '../relays/factory.js';
 import type { RelayDriver } from '../relays/driver.js';
 import type { AudioSink } from '../audio/sink.js';
 import { ClockMonitor, systemNtpSynchronized } from '../clock/monitor.js';
-import { BridgeLink } from './bridge-link.js';
 import { Conductor } from '../playout/conductor.js';
 import { relayPort } from '../playout/relay-port.js';
 import { StationMedia } from '../playout/media.js';
@@ -80,8 +78,9 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     return v === null ? null : Number(v);
   };
   let conductorRef: Conductor | null = null;
+  // Sync and the bridge load only on stations that have them (mqtt and serialport cost memory).
   const bridge = config.bridge
-    ? await BridgeLink.open(config.bridge, {
+    ? await (await import('./bridge-link.js')).BridgeLink.open(config.bridge, {
         log,
         lastSeenMs: lastSeen(),
         ntpSynchronized: systemNtpSynchronized,
@@ -151,7 +150,10 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     ...(clock.trusted ? [] : [`clock not trusted (${clock.state.reason}): scheduled programmes wait`]),
   ];
 
-  const sync = config.sync
+  const { SyncClient, provincePort } = config.sync
+    ? { SyncClient: (await import('../sync/client.js')).SyncClient, provincePort: (await import('./province-port.js')).provincePort }
+    : { SyncClient: null, provincePort: null };
+  const sync = config.sync && SyncClient && provincePort
     ? new SyncClient({
         stationId: config.station.id,
         config: config.sync,

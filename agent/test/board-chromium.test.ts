@@ -1,0 +1,224 @@
+/**
+ * The board end to end in real headless Chromium (Debian's /usr/bin/chromium
+ * driven by playwright-core): what the page draws, not just what the DOM holds.
+ * Screenshots are kept under artifacts/board/ for a human to look at.
+ */
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import { BoardServer, type BoardProofRow } from '../src/board/server.js';
+import type { BoardScheduleInput } from '../src/board/playlist.js';
+import { silentLogger } from '../src/lib/logger.js';
+import { tempDir } from './audio-fixture.js';
+import { waitEvent } from './wait.js';
+
+const ARTIFACTS = join(process.cwd(), 'artifacts', 'board');
+mkdirSync(ARTIFACTS, { recursive: true });
+const dir = tempDir('board');
+
+// A real PNG from ffmpeg, and a "cached" file that is not an image at all.
+const png = join(dir, 'green.png');
+execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=green:s=320x240', '-frames:v', '1', png]);
+const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+const corrupt = join(dir, 'corrupt.png');
+writeFileSync(corrupt, 'not a png');
+const files = new Map([[sha(png), png], [sha(corrupt), corrupt]]);
+const PNG_ID = sha(png);
+const CORRUPT_ID = sha(corrupt);
+
+const VIETNAMESE = 'Thông báo khẩn cấp: lũ quét ở Mường Tè';
+// Every Vietnamese letter with every tone, lower and upper case.
+const ALPHABET = (() => {
+  const bases = 'aăâeêioôơuưy';
+  const tones = ['', '\u0300', '\u0301', '\u0309', '\u0303', '\u0323'];
+  const lower = [...bases].flatMap((b) => tones.map((m) => (b + m).normalize('NFC'))).join('') + 'đ';
+  return lower + lower.toUpperCase();
+})();
+
+const proof: BoardProofRow[] = [];
+const board = new BoardServer({ log: silentLogger(), timezone: 'Asia/Ho_Chi_Minh', port: 0, contentPath: (s) => files.get(s) ?? null });
+board.on('proof', (r: BoardProofRow) => proof.push(r));
+
+let context: BrowserContext;
+let page: Page;
+let cdp: CDPSession;
+
+t.before(async () => {
+  await board.start();
+  context = await chromium.launchPersistentContext(tempDir('chromium'), {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 720 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  cdp = await context.newCDPSession(page);
+  await cdp.send('DOM.enable');
+  await cdp.send('CSS.enable');
+});
+
+t.teardown(async () => {
+  await context?.close();
+  await board.stop();
+});
+
+const only = (items: BoardScheduleInput['defaultPlaylist']['items'], ticker = ''): BoardScheduleInput => ({ defaultPlaylist: { id: 'd', items, ticker } });
+/** Waits until the page has rendered a showing whose key starts with `prefix`; returns the key. */
+const shown = async (prefix: string, timeout = 10_000): Promise<string> => {
+  await page.waitForFunction((p) => (document.body.dataset.key ?? '').startsWith(p), prefix, { timeout, polling: 20 });
+  return page.evaluate(() => document.body.dataset.key!);
+};
+
+/** The fonts Chromium used to draw the text nodes under `selector` (DevTools' own answer, not the CSS). */
+async function platformFonts(selector: string): Promise<Array<{ familyName: string; isCustomFont: boolean; glyphCount: number }>> {
+  const { root } = await cdp.send('DOM.getDocument', { depth: -1 });
+  const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector });
+  return (await cdp.send('CSS.getPlatformFontsForNode', { nodeId })).fonts;
+}
+
+/**
+ * Characters of `text` that the board font draws as its "missing glyph" box:
+ * each is drawn on a canvas and compared pixel for pixel with a code point
+ * no font has (U+0378), which can only come out as the box.
+ */
+async function tofu(text: string): Promise<string[]> {
+  return page.evaluate(async (chars) => {
+    await document.fonts.load('700 64px LoaBoard', chars.join(''));
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 96;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
+    const draw = (c: string): string => {
+      ctx.fillStyle = '#000';
+      ctx.fillRect(0, 0, 96, 96);
+      ctx.fillStyle = '#fff';
+      ctx.font = '700 64px LoaBoard';
+      ctx.fillText(c, 8, 72);
+      return Array.from(ctx.getImageData(0, 0, 96, 96).data).join(',');
+    };
+    const box = draw('\u0378');
+    if (!/[1-9]/.test(box) || draw('A') === box) throw new Error('the reference box is blank or indistinguishable');
+    return [...new Set(chars)].filter((c) => c.trim() !== '' && draw(c) === box);
+  }, [...text]);
+}
+
+t.test('a Vietnamese notice renders in the bundled font, every diacritic drawn (no tofu)', async (t) => {
+  board.setSchedule(only([{
+    kind: 'notice', id: 'flood', durationS: 3600, title: VIETNAMESE,
+    body: `${ALPHABET.normalize('NFD')}\nĐề nghị bà con không qua suối, ngầm tràn.`, issuer: 'UBND huyện Mường Tè', date: '2026-11-27',
+  }], 'Chợ phiên sáng thứ Bảy họp bình thường'));
+  await page.goto(board.url);
+  await shown('d/flood@');
+  t.equal(await page.textContent('.title'), VIETNAMESE);
+
+  for (const sel of ['.title', '.body', '.issuer', '#ticker-text']) {
+    const fonts = await platformFonts(sel);
+    t.ok(fonts.length > 0 && fonts.every((f) => f.isCustomFont && f.familyName === 'Noto Sans'),
+      `${sel} drawn only with the served Noto Sans: ${JSON.stringify(fonts)}`);
+  }
+  t.same(await tofu(VIETNAMESE + ALPHABET + 'Đđ'), [], 'no Vietnamese letter is drawn as the missing-glyph box');
+  // The same check does catch tofu: Noto Sans has no Han characters.
+  t.same(await tofu('Thông 漢字'), ['漢', '字']);
+  await page.screenshot({ path: join(ARTIFACTS, 'notice-vietnamese.png') });
+});
+
+t.test('HTML and script inside content is shown as text, never executed', async (t) => {
+  const title = '<img src=x onerror="window.__pwned=1">Họp dân';
+  const body = '<script>window.__pwned=2</script><b>đậm</b>';
+  board.setSchedule(only([{ kind: 'notice', id: 'xss', durationS: 3600, title, body, issuer: '<iframe src="/now">' }]));
+  await shown('d/xss@');
+  t.equal(await page.textContent('.title'), title);
+  t.equal(await page.textContent('.body'), body);
+  t.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
+  t.equal(await page.locator('#stage img, #stage script, #stage iframe, #stage b').count(), 0, 'no element was created from content');
+  const res = await fetch(board.url);
+  t.match(res.headers.get('content-security-policy'), /script-src 'sha256-[^']+'/, 'only the page\'s own script may run');
+});
+
+t.test('enormous text shrinks to fit and never breaks the layout', async (t) => {
+  const words = 'Nhân dân xã Mường Tè chú ý mưa lớn kéo dài có nguy cơ sạt lở đất '.repeat(300).slice(0, 19_000);
+  board.setSchedule(only([{ kind: 'notice', id: 'huge', durationS: 3600, title: 'Ư'.repeat(300), body: words + 'x'.repeat(1000), issuer: 'UBND' }]));
+  await shown('d/huge@');
+  const layout = await page.evaluate(() => {
+    const r = (s: string) => document.querySelector(s)!.getBoundingClientRect();
+    return {
+      scrollW: document.documentElement.scrollWidth, scrollH: document.documentElement.scrollHeight,
+      w: innerWidth, h: innerHeight, title: r('.title'), body: r('.body'), clock: r('#corner-clock'),
+      fontPx: parseFloat(getComputedStyle(document.querySelector('.body')!).fontSize),
+    };
+  });
+  t.ok(layout.scrollW <= layout.w && layout.scrollH <= layout.h, `page does not scroll: ${JSON.stringify(layout)}`);
+  for (const box of [layout.title, layout.body]) t.ok(box.right <= layout.w && box.bottom <= layout.h && box.height > 0, 'block inside the screen');
+  t.ok(layout.body.bottom <= layout.clock.top + 1, 'the body does not run over the clock');
+  t.ok(layout.fontPx >= 12, `body type stays readable-sized (${layout.fontPx}px)`);
+  await page.screenshot({ path: join(ARTIFACTS, 'enormous-text.png') });
+});
+
+t.test('images: a cached image is shown; a corrupt one is reported failed, leaves no broken icon', async (t) => {
+  board.setSchedule(only([{ kind: 'image', id: 'pic', durationS: 3600, content: PNG_ID, caption: 'Ảnh minh hoạ' }]));
+  await shown('d/pic@');
+  await page.waitForFunction(() => (document.querySelector('#stage img') as HTMLImageElement | null)?.naturalWidth === 320);
+  t.pass('the PNG loaded from the cache');
+  await page.screenshot({ path: join(ARTIFACTS, 'image.png') });
+
+  board.setSchedule(only([{ kind: 'image', id: 'bad', durationS: 3600, content: CORRUPT_ID }]));
+  await shown('d/bad@');
+  await page.waitForSelector('#stage .big-time');
+  t.equal(await page.locator('#stage img').count(), 0);
+  board.setSchedule(only([{ kind: 'clock', id: 'after', durationS: 3600 }]));
+  const row = proof.find((r) => r.itemId === 'bad');
+  t.equal(row?.result, 'failed');
+  t.match(row?.problem, /did not load/);
+  t.equal(proof.find((r) => r.itemId === 'pic')?.result, 'interrupted', 'replaced by a new schedule before its slot ended');
+
+  const missing = await fetch(new URL(`/media/${'0'.repeat(64)}`, board.url));
+  t.equal(missing.status, 404);
+});
+
+t.test('a playlist rotates on time; every showing leaves a proof row', async (t) => {
+  const from = proof.length;
+  board.setSchedule(only([{ kind: 'text', id: 'a', durationS: 1, text: 'Một' }, { kind: 'text', id: 'b', durationS: 1, text: 'Hai' }]));
+  const seen: Array<{ key: string; atMs: number }> = [];
+  const deadline = Date.now() + 15_000;
+  while (seen.length < 4 && Date.now() < deadline) {
+    const last = seen.at(-1)?.key ?? 'd/after';
+    await page.waitForFunction((k) => document.body.dataset.key !== k && (document.body.dataset.key ?? '').startsWith('d/'), last, { timeout: 5_000, polling: 20 });
+    seen.push({ key: await page.evaluate(() => document.body.dataset.key!), atMs: Date.now() });
+  }
+  const ids = seen.map((s) => s.key.split('/')[1]!.split('@')[0]);
+  t.equal(seen.length, 4);
+  t.ok(ids.every((id, i) => i === 0 || id !== ids[i - 1]), `items alternate: ${ids.join(' ')}`);
+  // Slot starts are wall-clock seconds: each change lands about one second after the previous.
+  const gaps = seen.slice(2).map((s, i) => s.atMs - seen[i + 1]!.atMs);
+  t.ok(gaps.every((g) => g > 400 && g < 2500), `one item per second, loosely: ${gaps.join(', ')} ms`);
+  const rows = proof.slice(from).filter((r) => r.source === 'd' && r.kind === 'text');
+  t.ok(rows.length >= 2, 'rows for the items that ended');
+  t.ok(rows.slice(1).every((r) => r.result === 'completed' && r.shownMs !== null && r.endedMs - r.shownMs! < 1500), JSON.stringify(rows));
+});
+
+t.test('an emergency takes the screen at once and gives it back when it ends', async (t) => {
+  board.setSchedule(only([{ kind: 'clock', id: 'clock', durationS: 3600 }]));
+  await shown('d/clock@');
+  const start = Date.now();
+  board.setEmergency({ key: 'req-7', title: 'Cảnh báo lũ quét', text: 'Mưa lớn ở thượng nguồn sông Đà.', instructions: 'Di chuyển ngay lên chỗ cao.' });
+  await shown('emergency/req-7');
+  const takeoverMs = Date.now() - start;
+  t.ok(takeoverMs < 2000, `on screen ${takeoverMs} ms after the call`);
+  t.ok(await page.evaluate(() => document.body.classList.contains('emergency')));
+  t.equal(await page.textContent('.instructions'), 'Di chuyển ngay lên chỗ cao.');
+  t.ok((await platformFonts('.title')).every((f) => f.isCustomFont), 'emergency type in the board font too');
+  await page.screenshot({ path: join(ARTIFACTS, 'emergency.png') });
+  board.setEmergency({ key: 'req-7', title: 'Cảnh báo lũ quét' });
+  t.equal(board.showing()?.key, 'emergency/req-7', 'the same emergency again changes nothing');
+
+  const ended = waitEvent<BoardProofRow>(board, 'proof', (r) => r.source === 'emergency', 5_000);
+  board.setEmergency(null);
+  await shown('d/clock@');
+  t.notOk(await page.evaluate(() => document.body.classList.contains('emergency')));
+  const row = await ended;
+  t.equal(row.result, 'completed');
+  t.ok(row.shownMs !== null && row.shownMs >= start, 'the page confirmed the emergency on screen');
+  t.equal(proof.find((r) => r.itemId === 'clock' && r.source === 'd')?.result, 'interrupted', 'the item it cut is logged as interrupted');
+});
