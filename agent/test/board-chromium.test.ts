@@ -202,16 +202,25 @@ t.test('an emergency takes the screen at once and gives it back when it ends', a
   board.setSchedule(only([{ kind: 'clock', id: 'clock', durationS: 3600 }]));
   await shown('d/clock@');
   const start = Date.now();
-  board.setEmergency({ key: 'req-7', title: 'Cảnh báo lũ quét', text: 'Mưa lớn ở thượng nguồn sông Đà.', instructions: 'Di chuyển ngay lên chỗ cao.' });
-  await shown('emergency/req-7');
+  const alert = { key: 'req-7', title: 'Cảnh báo lũ quét', text: 'Mưa lớn ở thượng nguồn sông Đà.', instructions: 'Di chuyển ngay lên chỗ cao.' };
+  board.setEmergency(alert);
+  const key = await shown('emergency/req-7/');
   const takeoverMs = Date.now() - start;
   t.ok(takeoverMs < 2000, `on screen ${takeoverMs} ms after the call`);
   t.ok(await page.evaluate(() => document.body.classList.contains('emergency')));
   t.equal(await page.textContent('.instructions'), 'Di chuyển ngay lên chỗ cao.');
   t.ok((await platformFonts('.title')).every((f) => f.isCustomFont), 'emergency type in the board font too');
   await page.screenshot({ path: join(ARTIFACTS, 'emergency.png') });
-  board.setEmergency({ key: 'req-7', title: 'Cảnh báo lũ quét' });
-  t.equal(board.showing()?.key, 'emergency/req-7', 'the same emergency again changes nothing');
+  const shows: unknown[] = [];
+  const onShow = (s: unknown): number => shows.push(s);
+  board.on('show', onShow);
+  board.setEmergency({ ...alert });
+  t.same(shows, [], 'the same emergency again changes nothing');
+  board.setEmergency({ ...alert, instructions: 'Lên đồi Pú Ma ngay.' });
+  await shown('emergency/req-7/');
+  await page.waitForFunction(() => document.querySelector('.instructions')?.textContent === 'Lên đồi Pú Ma ngay.', undefined, { timeout: 5_000 });
+  t.not(board.showing()?.key, key, 'a corrected wording replaces the text on screen');
+  board.off('show', onShow);
 
   const ended = waitEvent<BoardProofRow>(board, 'proof', (r) => r.source === 'emergency', 5_000);
   board.setEmergency(null);
@@ -221,4 +230,21 @@ t.test('an emergency takes the screen at once and gives it back when it ends', a
   t.equal(row.result, 'completed');
   t.ok(row.shownMs !== null && row.shownMs >= start, 'the page confirmed the emergency on screen');
   t.equal(proof.find((r) => r.itemId === 'clock' && r.source === 'd')?.result, 'interrupted', 'the item it cut is logged as interrupted');
+});
+
+t.test('offline: the agent going away leaves the last item on screen; the page reconnects by itself', async (t) => {
+  board.setSchedule(only([{ kind: 'notice', id: 'stay', durationS: 3600, title: 'Lịch tiêm phòng', body: 'Thứ Hai, 8 giờ' }]));
+  const key = await shown('d/stay@');
+  const port = Number(new URL(board.url).port);
+  await board.stop();
+  await new Promise((r) => setTimeout(r, 1500));
+  t.equal(await page.evaluate(() => document.body.dataset.key), key);
+  t.equal(await page.textContent('.title'), 'Lịch tiêm phòng', 'still on screen, not blank');
+
+  const again = new BoardServer({ log: silentLogger(), timezone: 'Asia/Ho_Chi_Minh', port, contentPath: () => null });
+  t.teardown(() => again.stop());
+  await again.start();
+  again.setSchedule(only([{ kind: 'text', id: 'back', durationS: 3600, text: 'Đã kết nối lại' }]));
+  await shown('d/back@', 15_000);
+  t.pass('the page picked up the restarted agent without a reload');
 });

@@ -89,6 +89,9 @@ t.test('an emergency holds the screen with no deadline, then the rotation resume
   t.equal(n.untilMs, null);
   t.same(n.item, { kind: 'emergency', id: 'req-1', title: 'Lũ quét', text: '', instructions: 'Di chuyển lên chỗ cao' });
   t.equal(boardNow(local('2026-11-27T10:00:06'), TZ, [], defaults, e).key, n.key, 'stable while it lasts');
+  const corrected = boardNow(local('2026-11-27T10:00:07'), TZ, [], defaults, { ...e, instructions: 'Lên đồi ngay' });
+  t.not(corrected.key, n.key, 'a corrected wording is a new showing');
+  t.match(corrected.key, /^emergency\/req-1\//);
   t.equal(boardNow(local('2026-11-27T10:00:06'), TZ, [], defaults, null).item.id, 'n1');
 });
 

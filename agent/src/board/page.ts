@@ -92,11 +92,13 @@ function player(timezone: string): void {
     }
     stage.replaceChildren(page);
     tickerText.textContent = s.ticker;
+    // A constant reading speed whatever the length.
+    tickerText.style.animationDuration = `${Math.max(10, s.ticker.length / 6)}s`;
     tickerBox.hidden = s.ticker === '';
     tick();
     const key = s.key;
     void document.fonts.ready.then(() => {
-      if (fitBox) fit(fitBox, it.kind === 'emergency' ? 96 : 64, 12);
+      if (fitBox) fit(fitBox, it.kind === 'emergency' ? 80 : 64, 12);
       document.body.dataset.key = key;
       if (!waitImage) return ack(key, true);
       const img = waitImage;
@@ -139,7 +141,7 @@ html, body { width: 100vw; height: 100vh; overflow: hidden; background: #0b2545;
 .big-time { font-size: 30vh; font-weight: 700; line-height: 1; }
 .big-date { font-size: 6vh; text-transform: capitalize; }
 body.emergency, body.emergency #stage { background: #b00000; }
-.emergency .title { font-size: 10vh; text-transform: uppercase; }
+.emergency .title { font-size: 13vh; line-height: 1.1; text-transform: uppercase; max-height: 40vh; }
 .emergency .instructions { margin-top: 2vh; font-weight: 700; }
 #corner-clock { position: absolute; right: 2vw; bottom: 1vh; height: 6vh; font-size: 5vh; line-height: 6vh; }
 #ticker { position: absolute; left: 0; right: 14vw; bottom: 0; height: 8vh; overflow: hidden; background: #13315c; }

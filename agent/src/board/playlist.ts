@@ -139,7 +139,8 @@ export function boardNow(
 ): BoardNow {
   if (emergency) {
     const { key, ...rest } = emergency;
-    return { key: `emergency/${key}`, source: 'emergency', item: { kind: 'emergency', id: key, ...rest }, ticker: '', startedMs: nowMs, untilMs: null };
+    // The wording is part of the key: a corrected text for the same alert is shown at once.
+    return { key: `emergency/${key}/${fnv1a(JSON.stringify(rest))}`, source: 'emergency', item: { kind: 'emergency', id: key, ...rest }, ticker: '', startedMs: nowMs, untilMs: null };
   }
   const playable = (p: Playlist): BoardItem[] => p.items.filter((i) => i.kind !== 'image' || (opts.hasContent?.(i.content) ?? true));
   const boundary = nextBoundaryMs(nowMs, timezone, playlists);
@@ -226,4 +227,11 @@ function nextBoundaryMs(nowMs: number, timezone: string, playlists: readonly Pla
       for (const w of windowsAround(d, nowMs, timezone, 1, 1))
         for (const t of [w.startMs, w.endMs]) if (t > nowMs && (next === null || t < next)) next = t;
   return next;
+}
+
+/** 32-bit FNV-1a, hex: a short fingerprint, not a security hash. */
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
 }

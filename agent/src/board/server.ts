@@ -138,7 +138,7 @@ export class BoardServer extends EventEmitter {
   /** The arbiter's emergency, or null when it ends or is cancelled. Pushed to the page at once. */
   setEmergency(input: BoardEmergencyInput | null): void {
     const next = input === null ? null : BoardEmergencySchema.parse(input);
-    if (next?.key === this.emergency?.key && (next === null) === (this.emergency === null)) return;
+    if (JSON.stringify(next) === JSON.stringify(this.emergency)) return;
     this.emergency = next;
     this.o.log.warn({ emergency: next?.key ?? null }, next ? 'board emergency takeover' : 'board emergency ended');
     this.recompute();

@@ -1,5 +1,4 @@
 import type { RelaysConfig } from '../config/schema.js';
-import type { Logger } from '../lib/logger.js';
 import { RelayBank } from './bank.js';
 import { createRelayDriver, type RelayDriverDeps } from './factory.js';
 

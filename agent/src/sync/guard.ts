@@ -23,7 +23,7 @@ export class ReplayGuard {
   private readonly pruneStmt;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly window = 4096,
   ) {
     this.maxStmt = db.prepare('SELECT MAX(seq) AS high FROM sync_seen WHERE stream = ?');

@@ -1,0 +1,97 @@
+/** The board server over plain HTTP (no browser): its doors, its refusals and its proof rows. */
+import t from 'tap';
+import { request } from 'node:http';
+import { Writable } from 'node:stream';
+import { BoardServer, type BoardProofRow } from '../src/board/server.js';
+import { createLogger, silentLogger } from '../src/lib/logger.js';
+
+interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+
+function http(url: string, path: string, opts: { method?: string; host?: string; body?: string } = {}): Promise<Reply> {
+  const u = new URL(path, url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: u.port, path: u.pathname, method: opts.method ?? 'GET', headers: { host: opts.host ?? u.host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+const start = async (t: Tap.Test, opts: Partial<ConstructorParameters<typeof BoardServer>[0]> = {}) => {
+  const board = new BoardServer({ log: silentLogger(), timezone: 'Asia/Ho_Chi_Minh', port: 0, contentPath: () => null, ...opts });
+  const rows: BoardProofRow[] = [];
+  board.on('proof', (r: BoardProofRow) => rows.push(r));
+  await board.start();
+  t.teardown(() => board.stop());
+  return { board, rows };
+};
+
+t.test('serves only on loopback, only under its own name', async (t) => {
+  const { board } = await start(t);
+  t.match(board.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  t.equal((await http(board.url, '/')).status, 200);
+  t.equal((await http(board.url, '/', { host: `localhost:${new URL(board.url).port}` })).status, 200);
+  t.equal((await http(board.url, '/', { host: 'evil.example:80' })).status, 403, 'a DNS-rebinding page is refused');
+  t.equal((await http(board.url, '/nope')).status, 404);
+  t.equal((await http(board.url, '/media/not-a-sha')).status, 404);
+});
+
+t.test('before any schedule it shows the built-in clock; /now reports the showing', async (t) => {
+  const { board } = await start(t);
+  const now = JSON.parse((await http(board.url, '/now')).body) as { item: { kind: string }; source: string };
+  t.equal(now.item.kind, 'clock');
+  t.equal(now.source, 'builtin');
+  t.same(JSON.parse((await http(board.url, '/now')).body), board.showing());
+});
+
+t.test('a bad schedule is refused whole, naming every problem; the old one stays', async (t) => {
+  const { board } = await start(t);
+  board.setSchedule({ defaultPlaylist: { id: 'ok', items: [{ kind: 'text', id: 'x', durationS: 60, text: 'Xin chào' }] } });
+  t.throws(
+    () => board.setSchedule({ defaultPlaylist: { id: '', items: [{ kind: 'text', id: 'x', durationS: -1, text: 'a' }] } }),
+    /board schedule refused: defaultPlaylist\.id: .*; defaultPlaylist\.items\.0\.durationS: /,
+  );
+  t.equal(board.showing()?.source, 'ok');
+});
+
+t.test('without a page, showings are logged as unconfirmed; acks make them proof', async (t) => {
+  const { board, rows } = await start(t);
+  board.setSchedule({ defaultPlaylist: { id: 'a', items: [{ kind: 'text', id: 'one', durationS: 3600, text: 'Một' }] } });
+  const key = board.showing()!.key;
+  t.equal((await http(board.url, '/ack', { method: 'POST', body: '{not json' })).status, 400);
+  t.equal((await http(board.url, '/ack', { method: 'POST', body: JSON.stringify({ key: 'stale', ok: true }) })).status, 204);
+  board.setSchedule({ defaultPlaylist: { id: 'b', items: [{ kind: 'text', id: 'two', durationS: 3600, text: 'Hai' }] } });
+  t.match(rows, [{ key, itemId: 'one', source: 'a', shownMs: null, result: 'unconfirmed' }], 'a stale ack is not proof');
+
+  const t0 = Date.now();
+  t.equal((await http(board.url, '/ack', { method: 'POST', body: JSON.stringify({ key: board.showing()!.key, ok: true }) })).status, 204);
+  await board.stop();
+  t.equal(rows.length, 2);
+  t.match(rows[1], { itemId: 'two', result: 'interrupted', problem: null });
+  t.ok(rows[1]!.shownMs! >= t0, 'shownMs is when the page confirmed it');
+});
+
+t.test('a missing font file is logged as an error naming the package and answered 404', async (t) => {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(chunk.toString()); cb(); } });
+  const { board } = await start(t, { log: createLogger({ level: 'info', destination: sink }), fonts: { regular: '/nonexistent/Regular.ttf', bold: '/nonexistent/Bold.ttf' } });
+  t.match(lines.join(''), /"path":"\/nonexistent\/Regular.ttf".*fonts-noto-core/);
+  t.equal((await http(board.url, '/font/regular')).status, 404);
+});
+
+t.test('the default font is served from the Debian package', async (t) => {
+  const { board } = await start(t);
+  const r = await http(board.url, '/font/bold');
+  t.equal(r.status, 200);
+  t.equal(r.headers['content-type'], 'font/ttf');
+  t.ok(r.body.length > 100_000, 'a whole font file');
+});
+
+t.test('url before start is a clear error', async (t) => {
+  const board = new BoardServer({ log: silentLogger(), timezone: 'Asia/Ho_Chi_Minh', port: 0, contentPath: () => null });
+  t.throws(() => board.url, /not started/);
+});
