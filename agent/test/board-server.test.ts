@@ -1,5 +1,5 @@
 /** The board server over plain HTTP (no browser): its doors, its refusals and its proof rows. */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { request } from 'node:http';
 import { Writable } from 'node:stream';
 import { BoardServer, type BoardProofRow } from '../src/board/server.js';
@@ -21,7 +21,7 @@ function http(url: string, path: string, opts: { method?: string; host?: string;
   });
 }
 
-const start = async (t: Tap.Test, opts: Partial<ConstructorParameters<typeof BoardServer>[0]> = {}) => {
+const start = async (t: Test, opts: Partial<ConstructorParameters<typeof BoardServer>[0]> = {}) => {
   const board = new BoardServer({ log: silentLogger(), timezone: 'Asia/Ho_Chi_Minh', port: 0, contentPath: () => null, ...opts });
   const rows: BoardProofRow[] = [];
   board.on('proof', (r: BoardProofRow) => rows.push(r));
@@ -62,6 +62,8 @@ t.test('without a page, showings are logged as unconfirmed; acks make them proof
   const { board, rows } = await start(t);
   board.setSchedule({ defaultPlaylist: { id: 'a', items: [{ kind: 'text', id: 'one', durationS: 3600, text: 'Một' }] } });
   const key = board.showing()!.key;
+  t.match(rows, [{ source: 'builtin', result: 'unconfirmed' }], 'the built-in clock it replaced');
+  rows.length = 0;
   t.equal((await http(board.url, '/ack', { method: 'POST', body: '{not json' })).status, 400);
   t.equal((await http(board.url, '/ack', { method: 'POST', body: JSON.stringify({ key: 'stale', ok: true }) })).status, 204);
   board.setSchedule({ defaultPlaylist: { id: 'b', items: [{ kind: 'text', id: 'two', durationS: 3600, text: 'Hai' }] } });

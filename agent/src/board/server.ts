@@ -116,7 +116,11 @@ export class BoardServer extends EventEmitter {
     this.clients.clear();
     const server = this.server;
     this.server = null;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Keep-alive sockets (the kiosk's) would otherwise hold stop() for seconds.
+    server.closeAllConnections();
+    await closed;
   }
 
   get url(): string {

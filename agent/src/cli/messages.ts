@@ -1,6 +1,6 @@
 /**
- * Operator-facing text in Vietnamese and English. Keys are stable; every
- * message exists in both languages (a test checks it).
+ * Operator-facing text in Vietnamese and English. Keys are stable; the
+ * `satisfies` below makes a message missing in either language a type error.
  */
 export type Locale = 'vi' | 'en';
 
@@ -61,6 +61,13 @@ Common options: --config PATH, --json, --lang vi|en`,
   cache: { vi: 'Kho nội dung', en: 'Content cache' },
   outbox: { vi: 'Chờ gửi về tỉnh', en: 'Waiting to send to the province' },
   uptime: { vi: 'Thời gian chạy', en: 'Uptime' },
+  province: { vi: 'Tỉnh', en: 'Province' },
+  syncOff: { vi: 'không cấu hình đồng bộ (đài chạy độc lập)', en: 'no sync configured (the station runs alone)' },
+  syncOnline: { vi: 'đã kết nối {broker}', en: 'connected to {broker}' },
+  syncOffline: { vi: 'MẤT KẾT NỐI (đang thử lại; đài vẫn phát theo lịch đã lưu)', en: 'OFFLINE (retrying; the station plays its stored schedule)' },
+  syncApplied: { vi: 'cấu hình đích v{version}', en: 'target v{version}' },
+  syncNoTarget: { vi: 'chưa nhận cấu hình đích', en: 'no target received yet' },
+  syncLast: { vi: 'đồng bộ lần cuối {at}', en: 'last sync {at}' },
   problems: { vi: 'Vấn đề', en: 'Problems' },
   queued: { vi: 'Bản tin ưu tiên chờ chương trình tới', en: 'Priority bulletins waiting for the next programme' },
   scheduleEmpty: { vi: 'Chưa có lịch phát.', en: 'No programmes scheduled.' },

@@ -30,6 +30,7 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
         `${t('cache')}: ${String(cache.items)} / ${mb(cache.bytes)} MB of ${mb(cache.quotaBytes)} MB`,
         `${t('queued')}: ${String(r.queuedBulletins)}`,
         `${t('outbox')}: ${String(r.outbox)}`,
+        `${t('province')}: ${syncLine(r.sync as Row | null, t, time)}`,
         `${t('uptime')}: ${String(r.uptimeS)} s`,
       ];
       const problems = (r.problems as string[]) ?? [];
@@ -97,6 +98,18 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
     default:
       return keyValues(result);
   }
+}
+
+function syncLine(sync: Row | null, t: T, time: (ms: unknown) => string): string {
+  if (!sync) return t('syncOff');
+  const applied = sync.applied as Row | undefined;
+  return [
+    sync.connected ? t('syncOnline', { broker: String(sync.broker ?? '') }) : t('syncOffline'),
+    applied ? t('syncApplied', { version: String(applied.version) }) : t('syncNoTarget'),
+    sync.lastSyncMs ? t('syncLast', { at: time(sync.lastSyncMs) }) : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
 }
 
 function pad(s: string, n: number): string {
