@@ -229,6 +229,8 @@ export interface AlsaSinkOptions {
   bufferMs?: number;
   /** How long aplay may take to open the device (default 5 s). */
   openTimeoutMs?: number;
+  /** Audio queued ahead of the card at most (default 100 ms): the delay before a preemption is heard. */
+  latencyMs?: number;
 }
 
 /**
@@ -251,11 +253,14 @@ export class AlsaSink implements AudioSink {
   private runStart = 0;
   private runBytes = 0;
   private pendingRejects = new Set<(err: Error) => void>();
+  private readonly latencyMs: number;
 
   constructor(
     private readonly opts: AlsaSinkOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.latencyMs = opts.latencyMs ?? 100;
+  }
 
   async open(): Promise<void> {
     if (this.proc) throw new Error('alsa sink: open() called twice');
@@ -327,8 +332,15 @@ export class AlsaSink implements AudioSink {
         this.pendingRejects.delete(reject);
         resolve();
       };
-      if (proc.stdin.write(pcm)) done();
-      else proc.stdin.once('drain', done);
+      const accepted = (): void => {
+        // Keep at most `latencyMs` queued (pipe + ALSA buffer): an emergency
+        // or a stop must not wait behind half a second of old audio.
+        const excess = this.bufferedMs() - this.latencyMs;
+        if (excess > 0) setTimeout(done, excess);
+        else done();
+      };
+      if (proc.stdin.write(pcm)) accepted();
+      else proc.stdin.once('drain', accepted);
     });
   }
 

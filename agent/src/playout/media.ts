@@ -6,6 +6,7 @@ import type { StationStore } from '../store/station-store.js';
 import { ContentCache, type ContentRecord } from '../cache/content-cache.js';
 import { createSink, type AudioSink } from '../audio/sink.js';
 import { startDecoder } from '../audio/decoder.js';
+import { memoryDecoder } from '../audio/memory-decoder.js';
 import { playItem } from '../audio/player.js';
 import { volumeGainDb } from '../audio/loudness.js';
 import { makeChime, makeSiren, makeTestTone } from '../audio/tones.js';
@@ -26,6 +27,8 @@ export class StationMedia {
     readonly chime: string | null,
     readonly testTone: string | null,
     readonly siren: string | null,
+    /** Decoded PCM of the generated sounds, by cache path: they start without spawning ffmpeg. */
+    private readonly preloaded: ReadonlyMap<string, Buffer>,
   ) {}
 
   static async open(config: Config, store: StationStore, log: Logger, sinkOverride?: AudioSink): Promise<StationMedia> {
@@ -64,7 +67,16 @@ export class StationMedia {
     const chime = await make('chime', join(generated, 'chime.wav'), makeChime);
     const testTone = await make('test-tone', join(generated, 'test-tone.wav'), makeTestTone);
     const siren = await make('siren', join(generated, 'siren.wav'), makeSiren);
-    return new StationMedia(config, cache, sink, log, problems, chime, testTone, siren);
+    const preloaded = new Map<string, Buffer>();
+    for (const sha of [chime, siren]) {
+      if (!sha) continue;
+      // Without it the sound still plays, only through a freshly spawned decoder.
+      await decodeToMemory(cache.pathFor(sha), config.audio.ffmpegPath, log).then(
+        (pcm) => preloaded.set(cache.pathFor(sha), pcm),
+        (err: Error) => problems.push(err.message),
+      );
+    }
+    return new StationMedia(config, cache, sink, log, problems, chime, testTone, siren, preloaded);
   }
 
   volumeGainDb = (percent: number): number => volumeGainDb(percent);
@@ -81,10 +93,11 @@ export class StationMedia {
     return {
       prepare: async ({ path, offsetMs, gainDb }) => {
         await this.reopenSinkIfFailed();
-        const decoder = startDecoder(
-          { file: path, offsetMs, gainDb, fadeInMs: offsetMs > 0 ? audio.fadeMs : 0, fadeOutMs: audio.fadeMs, ffmpegPath: audio.ffmpegPath },
-          this.log,
-        );
+        const fades = { fadeInMs: offsetMs > 0 ? audio.fadeMs : 0, fadeOutMs: audio.fadeMs };
+        const pcm = this.preloaded.get(path);
+        const decoder = pcm
+          ? memoryDecoder(pcm, { gainDb, offsetMs, ...fades })
+          : startDecoder({ file: path, offsetMs, gainDb, ...fades, ffmpegPath: audio.ffmpegPath }, this.log);
         await decoder.ready;
         return {
           play: (startAtMs, signal) =>
@@ -160,4 +173,19 @@ export class StationMedia {
   async close(): Promise<void> {
     await this.sink.close();
   }
+}
+
+/** The whole of a short generated sound as PCM, decoded once at start. */
+async function decodeToMemory(path: string, ffmpegPath: string, log: Logger): Promise<Buffer> {
+  const decoder = startDecoder({ file: path, gainDb: 0, ffmpegPath, bufferMs: 60_000 }, log);
+  const chunks: Buffer[] = [];
+  await decoder.ready;
+  while (!decoder.ended) {
+    const chunk = decoder.read(1 << 20);
+    if (chunk) chunks.push(chunk);
+    else await decoder.waitForData();
+  }
+  const result = await decoder.done;
+  if (!result.ok) throw new Error(`cannot decode ${path}: ${result.reason}`);
+  return Buffer.concat(chunks);
 }
