@@ -64,7 +64,7 @@ function player(timezone: string): void {
     document.body.classList.toggle('emergency', it.kind === 'emergency');
     const page = el('div', `page ${it.kind}`);
     let fitBox: HTMLElement | null = null;
-    let waitImage: HTMLImageElement | null = null;
+    let media: HTMLImageElement | HTMLVideoElement | null = null;
     if (it.kind === 'notice') {
       page.append(el('div', 'issuer', it.issuer));
       page.append(el('h1', 'title', it.title));
@@ -80,7 +80,18 @@ function player(timezone: string): void {
       img.src = `/media/${encodeURIComponent(it.content)}`;
       page.append(img);
       if (it.caption) page.append(el('div', 'caption', it.caption));
-      waitImage = img;
+      media = img;
+    } else if (it.kind === 'video') {
+      // Always muted: the speakers belong to the station's audio, never to the board.
+      const video = document.createElement('video');
+      video.muted = true;
+      video.loop = true;
+      video.autoplay = true;
+      video.playsInline = true;
+      video.src = `/media/${encodeURIComponent(it.content)}`;
+      page.append(video);
+      if (it.caption) page.append(el('div', 'caption', it.caption));
+      media = video;
     } else if (it.kind === 'emergency') {
       page.append(el('h1', 'title', it.title));
       fitBox = el('div', 'body', '');
@@ -100,18 +111,24 @@ function player(timezone: string): void {
     void document.fonts.ready.then(() => {
       if (fitBox) fit(fitBox, it.kind === 'emergency' ? 80 : 64, 12);
       document.body.dataset.key = key;
-      if (!waitImage) return ack(key, true);
-      const img = waitImage;
+      if (!media) return ack(key, true);
+      const m = media;
       const failed = (): void => {
-        // A broken image must not leave a broken-image icon on a public board.
-        img.remove();
-        if (it.kind === 'image' && !it.caption) page.append(el('div', 'big-time', ''), el('div', 'big-date', ''));
+        // Broken media must not leave a broken-image icon or a black box on a public board.
+        m.remove();
+        if (!page.querySelector('.caption')) page.append(el('div', 'big-time', ''), el('div', 'big-date', ''));
         tick();
-        ack(key, false, `image ${img.src} did not load`);
+        ack(key, false, `${it.kind} ${m.src} did not load`);
       };
-      if (img.complete) return img.naturalWidth > 0 ? ack(key, true) : failed();
-      img.onload = () => ack(key, true);
-      img.onerror = failed;
+      if (m instanceof HTMLImageElement) {
+        if (m.complete) return m.naturalWidth > 0 ? ack(key, true) : failed();
+        m.onload = () => ack(key, true);
+      } else {
+        if (m.error) return failed();
+        if (!m.paused && m.currentTime > 0) return ack(key, true);
+        m.onplaying = () => ack(key, true);
+      }
+      m.onerror = failed;
     });
   };
 
@@ -135,7 +152,7 @@ html, body { width: 100vw; height: 100vh; overflow: hidden; background: #0b2545;
 .date { font-size: 3vh; opacity: 0.85; }
 .body { flex: 1 1 auto; min-height: 0; overflow: hidden; white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.35; }
 .text { display: flex; align-items: center; font-weight: 700; }
-.image img { flex: 1 1 auto; min-height: 0; object-fit: contain; width: 100%; }
+.image img, .video video { flex: 1 1 auto; min-height: 0; object-fit: contain; width: 100%; }
 .caption { font-size: 4vh; text-align: center; overflow-wrap: anywhere; max-height: 12vh; overflow: hidden; }
 .clock { justify-content: center; align-items: center; }
 .big-time { font-size: 30vh; font-weight: 700; line-height: 1; }

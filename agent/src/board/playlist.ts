@@ -50,9 +50,18 @@ export const ImageItemSchema = z.object({
   caption: text(300).default(''),
 });
 
+/** H.264 MP4, shown muted and looped for the slot. */
+export const VideoItemSchema = z.object({
+  kind: z.literal('video'),
+  id,
+  durationS,
+  content: z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 content id'),
+  caption: text(300).default(''),
+});
+
 export const ClockItemSchema = z.object({ kind: z.literal('clock'), id, durationS });
 
-export const BoardItemSchema = z.discriminatedUnion('kind', [NoticeItemSchema, TextItemSchema, ImageItemSchema, ClockItemSchema]);
+export const BoardItemSchema = z.discriminatedUnion('kind', [NoticeItemSchema, TextItemSchema, ImageItemSchema, VideoItemSchema, ClockItemSchema]);
 export type BoardItem = z.infer<typeof BoardItemSchema>;
 
 /**
@@ -121,7 +130,7 @@ export interface BoardNow {
 }
 
 export interface BoardNowOptions {
-  /** False for images whose file is not in the cache: they are skipped, not shown broken. */
+  /** False for images and videos whose file is not in the cache: they are skipped, not shown broken. */
   hasContent?: (sha256: string) => boolean;
 }
 
@@ -142,7 +151,7 @@ export function boardNow(
     // The wording is part of the key: a corrected text for the same alert is shown at once.
     return { key: `emergency/${key}/${fnv1a(JSON.stringify(rest))}`, source: 'emergency', item: { kind: 'emergency', id: key, ...rest }, ticker: '', startedMs: nowMs, untilMs: null };
   }
-  const playable = (p: Playlist): BoardItem[] => p.items.filter((i) => i.kind !== 'image' || (opts.hasContent?.(i.content) ?? true));
+  const playable = (p: Playlist): BoardItem[] => p.items.filter((i) => !('content' in i) || (opts.hasContent?.(i.content) ?? true));
   const boundary = nextBoundaryMs(nowMs, timezone, playlists);
 
   const active = playlists
