@@ -6,7 +6,7 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { BoardServer, type BoardProofRow } from '../src/board/server.js';
@@ -23,9 +23,12 @@ const dir = tempDir('board');
 const png = join(dir, 'green.png');
 execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=green:s=320x240', '-frames:v', '1', png]);
 const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+const mp4 = join(dir, 'clip.mp4');
+execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=s=320x240:d=2:r=25', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', mp4]);
 const corrupt = join(dir, 'corrupt.png');
 writeFileSync(corrupt, 'not a png');
-const files = new Map([[sha(png), png], [sha(corrupt), corrupt]]);
+const files = new Map([[sha(png), png], [sha(corrupt), corrupt], [sha(mp4), mp4]]);
+const MP4_ID = sha(mp4);
 const PNG_ID = sha(png);
 const CORRUPT_ID = sha(corrupt);
 
@@ -42,13 +45,14 @@ const proof: BoardProofRow[] = [];
 const board = new BoardServer({ log: silentLogger(), timezone: 'Asia/Ho_Chi_Minh', port: 0, contentPath: (s) => files.get(s) ?? null });
 board.on('proof', (r: BoardProofRow) => proof.push(r));
 
+const profile = tempDir('chromium');
 let context: BrowserContext;
 let page: Page;
 let cdp: CDPSession;
 
 t.before(async () => {
   await board.start();
-  context = await chromium.launchPersistentContext(tempDir('chromium'), {
+  context = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -63,6 +67,7 @@ t.before(async () => {
 t.teardown(async () => {
   await context?.close();
   await board.stop();
+  for (const d of [dir, profile]) rmSync(d, { recursive: true, force: true });
 });
 
 const only = (items: BoardScheduleInput['defaultPlaylist']['items'], ticker = ''): BoardScheduleInput => ({ defaultPlaylist: { id: 'd', items, ticker } });
@@ -175,6 +180,25 @@ t.test('images: a cached image is shown; a corrupt one is reported failed, leave
 
   const missing = await fetch(new URL(`/media/${'0'.repeat(64)}`, board.url));
   t.equal(missing.status, 404);
+});
+
+t.test('an H.264 video plays muted and loops; a broken one falls back to the clock and is reported', async (t) => {
+  board.setSchedule(only([{ kind: 'video', id: 'clip', durationS: 3600, content: MP4_ID }]));
+  await shown('d/clip@');
+  await page.waitForFunction(() => {
+    const v = document.querySelector('#stage video') as HTMLVideoElement | null;
+    return v !== null && v.currentTime > 0.3 && !v.paused && v.muted && v.loop;
+  }, undefined, { timeout: 10_000, polling: 50 });
+  t.pass('decoding and playing, muted');
+  await page.screenshot({ path: join(ARTIFACTS, 'video.png') });
+
+  board.setSchedule(only([{ kind: 'video', id: 'badclip', durationS: 3600, content: CORRUPT_ID }]));
+  await shown('d/badclip@');
+  await page.waitForSelector('#stage .big-time');
+  t.equal(await page.locator('#stage video').count(), 0);
+  board.setSchedule(only([{ kind: 'clock', id: 'after-video', durationS: 3600 }]));
+  t.match(proof.find((r) => r.itemId === 'clip'), { result: 'interrupted', shownMs: Number });
+  t.match(proof.find((r) => r.itemId === 'badclip'), { result: 'failed', problem: /video .* did not load/ });
 });
 
 t.test('a playlist rotates on time; every showing leaves a proof row', async (t) => {

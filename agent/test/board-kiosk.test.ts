@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { chromium } from 'playwright-core';
 import { KioskWatch } from '../src/board/kiosk-watch.js';
@@ -23,12 +24,15 @@ const freePort = (): Promise<number> =>
 const board = new BoardServer({ log: silentLogger(), timezone: 'Asia/Ho_Chi_Minh', port: 0, contentPath: () => null });
 let browser: ChildProcess | null = null;
 let port = 0;
+const profiles: string[] = [];
 const starts: string[] = [];
 
 async function launch(): Promise<void> {
+  const profile = tempDir('kiosk');
+  profiles.push(profile);
   browser = spawn('/usr/bin/chromium', [
     '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--remote-debugging-port=${port}`, '--remote-debugging-address=127.0.0.1', `--user-data-dir=${tempDir('kiosk')}`, '--window-size=1280,720', board.url,
+    `--remote-debugging-port=${port}`, '--remote-debugging-address=127.0.0.1', `--user-data-dir=${profile}`, '--window-size=1280,720', board.url,
   ], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
     if (await fetch(`http://127.0.0.1:${port}/json/version`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)) return;
@@ -61,6 +65,7 @@ t.before(async () => {
 t.teardown(async () => {
   await kill();
   await board.stop();
+  for (const p of profiles) rmSync(p, { recursive: true, force: true });
 });
 
 /** Probes until the page has rendered (first paint after a (re)start takes a moment). */

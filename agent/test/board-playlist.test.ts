@@ -95,14 +95,17 @@ t.test('an emergency holds the screen with no deadline, then the rotation resume
   t.equal(boardNow(local('2026-11-27T10:00:06'), TZ, [], defaults, null).item.id, 'n1');
 });
 
-t.test('images missing from the cache are skipped; nothing playable falls back to a clock, never blank', async (t) => {
+t.test('images and videos missing from the cache are skipped; nothing playable falls back to a clock, never blank', async (t) => {
   const pics = playlist({ id: 'pics', dayparts: [{}], items: [
     { kind: 'image', id: 'i1', durationS: 10, content: IMG },
+    { kind: 'video', id: 'v1', durationS: 10, content: IMG },
     { kind: 'text', id: 't1', durationS: 10, text: 'Chào mừng' },
   ] });
   const none = () => false;
   t.equal(boardNow(local('2026-11-27T00:00:01'), TZ, [pics], defaults, null).item.id, 'i1');
+  t.equal(boardNow(local('2026-11-27T00:00:11'), TZ, [pics], defaults, null).item.id, 'v1');
   t.equal(boardNow(local('2026-11-27T00:00:01'), TZ, [pics], defaults, null, { hasContent: none }).item.id, 't1');
+  t.equal(boardNow(local('2026-11-27T00:00:11'), TZ, [pics], defaults, null, { hasContent: none }).item.id, 't1', 'the video is skipped too');
   const onlyImage = playlist({ id: 'img', items: [{ kind: 'image', id: 'i', durationS: 10, content: IMG }] });
   const d = boardNow(local('2026-11-27T10:00:00'), TZ, [onlyImage], onlyImage, null, { hasContent: none });
   t.equal(d.source, 'fallback');
@@ -134,7 +137,7 @@ t.test('schema: text is normalised to NFC; bad input is refused with the path na
   t.match(issues({ defaultPlaylist: { id: 'd', items: [{ kind: 'image', id: 'i', durationS: 5, content: 'x.png' }] } }), [/defaultPlaylist\.items\.0\.content: expected a sha256/]);
   t.match(issues({ defaultPlaylist: { id: 'd', items: [{ kind: 'clock', id: 'i', durationS: 0 }] } }), [/durationS/]);
   t.match(issues({ defaultPlaylist: { id: 'd', items: [{ kind: 'clock', id: 'i', durationS: 5 }, { kind: 'clock', id: 'i', durationS: 5 }] } }), [/items: item ids must be unique/]);
-  t.match(issues({ defaultPlaylist: { id: 'd', items: [{ kind: 'video', id: 'v', durationS: 5 }] } }), [/kind/]);
+  t.match(issues({ defaultPlaylist: { id: 'd', items: [{ kind: 'audio', id: 'v', durationS: 5 }] } }), [/kind/]);
   t.match(issues({ defaultPlaylist: { id: 'd', dayparts: [{ from: '8:00' }], items: [{ kind: 'clock', id: 'i', durationS: 5 }] } }), [/dayparts\.0\.from: expected HH:MM/]);
   t.match(issues({ defaultPlaylist: { id: 'd', dayparts: [{ from: '08:00', to: '08:00' }], items: [{ kind: 'clock', id: 'i', durationS: 5 }] } }), [/dayparts\.0\.to: from and to must differ/]);
   t.match(issues({ defaultPlaylist: { id: 'd', dayparts: [{ validFrom: '2026-12-01', validTo: '2026-11-01' }], items: [{ kind: 'clock', id: 'i', durationS: 5 }] } }), [/validFrom is after validTo/]);

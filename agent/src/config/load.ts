@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { ConfigSchema, type Config } from './schema.js';
 import { describeIssues } from '../domain/schemas.js';
 import { isValidTimezone } from '../schedule/planner.js';
@@ -41,8 +41,26 @@ export function loadConfig(path: string): Config {
 export function parseConfig(raw: unknown, path = '(config)'): Config {
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(path, describeIssues(result.error));
+  const problems: string[] = [];
   if (!isValidTimezone(result.data.station.timezone)) {
-    throw new ConfigError(path, [`station.timezone: unknown time zone "${result.data.station.timezone}"; use an IANA name such as Asia/Ho_Chi_Minh`]);
+    problems.push(`station.timezone: unknown time zone "${result.data.station.timezone}"; use an IANA name such as Asia/Ho_Chi_Minh`);
   }
+  // Files the configuration points at must be readable now, not fail later inside the MQTT client.
+  const sync = result.data.sync;
+  const files: Array<[string, string | undefined]> = [
+    ['sync.passwordFile', sync?.passwordFile],
+    ['sync.tls.caFile', sync?.tls.caFile],
+    ['sync.tls.certFile', sync?.tls.certFile],
+    ['sync.tls.keyFile', sync?.tls.keyFile],
+  ];
+  for (const [field, file] of files) {
+    if (file === undefined) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (err) {
+      problems.push(`${field}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path and that user loa may read it`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(path, problems);
   return result.data;
 }
