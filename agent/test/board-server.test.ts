@@ -93,7 +93,8 @@ t.test('the default font is served from the Debian package', async (t) => {
   t.ok(r.body.length > 100_000, 'a whole font file');
 });
 
-t.test('url before start is a clear error', async (t) => {
+t.test('url before start and an unknown time zone are clear errors', async (t) => {
   const board = new BoardServer({ log: silentLogger(), timezone: 'Asia/Ho_Chi_Minh', port: 0, contentPath: () => null });
   t.throws(() => board.url, /not started/);
+  t.throws(() => new BoardServer({ log: silentLogger(), timezone: 'Asia/Hanoi_City', port: 0, contentPath: () => null }), /unknown time zone "Asia\/Hanoi_City"/);
 });

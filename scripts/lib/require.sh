@@ -5,27 +5,36 @@
 
 loa_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
-loa_require_debs() {
-  local missing=()
-  local spec pkg cmd
-  for spec in "$@"; do
-    pkg="${spec%%:*}"; cmd="${spec#*:}"
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
+# Installs Debian packages when we may (root with apt), else says exactly what to run.
+loa_apt_install() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "loa: installing Debian packages: ${missing[*]}" >&2
+    echo "loa: installing Debian packages: $*" >&2
     export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/loa-apt.log 2>&1; then
+    if ! apt-get install -y -qq --no-install-recommends "$@" >/tmp/loa-apt.log 2>&1; then
       apt-get update -qq >/tmp/loa-apt.log 2>&1
-      apt-get install -y -qq --no-install-recommends "${missing[@]}" >>/tmp/loa-apt.log 2>&1 || {
+      apt-get install -y -qq --no-install-recommends "$@" >>/tmp/loa-apt.log 2>&1 || {
         echo "loa: apt-get install failed, see /tmp/loa-apt.log" >&2; return 1; }
     fi
   else
-    echo "loa: missing Debian packages: ${missing[*]}" >&2
-    echo "loa: run: sudo apt-get install ${missing[*]}" >&2
+    echo "loa: missing Debian packages: $*" >&2
+    echo "loa: run: sudo apt-get install $*" >&2
     return 1
   fi
+}
+
+# loa_require_debs PACKAGE:COMMAND ...: each package, checked by a command it provides.
+loa_require_debs() {
+  local missing=()
+  local spec
+  for spec in "$@"; do
+    command -v "${spec#*:}" >/dev/null 2>&1 || missing+=("${spec%%:*}")
+  done
+  [ ${#missing[@]} -eq 0 ] || loa_apt_install "${missing[@]}"
+}
+
+# loa_require_font PACKAGE FILE: a font package, checked by one of its files.
+loa_require_font() {
+  [ -f "$2" ] || loa_apt_install "$1"
 }
 
 loa_require_node() {

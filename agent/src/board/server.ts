@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { isValidTimezone } from '../schedule/planner.js';
 import { playerPage, type PlayerPage } from './page.js';
 import {
   boardNow, BoardEmergencySchema, BoardScheduleSchema,
@@ -82,6 +83,8 @@ export class BoardServer extends EventEmitter {
 
   constructor(private readonly o: BoardServerOptions) {
     super();
+    // Every deadline is computed in this zone: an unknown one would make all of them NaN.
+    if (!isValidTimezone(o.timezone)) throw new Error(`board: unknown time zone "${o.timezone}" (expected an IANA name such as Asia/Ho_Chi_Minh)`);
     this.now = o.now ?? Date.now;
     this.fonts = o.fonts ?? DEFAULT_BOARD_FONTS;
     this.page = playerPage(o.timezone);

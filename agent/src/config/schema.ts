@@ -203,6 +203,8 @@ export const ConfigSchema = z.object({
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
   /** The station microcontroller (firmware-bridge/PROTOCOL.md), when the I/O board has one. */
   bridge: BridgeConfigSchema.optional(),
+  /** The HDMI bulletin board's local page (loopback only), when the station has a board. */
+  board: z.object({ port: z.number().int().min(0).max(65535).default(8090) }).optional(),
 }).superRefine((c, ctx) => {
   if (c.relays.driver === 'bridge' && !c.bridge) {
     ctx.addIssue({ code: 'custom', path: ['relays', 'driver'], message: 'driver "bridge" needs a "bridge" section with the serial path (e.g. /dev/serial/by-id/...)' });

@@ -7,6 +7,7 @@ import { openStore, databasePath } from '../store/database.js';
 import { StationStore } from '../store/station-store.js';
 import { Outbox, OUTBOX_DEFAULTS } from '../sync/outbox.js';
 import type { SyncClient } from '../sync/client.js';
+import type { BoardServer, BoardProofRow } from '../board/server.js';
 import { join } from 'node:path';
 import { RelayBank } from '../relays/bank.js';
 import { createRelayDriver } from '../relays/factory.js';
@@ -31,6 +32,7 @@ export interface Agent {
   media: StationMedia;
   clock: ClockMonitor;
   sync: SyncClient | null;
+  board: BoardServer | null;
   /** Problems an operator must see (`loa status`, `loa doctor`, the province). */
   problems(): string[];
   stop(): Promise<void>;
@@ -144,6 +146,30 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   conductor.start();
   conductorRef = conductor;
 
+  /**
+   * The board shows what the one arbiter decided: an emergency on the
+   * speakers is an emergency on the screen, from the same moment.
+   */
+  async function startBoard(port: number): Promise<BoardServer> {
+    const { BoardServer } = await import('../board/server.js');
+    const server = new BoardServer({
+      log: log.child({ part: 'board' }),
+      timezone: config.station.timezone,
+      port,
+      contentPath: (sha) => (media.has(sha) ? media.cache.pathFor(sha) : null),
+      now,
+    });
+    await server.start();
+    const follow = (): void => {
+      const np = conductor.nowPlaying();
+      server.setEmergency(np && classOf(np.priority) === 'emergency' ? { key: np.key, title: np.label || 'Thông báo khẩn cấp' } : null);
+    };
+    // After begin()/finish() have updated what plays.
+    conductor.on('session', () => queueMicrotask(follow));
+    server.on('proof', (row: BoardProofRow) => store.recordEvent('board.shown', row.result === 'failed' ? 'warn' : 'info', `board ${row.kind} ${row.itemId}: ${row.result}`, { ...row }, now()));
+    return server;
+  }
+
   const problems = (): string[] => [
     ...startupProblems,
     ...conductor.problems,
@@ -153,6 +179,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const { SyncClient, provincePort } = config.sync
     ? { SyncClient: (await import('../sync/client.js')).SyncClient, provincePort: (await import('./province-port.js')).provincePort }
     : { SyncClient: null, provincePort: null };
+  const board = config.board ? await startBoard(config.board.port) : null;
+
   const sync = config.sync && SyncClient && provincePort
     ? new SyncClient({
         stationId: config.station.id,
@@ -179,10 +207,12 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     clock,
     problems,
     sync,
+    board,
     async stop() {
       clearInterval(loop);
       await server?.close();
       await sync?.stop();
+      await board?.stop();
       await conductor.shutdown();
       clock.persist();
       await bank.close();
