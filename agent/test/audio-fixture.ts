@@ -44,3 +44,13 @@ export function measureRaw(path: string): Loudness {
   );
   return parseEbur128Summary(out);
 }
+
+/** Whether a command is installed (tests that need it are skipped, saying so, when it is not). */
+export function hasCommand(cmd: string): boolean {
+  try {
+    execFileSync(cmd, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}

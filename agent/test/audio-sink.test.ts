@@ -7,7 +7,7 @@ import { AlsaSink, PacedSink, createSink } from '../src/audio/sink.js';
 import { msToBytes } from '../src/audio/pcm.js';
 import { wallClockMs } from '../src/audio/clock.js';
 import { firstAudibleFrame } from '../src/audio/fade.js';
-import { tempDir } from './audio-fixture.js';
+import { tempDir, hasCommand } from './audio-fixture.js';
 
 const log = silentLogger();
 
@@ -99,14 +99,7 @@ t.test('a file sink on an unwritable path fails at open', async (t) => {
   await t.rejects(sink.open(), /file sink: cannot open \/nonexistent-dir\/out.raw/);
 });
 
-const haveAplay = (() => {
-  try {
-    execFileSync('aplay', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const haveAplay = hasCommand('aplay');
 
 t.test('alsa sink through aplay into the ALSA file plugin', { skip: haveAplay ? false : 'aplay not installed' }, async (t) => {
   const out = join(tempDir('alsa'), 'out.raw');

@@ -1,11 +1,10 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { makeChime, makeSpeech, makeTestTone } from '../src/audio/tones.js';
 import { measureLoudness } from '../src/audio/loudness.js';
 import { probeAudio } from '../src/audio/probe.js';
-import { tempDir } from './audio-fixture.js';
+import { tempDir, hasCommand } from './audio-fixture.js';
 
 const dir = tempDir('tones');
 
@@ -27,14 +26,7 @@ t.test('the test tone has the asked level and length', async (t) => {
   t.ok(Math.abs(l.truePeakDbtp + 12) < 0.3, `peak ${l.truePeakDbtp} dBTP`);
 });
 
-const haveEspeak = (() => {
-  try {
-    execFileSync('espeak-ng', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const haveEspeak = hasCommand('espeak-ng');
 
 t.test('Vietnamese speech with espeak-ng', { skip: haveEspeak ? false : 'espeak-ng not installed' }, async (t) => {
   const path = join(dir, 'speech.wav');
