@@ -195,6 +195,7 @@ t.test('a sink that stops accepting audio fails the item instead of hanging', as
   // What the machine lacks: a sound card that hangs. It accepts nothing, ever.
   const wedged = { kind: 'alsa' as const, failure: null, open: async () => {}, write: () => new Promise<void>(() => {}), bufferedMs: () => 0, drain: async () => {}, close: async () => {} };
   const decoder = startDecoder({ file, gainDb: 0 }, log);
+  await decoder.ready; // on a busy machine ffmpeg may take longer than the stall bound to start: only the sink may stall here
   const outcome = await playItem({ decoder, sink: wedged, signal: new AbortController().signal, stallTimeoutMs: 500, log });
   t.equal(outcome.result, 'failed');
   t.match(outcome.reason, /sink \(alsa\) accepted no audio for 500 ms/);

@@ -38,7 +38,7 @@ t.test('the province drives a real station: target to air, emergency command, pr
   const rows = await s.rows(1, 30_000);
   t.equal(rows[0]!.content, news.sha256, 'the target was downloaded, verified, activated and played');
   t.equal(rows[0]!.result, 'played');
-  t.ok(Math.abs(rows[0]!.startedMs! - at.toMillis()) < 300, 'on time');
+  t.ok(Math.abs(rows[0]!.startedMs! - at.toMillis()) < 1000, 'on time (loose: scripts/bench playout-accuracy measures)');
 
   // A province-wide emergency: one publish to the group.
   const cmd = await province.send({ group: 'lai-chau' }, { action: 'play', content: alert.sha256, priority: 9, repeat: 1, label: 'Lũ quét' });
