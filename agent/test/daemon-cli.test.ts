@@ -117,7 +117,12 @@ t.test('the loa command against a running daemon, and a kill -9 on air', async (
   t.match(play.out, /accepted \(emergency\)/);
   t.match((await loa('--config', configPath, 'play', sha, '--zones', 'nowhere')).err, /no zone named nowhere/);
   t.equal((await loa('--config', configPath, 'relay', 'north', 'on')).code, 1, 'no manual relay switching while on air');
-  await new Promise((r) => setTimeout(r, 2500));
+  for (let i = 0; i < 150; i++) {
+    const st = JSON.parse((await loa('--config', configPath, '--json', 'status')).out) as { playing: unknown };
+    if (st.playing === null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 500)); // the relay tail
   const relay = await loa('--config', configPath, '--lang', 'en', 'relay', 'north', 'on');
   t.equal(relay.code, 0, relay.err);
   t.match(relay.out, /north\s+zone\s+ON/);
