@@ -3,7 +3,7 @@
  * cache, ffmpeg, paced file sink, control socket) with the simulated relay
  * bank, in a temp folder. Content is real audio made by ffmpeg.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
@@ -59,7 +59,6 @@ export async function startStation(
   });
   const names = new Map(outputsOf(config.relays).map((o) => [o.line, o.name]));
   const relays = new SimRelayDriver({ statePath: simStatePath(config.paths.state), names });
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(config.paths.state, { recursive: true });
   const agent = await startAgent(config, { log: silentLogger(), ...(opts.ownRelays === false ? {} : { relayDriver: relays }) });
   const played: PlayLogRow[] = [];

@@ -59,7 +59,7 @@ const mcu = await startSimulator({ log: quiet, pty: { dir } });
 say(`vi điều khiển (mô phỏng) trên ${mcu.hostPath}`, `microcontroller (simulated) on ${mcu.hostPath}`);
 
 const config = parseConfig({
-  station: { id: 'demo-tam-duong-01', name: 'Đài xã Bình Lư (demo)', locale: vi ? 'vi' : 'en' },
+  station: { id: 'demo-tam-duong-01', name: 'Đài xã Bình Lư (demo)', timezone: TZ, locale: vi ? 'vi' : 'en' },
   paths: { state: join(dir, 'state'), socket: join(dir, 'loa.sock') },
   relays: {
     driver: 'sim',

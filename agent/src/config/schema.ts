@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BridgeConfigSchema } from '../../../firmware-bridge/src/config.js';
+import { OUTBOX_DEFAULTS } from '../sync/outbox.js';
 
 /**
  * The station's one configuration file (default /etc/loa/config.json).
@@ -167,10 +168,10 @@ export const SyncSchema = z.object({
   healthIntervalS: z.number().int().min(10).max(86_400).default(300),
   outbox: z
     .object({
-      maxRows: z.number().int().min(100).max(10_000_000).default(200_000),
-      maxBytes: z.number().int().min(65_536).default(64 * 1024 * 1024),
+      maxRows: z.number().int().min(100).max(10_000_000).default(OUTBOX_DEFAULTS.maxRows),
+      maxBytes: z.number().int().min(65_536).default(OUTBOX_DEFAULTS.maxBytes),
     })
-    .default({ maxRows: 200_000, maxBytes: 64 * 1024 * 1024 }),
+    .default(OUTBOX_DEFAULTS),
 }).refine((s) => !(s.password && s.passwordFile), { message: 'give password or passwordFile, not both', path: ['passwordFile'] });
 
 export type SyncConfig = z.infer<typeof SyncSchema>;

@@ -105,7 +105,6 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   await bank.open();
 
   const media = await StationMedia.open(config, store, log, opts.sink);
-  startupProblems.push(...media.startupProblems);
   media.needed = () => [
     ...store.loadProgrammes().programmes.flatMap((p) => p.items.map((i) => i.content)),
     ...store.pendingRequests('now').flatMap((r) => r.request.items.map((i) => i.content)),
@@ -172,6 +171,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
 
   const problems = (): string[] => [
     ...startupProblems,
+    ...media.startupProblems,
     ...conductor.problems,
     ...(clock.trusted ? [] : [`clock not trusted (${clock.state.reason}): scheduled programmes wait`]),
   ];

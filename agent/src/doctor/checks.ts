@@ -42,7 +42,7 @@ export async function runDoctor(input: DoctorInput): Promise<{ checks: Check[] }
   }
   checks.push({ name: 'config', status: 'ok', detail: `${input.configPath}: ${config.station.id}` });
 
-  const ffmpeg = await version(config.audio.ffmpegPath, ['-version']);
+  const ffmpeg = await output(config.audio.ffmpegPath, ['-version']);
   checks.push(
     ffmpeg
       ? { name: 'ffmpeg', status: 'ok', detail: ffmpeg }
@@ -90,7 +90,7 @@ async function audioCheck(config: Config, L: (m: { vi: string; en: string }) => 
       return { name: 'audio', status: 'fail', detail: `${dirname(sink.path)}`, fix: L({ vi: 'thư mục không ghi được', en: 'directory not writable' }) };
     }
   }
-  const devices = await version('aplay', ['-L'], true);
+  const devices = await output('aplay', ['-L'], true);
   if (devices === null) return { name: 'audio', status: 'fail', detail: L({ vi: 'thiếu aplay', en: 'aplay missing' }), fix: 'sudo apt-get install alsa-utils' };
   const names = devices.split('\n').filter((l) => l && !l.startsWith(' '));
   const wanted = sink.device.split(':')[0]!;
@@ -155,7 +155,8 @@ function databaseCheck(config: Config, L: (m: { vi: string; en: string }) => str
   }
 }
 
-function version(cmd: string, args: string[], whole = false): Promise<string | null> {
+/** A command's first line of output (or all of it), or null if it cannot run. */
+function output(cmd: string, args: string[], whole = false): Promise<string | null> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: 5000 }, (err, stdout) => resolve(err ? null : whole ? stdout : (stdout.split('\n')[0] ?? '').trim()));
   });

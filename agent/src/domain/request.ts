@@ -22,4 +22,3 @@ export const RequestSchema = z.object({
 });
 
 export type StationRequest = z.infer<typeof RequestSchema>;
-export type StationRequestInput = z.input<typeof RequestSchema>;

@@ -399,7 +399,7 @@ export class Conductor extends EventEmitter {
     const from = outcome.resume?.item ?? Number.MAX_SAFE_INTEGER;
     const rows: PlayLogRow[] = plan.items
       .filter((it) => it.origin.kind === 'item' && it.origin.index > from)
-      .map((it) => this.missedRow(plan, it.content, 'skipped', reason));
+      .map((it) => this.skippedRow(plan, it.content, reason));
     this.o.store.logPlays(rows, this.now());
   }
 
@@ -432,7 +432,7 @@ export class Conductor extends EventEmitter {
     this.o.log.warn({ occurrence: o.id, reason }, 'programme missed');
   }
 
-  private missedRow(plan: SessionPlan, content: string, result: 'skipped' | 'missed', reason: string): PlayLogRow {
+  private skippedRow(plan: SessionPlan, content: string, reason: string): PlayLogRow {
     return {
       source: plan.source,
       ...(plan.programmeId ? { programmeId: plan.programmeId } : {}),
@@ -443,7 +443,7 @@ export class Conductor extends EventEmitter {
       ...(plan.scheduledMs !== undefined ? { scheduledMs: plan.scheduledMs } : {}),
       zones: plan.zones,
       volume: plan.volume,
-      result,
+      result: 'skipped',
       reason,
       clock: this.o.clock.label(),
     };

@@ -1,4 +1,4 @@
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -23,13 +23,15 @@ export class StationMedia {
     readonly cache: ContentCache,
     private sink: AudioSink,
     private readonly log: Logger,
+    /** Found at start, or while preloading just after it. */
     readonly startupProblems: string[],
     readonly chime: string | null,
     readonly testTone: string | null,
     readonly siren: string | null,
-    /** Decoded PCM of the generated sounds, by cache path: they start without spawning ffmpeg. */
-    private readonly preloaded: ReadonlyMap<string, Buffer>,
   ) {}
+
+  /** Decoded PCM of the chime and siren, by cache path: they start without spawning ffmpeg. */
+  private readonly preloaded = new Map<string, Buffer>();
 
   static async open(config: Config, store: StationStore, log: Logger, sinkOverride?: AudioSink): Promise<StationMedia> {
     const dir = join(config.paths.state, 'content');
@@ -52,31 +54,41 @@ export class StationMedia {
     const sink = sinkOverride ?? createSink(config.audio.sink, log);
     await sink.open();
 
-    // The chime and the test tone are generated once and then live in the cache like any content.
+    // The generated sounds are made once, then live in the cache like any
+    // content; their ids are remembered so a start neither regenerates nor
+    // rewrites them (SD card writes).
     const generated = join(config.paths.state, 'generated');
     mkdirSync(generated, { recursive: true });
-    const make = async (name: string, file: string, maker: (path: string, ffmpeg: string) => Promise<string>): Promise<string | null> => {
+    const make = async (name: string, maker: (path: string, ffmpeg: string) => Promise<string>): Promise<string | null> => {
+      const key = `generated.${name}`;
+      const known = store.getMeta(key);
+      if (known && cache.has(known)) return known;
+      const file = join(generated, `${name}.wav`);
       try {
-        if (!existsSync(file)) await maker(file, config.audio.ffmpegPath);
-        return (await cache.import(file, name)).sha256;
+        await maker(file, config.audio.ffmpegPath);
+        const sha = (await cache.import(file, name)).sha256;
+        store.setMeta(key, sha);
+        return sha;
       } catch (err) {
         problems.push(`${name} could not be made: ${(err as Error).message}`);
         return null;
+      } finally {
+        rmSync(file, { force: true });
       }
     };
-    const chime = await make('chime', join(generated, 'chime.wav'), makeChime);
-    const testTone = await make('test-tone', join(generated, 'test-tone.wav'), makeTestTone);
-    const siren = await make('siren', join(generated, 'siren.wav'), makeSiren);
-    const preloaded = new Map<string, Buffer>();
+    const chime = await make('chime', makeChime);
+    const testTone = await make('test-tone', makeTestTone);
+    const siren = await make('siren', makeSiren);
+    const media = new StationMedia(config, cache, sink, log, problems, chime, testTone, siren);
+    // Decoded in the background, off the start-up path: until then they play through ffmpeg.
     for (const sha of [chime, siren]) {
       if (!sha) continue;
-      // Without it the sound still plays, only through a freshly spawned decoder.
-      await decodeToMemory(cache.pathFor(sha), config.audio.ffmpegPath, log).then(
-        (pcm) => preloaded.set(cache.pathFor(sha), pcm),
+      void decodeToMemory(cache.pathFor(sha), config.audio.ffmpegPath, log).then(
+        (pcm) => media.preloaded.set(cache.pathFor(sha), pcm),
         (err: Error) => problems.push(err.message),
       );
     }
-    return new StationMedia(config, cache, sink, log, problems, chime, testTone, siren, preloaded);
+    return media;
   }
 
   volumeGainDb = (percent: number): number => volumeGainDb(percent);

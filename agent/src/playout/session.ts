@@ -103,8 +103,9 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
   });
 
   let pending: Promise<Prepared> | null = plan.items.length > 0 ? prepare(0) : null;
-  const earliest = await ports.relays.powerUp(plan.zones, plan.audioStartMs ?? hooks.now(), signal).catch((err: unknown) => {
+  const earliest = await ports.relays.powerUp(plan.zones, plan.audioStartMs ?? hooks.now(), signal).catch(async (err: unknown) => {
     if (signal.aborted) return hooks.now();
+    await discardPending(pending); // no ffmpeg left waiting for a session that cannot go on air
     throw err;
   });
   let startAt: number | null = Math.max(plan.audioStartMs ?? 0, earliest);

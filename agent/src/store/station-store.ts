@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from './database.js';
 import type { Programme, PlayResult } from '../domain/types.js';
-import { ProgrammeSchema, ScheduleDocumentSchema, describeIssues, type ScheduleDocument } from '../domain/schemas.js';
+import { ProgrammeSchema, describeIssues, type ScheduleDocument } from '../domain/schemas.js';
 import { RequestSchema, type StationRequest } from '../domain/request.js';
 import type { OccurrenceRecord, ResumePoint } from '../schedule/arbiter.js';
 import type { Outbox } from '../sync/outbox.js';
@@ -99,10 +99,6 @@ export class StationStore {
     return { programmes, problems };
   }
 
-  static parseSchedule(input: unknown): { ok: true; doc: ScheduleDocument } | { ok: false; errors: string[] } {
-    const r = ScheduleDocumentSchema.safeParse(input);
-    return r.success ? { ok: true, doc: r.data } : { ok: false, errors: describeIssues(r.error) };
-  }
 
   // --- occurrences --------------------------------------------------------
 
@@ -146,9 +142,6 @@ export class StationStore {
       .run(parsed.id, JSON.stringify(parsed), parsed.priority, sortKey, 'pending', nowMs, nowMs);
   }
 
-  hasRequest(id: string): boolean {
-    return this.db.prepare('SELECT 1 FROM request WHERE id = ?').get(id) !== undefined;
-  }
 
   /** Pending requests of one mode, in the operator's order. */
   pendingRequests(mode: StationRequest['mode']): PendingRequestRow[] {

@@ -26,7 +26,6 @@ export const Req = {
   FM_STATUS: 0x39,
   FM_PLAY: 0x3a,
 } as const;
-export type ReqType = (typeof Req)[keyof typeof Req];
 
 /** Microcontroller → host unsolicited events (0x40–0x7F), numbered by their own counter. */
 export const Evt = {
@@ -35,7 +34,6 @@ export const Evt = {
   FAULT: 0x42,
   WDT_WARN: 0x43,
 } as const;
-export type EvtType = (typeof Evt)[keyof typeof Evt];
 
 /** The response to any request that could not be carried out. */
 export const ERR = 0xff;
@@ -70,7 +68,6 @@ const CAP_NAMES: ReadonlyArray<[Capability, number]> = [
 export const capabilityNames = (bits: number): Capability[] => CAP_NAMES.filter(([, b]) => bits & b).map(([n]) => n);
 export const capabilityBits = (names: readonly Capability[]): number => CAP_NAMES.filter(([n]) => names.includes(n)).reduce((a, [, b]) => a | b, 0);
 
-export const ResetCause = { POWER_ON: 1, WATCHDOG: 2, BROWN_OUT: 3, SOFTWARE: 4, PIN: 5 } as const;
 export type ResetCauseName = 'power-on' | 'watchdog' | 'brown-out' | 'software' | 'pin' | 'unknown';
 const RESET_NAMES: Record<number, ResetCauseName> = { 1: 'power-on', 2: 'watchdog', 3: 'brown-out', 4: 'software', 5: 'pin' };
 export const resetCauseName = (c: number): ResetCauseName => RESET_NAMES[c] ?? 'unknown';
