@@ -144,3 +144,18 @@ t.test('schema: text is normalised to NFC; bad input is refused with the path na
   t.match(issues({ defaultPlaylist: { id: 'd', items: [{ kind: 'notice', id: 'n', durationS: 5, title: '   ', body: '' }] } }), [/title: must not be blank/]);
   t.match(issues({ defaultPlaylist: { id: 'd', dayparts: [{ from: '24:00', to: '01:00' }], items: [{ kind: 'clock', id: 'i', durationS: 5 }] } }), [/from cannot be 24:00/]);
 });
+
+t.test('a QR item links to its own URL, else to the station feedback channel, else is skipped', async (t) => {
+  const p = playlist({
+    id: 'qr',
+    items: [
+      { kind: 'qr', id: 'own', durationS: 10, url: 'https://example.vn/khao-sat' },
+      { kind: 'qr', id: 'feedback', durationS: 10, title: 'Góp ý' },
+    ],
+  });
+  const at = (s: string, feedbackUrl?: string) => boardNow(local(s), TZ, [], p, null, feedbackUrl ? { feedbackUrl } : {});
+  t.match(at('2026-11-27T00:00:00', 'https://gopy.example.vn/').item, { id: 'own', url: 'https://example.vn/khao-sat' });
+  t.match(at('2026-11-27T00:00:10', 'https://gopy.example.vn/').item, { id: 'feedback', url: 'https://gopy.example.vn/' });
+  t.equal(at('2026-11-27T00:00:10').item.id, 'own', 'with no feedback URL configured, only the item with its own URL rotates');
+  t.throws(() => PlaylistSchema.parse({ id: 'x', items: [{ kind: 'qr', id: 'q', durationS: 5, url: 'javascript:alert(1)' }] }), /http/);
+});

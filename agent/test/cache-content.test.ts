@@ -1,4 +1,5 @@
 import t from 'tap';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,13 +67,38 @@ t.test('import rejects what is not audio, naming the file and the problem', asyn
   const { dir, cache } = setup();
   const garbage = join(src, 'garbage.mp3');
   writeFileSync(garbage, Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 151 + 3) % 256)));
-  await t.rejects(cache.import(garbage), /cannot import .*garbage\.mp3: not playable audio: /);
+  await t.rejects(cache.import(garbage), /cannot import .*garbage\.mp3: not usable media: /);
   const text = join(src, 'notes.wav');
   writeFileSync(text, 'this is not a wav file\n');
-  await t.rejects(cache.import(text), /cannot import .*notes\.wav: not playable audio: .*Invalid data/);
+  await t.rejects(cache.import(text), /cannot import .*notes\.wav: not usable media: .*Invalid data/);
   await t.rejects(cache.import(join(src, 'absent.mp3')), /cannot import .*absent\.mp3: no such file/);
   t.same(cache.list(), []);
   t.same(readdirSync(dir), [], 'no temp or content left behind');
+});
+
+t.test('board media: images and H.264 videos enter the cache as what they are, never as audio', async (t) => {
+  const { cache } = setup();
+  const ff = (args: string[]): void => void execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', ...args]);
+  const png = join(src, 'poster.png');
+  ff(['-f', 'lavfi', '-i', 'color=c=red:s=64x48', '-frames:v', '1', png]);
+  const mp4 = join(src, 'clip.mp4');
+  ff(['-f', 'lavfi', '-i', 'testsrc=s=64x48:d=1:r=10', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', mp4]);
+  const webm = join(src, 'clip.webm');
+  ff(['-f', 'lavfi', '-i', 'testsrc=s=64x48:d=1:r=10', '-c:v', 'libvpx-vp9', webm]);
+
+  const image = await cache.import(png, 'poster', undefined, 'image');
+  t.match(image, { kind: 'image', durationMs: 0, gainDb: 0, loudnessLufs: null, format: /png/ });
+  const video = await cache.import(mp4, 'clip', undefined, 'video');
+  t.match(video, { kind: 'video', format: /mp4.*h264/ });
+  t.ok(video.durationMs >= 900 && video.durationMs <= 1100, `video duration ${video.durationMs}`);
+  t.equal((await cache.import(toneA)).kind, 'audio', 'without a declared kind, the file says what it is');
+
+  await t.rejects(cache.import(webm, 'clip.webm', undefined, 'video'), /video must be H\.264 in MP4 \(it is vp9/);
+  await t.rejects(cache.import(toneB, 'b', undefined, 'image'), /it is audio, not an image/);
+  await t.rejects(cache.import(png, 'poster', undefined, 'audio'), /already cached as image, not audio/);
+  await t.rejects(setup().cache.import(png, 'poster', undefined, 'audio'), /not usable audio: no audio stream/);
+  const asAudio = await cache.verifyBeforePlay(image.sha256);
+  t.match(asAudio, { problem: /an image for the board, not audio/ }, 'the speakers never get a picture');
 });
 
 t.test('verify: a corrupted file is quarantined, reported once, never offered for play', async (t) => {

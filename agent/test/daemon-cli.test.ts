@@ -167,3 +167,16 @@ t.test('a bad configuration file is refused with the field and the fix', async (
   t.equal(doctor.code, 1);
   t.match(doctor.out, /FAIL/);
 });
+
+t.test('loa doctor checks the board: fonts, kiosk programs, the CEC adapter', async (t) => {
+  const path = join(dir, 'board-config.json');
+  writeFileSync(path, JSON.stringify({
+    station: { id: 'board-doctor' },
+    paths: { state: join(dir, 'board-state'), socket: join(dir, 'board.sock') },
+    board: { kiosk: {}, display: { driver: 'cec-ctl', device: join(dir, 'no-cec0') } },
+  }));
+  const doctor = await loa('--config', path, '--lang', 'en', 'doctor');
+  t.match(doctor.out, /\[OK\s*\] board\s+http:\/\/127\.0\.0\.1:8090\//, 'the Vietnamese fonts are installed');
+  t.match(doctor.out, /\[WARN\s*\] display\s+no CEC adapter .*no-cec0: the screen is only blanked/);
+  t.match(doctor.out, /vc4-kms-v3d/, 'with what to do');
+});

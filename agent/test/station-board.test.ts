@@ -1,10 +1,12 @@
 import t from 'tap';
 import { startStation } from './station-fixture.js';
+import { until } from './sync-fixture.js';
+import type { SimDisplay } from '../src/board/display.js';
 
 t.test('an emergency on the speakers takes over the board at once, and gives it back', async (t) => {
   const s = await startStation({ board: { port: 0 } });
   t.teardown(() => s.stop());
-  const board = s.agent.board!;
+  const board = s.agent.board!.server;
   t.not(board.showing()?.source, 'emergency', 'the board starts on its own playlist (or the clock)');
   const alert = await s.tone('alert', { seconds: 1 });
   const shown: string[] = [];
@@ -20,4 +22,25 @@ t.test('an emergency on the speakers takes over the board at once, and gives it 
   const url = board.url;
   const page = await fetch(url);
   t.equal(page.status, 200, 'the player page is served on loopback');
+});
+
+t.test('a sleeping screen is woken by an emergency and put back to sleep after it; each switch is recorded', async (t) => {
+  const { DateTime } = await import('luxon');
+  const later = DateTime.now().setZone('Asia/Ho_Chi_Minh').plus({ hours: 2 });
+  // On only in a window two hours from now: the screen sleeps at start.
+  const s = await startStation({ board: { port: 0, display: { driver: 'sim', on: [{ from: later.toFormat('HH:mm'), to: later.plus({ hours: 1 }).toFormat('HH:mm') }] } } });
+  t.teardown(() => s.stop());
+  const link = s.agent.board!;
+  const screen = link.screen as SimDisplay;
+  await until(() => screen.isOn === false, 5000, 'the screen put to sleep by its schedule');
+  t.equal(link.server.blanked, true, 'and the page is black');
+  const alert = await s.tone('alert', { seconds: 1 });
+  s.agent.conductor.submit({ id: 'fire', mode: 'now', priority: 9, label: 'Cháy rừng', items: [{ content: alert, repeat: 1, gapMs: 0 }], zones: [], volume: 100, origin: 'test' });
+  await until(() => screen.isOn === true, 5000, 'the screen woken by the emergency');
+  t.equal(link.server.showing()?.source, 'emergency');
+  await s.rows(1);
+  await until(() => screen.isOn === false, 5000, 'the screen asleep again after the emergency');
+  t.same(screen.transitions.map((x) => x.on), [false, true, false]);
+  const events = s.agent.store.outbox.next(100).map((r) => JSON.parse(r.payload) as { body: { event?: string; data?: { on?: boolean; reason?: string } } });
+  t.same(events.filter((e) => e.body.event === 'board.display').map((e) => [e.body.data?.on, e.body.data?.reason]), [[false, 'schedule'], [true, 'emergency'], [false, 'schedule']]);
 });

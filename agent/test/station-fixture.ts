@@ -87,7 +87,7 @@ export async function startStation(
     },
     rows(n, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`only ${played.length} of ${n} play-log rows after ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`only ${played.length} of ${n} play-log rows after ${timeoutMs} ms: ${played.map((r) => `${(r.content ?? '-').slice(0, 8)} ${r.result}`).join(', ')}`)), timeoutMs);
         const check = (): void => {
           if (played.length >= n) {
             clearTimeout(timer);

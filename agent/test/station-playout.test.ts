@@ -28,11 +28,12 @@ t.test('a scheduled programme plays its items in order, on time, through the rel
 t.test('an emergency preempts a programme at once, on every zone at forced volume; the programme then resumes', async (t) => {
   const s = await startStation();
   t.teardown(() => s.stop());
-  const music = await s.tone('music', { seconds: 3, freq: 300 });
+  // Long enough that a loaded machine cannot finish it before the emergency comes.
+  const music = await s.tone('music', { seconds: 6, freq: 300 });
   const alert = await s.tone('alert', { seconds: 1, freq: 1200 });
   s.once({ id: 'music', name: 'Music', items: [{ content: music, repeat: 1, gapMs: 0 }], zones: ['north'], volume: 60 }, 500);
   await new Promise<void>((resolve) => s.agent.conductor.on('session', (e: { state: string }) => e.state === 'started' && resolve()));
-  await new Promise((r) => setTimeout(r, 2300));
+  await new Promise((r) => setTimeout(r, 1500));
   const asked = Date.now();
   s.agent.conductor.submit({ id: 'flood', mode: 'now', priority: 9, label: 'Flood', items: [{ content: alert, repeat: 1, gapMs: 0 }], zones: ['north'], volume: 10, origin: 'test' });
   const rows = await s.rows(3);
@@ -42,7 +43,7 @@ t.test('an emergency preempts a programme at once, on every zone at forced volum
   t.equal(rows[1]!.volume, 100, 'forced volume');
   t.equal(rows[1]!.priority, 9);
   const resumedMs = rows[2]!.endedMs! - rows[2]!.startedMs!;
-  t.ok(resumedMs < 2500, `the normal programme resumes where it was cut, not from the start (${resumedMs} ms left)`);
+  t.ok(resumedMs < 5500, `the normal programme resumes where it was cut, not from the start (${resumedMs} ms left)`);
 });
 
 t.test('a missing or corrupt item fails with its reason and the programme goes on', async (t) => {

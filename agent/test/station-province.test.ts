@@ -1,4 +1,6 @@
 import t from 'tap';
+import { execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { EmbeddedBroker } from '../../province/src/embedded-broker.js';
@@ -60,4 +62,91 @@ t.test('the province drives a real station: target to air, emergency command, pr
   t.same(plays.slice(0, 2), [news.sha256, alert.sha256]);
   await new Promise((r) => setTimeout(r, 500));
   t.equal(s.agent.store.outboxDepth(), 0, 'the outbox drained: every row acknowledged and deleted');
+});
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+
+t.test('the board follows the province: playlists and images in the target, kept across a restart; an emergency shows its text', async (t) => {
+  const broker = await EmbeddedBroker.start();
+  t.teardown(() => broker.close());
+  const content = new ContentServer();
+  await content.listen();
+  t.teardown(() => content.close());
+  const keys = generateProvinceKeys();
+  const province = new Province({ url: broker.url, privateKey: keys.privateKey, protocolVersion: 4 });
+  await province.connect();
+  t.teardown(() => province.close());
+  const cdpPort = await freePort();
+  const over = {
+    sync: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, groups: ['lai-chau'], reconnect: { initialMs: 200, maxMs: 2000, connectTimeoutMs: 5000 } },
+    board: { port: 0, kiosk: { cdpUrl: `http://127.0.0.1:${cdpPort}`, restartCommand: ['true'], checkIntervalMs: 60_000 } },
+  };
+  let s = await startStation(over);
+  const dir = s.dir;
+  t.teardown(() => s.stop());
+  await until(() => s.agent.sync?.status().connected, 20_000, 'the station to connect');
+  // The kiosk browser, started as its systemd unit would: its own process, DevTools on loopback.
+  const kiosk = spawn('/usr/bin/chromium', [
+    '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    `--remote-debugging-port=${cdpPort}`, '--remote-debugging-address=127.0.0.1', `--user-data-dir=${join(dir, 'kiosk-profile')}`, '--window-size=640,360', s.agent.board!.server.url,
+  ], { stdio: 'ignore' });
+  t.teardown(() => { kiosk.kill('SIGKILL'); });
+
+  const png = join(dir, 'map.png');
+  execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'color=c=navy:s=320x180', '-frames:v', '1', png]);
+  const map = content.add(png, 'map.png', 'image');
+  const alert = content.add(await makeTestTone(join(dir, 'alert.wav'), 'ffmpeg', { durationMs: 4000, frequencyHz: 1500 }), 'alert.wav');
+  await province.publishTarget({
+    station: s.config.station.id,
+    programmes: [],
+    content: [map, alert],
+    board: {
+      defaultPlaylist: {
+        id: 'xa',
+        ticker: 'Xã Mường Tè',
+        items: [
+          { kind: 'image', id: 'map', durationS: 3600, content: map.sha256, caption: 'Bản đồ vùng nguy cơ sạt lở' },
+        ],
+      },
+    },
+  });
+  await until(() => s.agent.board?.server.showing()?.item.id === 'map', 30_000, 'the province image on the board');
+  t.equal(s.agent.media.cache.get(map.sha256)?.kind, 'image', 'the image was downloaded into the cache as an image');
+
+  // A province emergency carries what people must read and do.
+  const cmd = await province.send({ group: 'lai-chau' }, {
+    action: 'play', content: alert.sha256, priority: 9, repeat: 1, label: 'Cảnh báo lũ quét',
+    text: 'Mưa lớn kéo dài, nguy cơ lũ quét trên suối Nậm Na.', instructions: 'Di chuyển ngay lên vùng cao; không qua ngầm, tràn.',
+  });
+  t.equal((await province.waitResponse(cmd.id)).status, 'done');
+  await until(() => s.agent.board?.server.showing()?.source === 'emergency', 20_000, 'the emergency on the board');
+  t.match(s.agent.board!.server.showing()!.item, { kind: 'emergency', title: 'Cảnh báo lũ quét', text: /Nậm Na/, instructions: /vùng cao/ });
+  // The province asks what the screen shows: proof of display, from the kiosk itself.
+  const shot = await province.send({ station: s.config.station.id }, { action: 'board-screenshot', quality: 50 });
+  const shotAnswer = await province.waitResponse(shot.id);
+  t.equal(shotAnswer.status, 'done', JSON.stringify(shotAnswer).slice(0, 300));
+  const result = shotAnswer.result as { format: string; showing: string; base64: string };
+  t.match(result.showing, /^emergency\//, 'taken while the emergency held the screen');
+  const jpeg = Buffer.from(result.base64, 'base64');
+  t.same([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff], 'a JPEG image');
+  await s.rows(1, 20_000);
+  await until(() => s.agent.board?.server.showing()?.source !== 'emergency', 10_000, 'the board back after the emergency');
+  await until(
+    () => [...province.received.values()].some((m) => m.kind === 'event' && (m.body as { event?: string; data?: { source?: string } }).event === 'board.shown' && (m.body as { data?: { source?: string } }).data?.source === 'emergency'),
+    20_000, 'proof of display of the emergency at the province',
+  );
+
+  // Power cut: the board comes back on the province's playlist with no network.
+  kiosk.kill('SIGKILL');
+  await s.stop();
+  await province.close();
+  await broker.close();
+  s = await startStation(over, dir);
+  t.equal(s.agent.board?.server.showing()?.item.id, 'map', 'the stored board schedule and image, offline');
 });

@@ -217,3 +217,42 @@ t.test('targets: assembled from parts pinned by the signed head, validated whole
   const rw = assembleTarget(wrongVersion, parts, zones);
   t.equal(rw.state, 'invalid', 'parts of another version are refused');
 });
+
+t.test('targets: the board part, and each content entry used as the kind it is', async (t) => {
+  const k = generateProvinceKeys();
+  const SHA_IMG = 'c'.repeat(64);
+  const content = [
+    { sha256: SHA_A, name: 'a.mp3', bytes: 10, url: 'http://127.0.0.1/a' },
+    { sha256: SHA_IMG, kind: 'image' as const, name: 'map.png', bytes: 10, url: 'http://127.0.0.1/map' },
+  ];
+  const board = {
+    playlists: [{ id: 'sang', dayparts: [{ from: '06:00', to: '09:00' }], items: [{ kind: 'image' as const, id: 'map', durationS: 20, content: SHA_IMG }] }],
+    defaultPlaylist: { id: 'd', items: [{ kind: 'notice' as const, id: 'n', durationS: 30, title: 'Lịch tiêm chủng', body: 'Thứ Bảy tại trạm y tế xã' }] },
+  };
+  const assemble = (spec: Parameters<typeof buildTarget>[0]) => {
+    const b = buildTarget(spec, k.privateKey);
+    return assembleTarget(b.head, new Map(b.parts.map((p) => [p.name, Buffer.from(p.payload)])), ['zone-1']);
+  };
+  const ok = assemble({ station: 's1', version: 1, issuedMs: 1, programmes: [programme('p')], content, board });
+  t.equal(ok.state, 'complete');
+  if (ok.state === 'complete') {
+    t.equal(ok.target.board?.playlists[0]?.items[0]?.id, 'map');
+    t.equal(ok.target.content.find((c) => c.sha256 === SHA_A)?.kind, 'audio', 'kind defaults to audio');
+  }
+  const none = assemble({ station: 's1', version: 2, issuedMs: 1, programmes: [], content: [] });
+  t.equal(none.state === 'complete' && none.target.board, null, 'no board part: the board keeps its built-in clock');
+
+  const bad = assemble({
+    station: 's1', version: 3, issuedMs: 1, programmes: [programme('p', SHA_IMG)], content,
+    board: { defaultPlaylist: { id: 'd', items: [
+      { kind: 'video', id: 'v', durationS: 10, content: SHA_A },
+      { kind: 'image', id: 'gone', durationS: 10, content: 'd'.repeat(64) },
+    ] } },
+  });
+  t.equal(bad.state, 'invalid');
+  if (bad.state === 'invalid') {
+    t.match(bad.errors.join('\n'), /programme p: item 0: content c+ is image, not audio/);
+    t.match(bad.errors.join('\n'), /board playlist d: item v: content a+ is audio, not video/);
+    t.match(bad.errors.join('\n'), /board playlist d: item gone: content d+ is not in the content manifest/);
+  }
+});

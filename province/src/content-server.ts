@@ -31,11 +31,11 @@ export class ContentServer {
   constructor(private readonly host = '127.0.0.1') {}
 
   /** Adds a file; returns its manifest entry (URL valid once listening). */
-  add(path: string, name = basename(path)): ContentEntry {
+  add(path: string, name = basename(path), kind: ContentEntry['kind'] = 'audio'): ContentEntry {
     const sha256 = createHash('sha256').update(readFileSync(path)).digest('hex');
     const bytes = statSync(path).size;
     this.files.set(sha256, { path, name, bytes });
-    return { sha256, name, bytes, url: this.urlFor(sha256) };
+    return { sha256, kind, name, bytes, url: this.urlFor(sha256) };
   }
 
   urlFor(sha256: string): string {

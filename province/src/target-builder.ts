@@ -1,8 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import type { Programme } from '../../agent/src/domain/types.js';
-import type { TargetHead, TargetPart } from '../../agent/src/sync/protocol.js';
+import type { TargetHead, TargetPartInput } from '../../agent/src/sync/protocol.js';
+import type { BoardScheduleInput } from '../../agent/src/board/playlist.js';
 import { signPayload } from '../../agent/src/sync/signing.js';
-import { sha256Hex, type ContentEntry, type StationSettings, type ZoneSetting } from '../../agent/src/sync/target.js';
+import { sha256Hex, type ContentEntryInput, type StationSettings, type ZoneSetting } from '../../agent/src/sync/target.js';
 
 /**
  * How the province turns a station's desired state into retained messages:
@@ -17,9 +18,10 @@ export interface TargetSpec {
   version: number;
   issuedMs: number;
   programmes: Programme[];
-  content: ContentEntry[];
+  content: ContentEntryInput[];
   zones?: ZoneSetting[];
   settings?: StationSettings;
+  board?: BoardScheduleInput;
 }
 
 export interface BuiltTarget {
@@ -31,8 +33,8 @@ export interface BuiltTarget {
 
 export const DEFAULT_MAX_PART_BYTES = 128 * 1024;
 
-function chunk<T>(items: T[], make: (slice: T[]) => TargetPart, maxBytes: number): TargetPart[] {
-  const out: TargetPart[] = [];
+function chunk<T>(items: T[], make: (slice: T[]) => TargetPartInput, maxBytes: number): TargetPartInput[] {
+  const out: TargetPartInput[] = [];
   let current: T[] = [];
   for (const item of items) {
     const next = [...current, item];
@@ -51,13 +53,14 @@ function chunk<T>(items: T[], make: (slice: T[]) => TargetPart, maxBytes: number
 
 export function buildTarget(spec: TargetSpec, privateKey: KeyObject, maxPartBytes = DEFAULT_MAX_PART_BYTES): BuiltTarget {
   const v = spec.version;
-  const named: Array<{ name: string; part: TargetPart }> = [];
+  const named: Array<{ name: string; part: TargetPartInput }> = [];
   chunk(spec.programmes, (programmes) => ({ kind: 'programmes', version: v, programmes }), maxPartBytes).forEach((part, i) =>
     named.push({ name: `programmes-${i}`, part }),
   );
   chunk(spec.content, (content) => ({ kind: 'content', version: v, content }), maxPartBytes).forEach((part, i) => named.push({ name: `content-${i}`, part }));
   if (spec.zones) named.push({ name: 'zones', part: { kind: 'zones', version: v, zones: spec.zones } });
   if (spec.settings) named.push({ name: 'settings', part: { kind: 'settings', version: v, settings: spec.settings } });
+  if (spec.board) named.push({ name: 'board', part: { kind: 'board', version: v, board: spec.board } });
   const parts = named.map(({ name, part }) => ({ name, payload: JSON.stringify(part) }));
   const head: TargetHead = {
     type: 'target',

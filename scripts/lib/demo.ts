@@ -10,10 +10,14 @@
  * Vietnamese speech from espeak-ng (tones when it is missing). Part way
  * through, the province sends a flood warning to the whole province group:
  * it preempts the programme, which then resumes. Proof of play returns to
- * the province. Meanwhile `LOA_SOCKET=<printed path> npx loa status` works
- * in another terminal.
+ * the province. The bulletin board follows the same target (a notice, a
+ * map, a QR code to the feedback channel) and the same emergency; where
+ * Chromium is installed, screenshots of it land in the demo folder.
+ * Meanwhile `LOA_SOCKET=<printed path> npx loa status` works in another
+ * terminal.
  */
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -73,6 +77,7 @@ const config = parseConfig({
   audio: { sink: { kind: 'file', path: join(dir, 'on-air.raw') } },
   clock: { trustWithoutSync: true },
   log: { level: 'warn' },
+  board: { port: 0, display: { driver: 'sim' }, feedbackUrl: 'https://gopy.laichau.gov.vn/binh-lu' },
   bridge: { path: mcu.hostPath, inputs: { '0': 'emergency', '1': 'stop' }, watchdog: { enabled: true, timeoutMs: 30_000, warnMs: 5000 } },
   sync: {
     brokers: [broker.url],
@@ -96,6 +101,27 @@ say(`thư mục demo: ${dir}`, `demo folder: ${dir}`);
 const agent = await startAgent(config, { log: createLogger({ level: 'warn' }), relayDriver: relays });
 say(`tác tử sẵn sàng; thử: LOA_SOCKET=${config.paths.socket} npx loa status`, `agent ready; try: LOA_SOCKET=${config.paths.socket} npx loa status`);
 agent.sync?.on('connected', () => say('đài đã kết nối với tỉnh', 'station connected to the province'));
+const board = agent.board!;
+say(`bảng tin điện tử: ${board.server.url} (mở bằng trình duyệt)`, `bulletin board: ${board.server.url} (open it in a browser)`);
+board.server.on('show', (now: { source: string; item: { kind: string; id: string; title?: string } }) =>
+  say(`bảng tin  ${now.item.kind} "${now.item.title ?? now.item.id}" (${now.source})`, `board  ${now.item.kind} "${now.item.title ?? now.item.id}" (${now.source})`));
+// Screenshots of the board where Chromium is installed (the station's kiosk is Chromium too).
+const screenshots = existsSync('/usr/bin/chromium')
+  ? await (async () => {
+      const { chromium } = await import('playwright-core');
+      const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+      const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+      await page.goto(board.server.url);
+      return {
+        async take(name: string): Promise<void> {
+          const path = join(dir, `board-${name}.png`);
+          await page.screenshot({ path });
+          say(`ảnh bảng tin: ${path}`, `board screenshot: ${path}`);
+        },
+        close: () => browser.close(),
+      };
+    })()
+  : null;
 agent.sync?.on('applied', (version: number) => say(`đài áp dụng cấu hình đích v${version} của tỉnh (đã tải và kiểm tra nội dung)`, `station applied the province's target v${version} (content downloaded and verified)`));
 
 // The province's content: spoken bulletins served over HTTP, named by SHA-256.
@@ -103,6 +129,11 @@ const spoken = async (name: string, text: string) => contentServer.add(await mak
 const morning = await spoken('ban-tin-sang', 'Xin chào bà con. Đây là bản tin sáng của Đài truyền thanh xã Bình Lư. Hôm nay trời nhiều mây, có mưa rào rải rác.');
 const market = await spoken('thong-bao-cho', 'Thông báo: phiên chợ Bình Lư họp vào sáng chủ nhật tuần này. Bà con mang theo giấy tờ khi bán gia súc.');
 const flood = await spoken('canh-bao-lu', 'Cảnh báo khẩn cấp. Nguy cơ lũ quét và sạt lở đất tại các bản ven suối Nậm Mu. Bà con di chuyển ngay lên vùng cao an toàn.');
+
+// The board's own content: a map of the landslide-risk area (made here with ffmpeg).
+const mapPng = join(dir, 'ban-do-sat-lo.png');
+execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=0x2e7d32:s=1280x720', '-vf', 'drawbox=x=420:y=160:w=440:h=300:color=0xc62828:t=fill', '-frames:v', '1', mapPng]);
+const map = contentServer.add(mapPng, 'ban-do-sat-lo.png', 'image');
 
 const start = DateTime.now().setZone(config.station.timezone).plus({ seconds: leadS }).startOf('second');
 await province.publishTarget({
@@ -121,8 +152,22 @@ await province.publishTarget({
       volume: 80,
     },
   ],
-  content: [morning, market, flood],
+  content: [morning, market, flood, map],
+  board: {
+    defaultPlaylist: {
+      id: 'xa-binh-lu',
+      ticker: 'Phiên chợ Bình Lư họp sáng Chủ nhật • Tiêm chủng mở rộng tại trạm y tế xã thứ Bảy này',
+      items: [
+        { kind: 'notice', id: 'tiem-chung', durationS: 8, title: 'Lịch tiêm chủng mở rộng tháng 12', issuer: 'Trạm Y tế xã Bình Lư', date: start.toISODate()!,
+          body: 'Trạm Y tế xã tổ chức tiêm chủng cho trẻ dưới 5 tuổi vào sáng thứ Bảy. Phụ huynh mang theo sổ tiêm chủng.' },
+        { kind: 'image', id: 'ban-do', durationS: 6, content: map.sha256, caption: 'Bản đồ vùng có nguy cơ sạt lở (màu đỏ)' },
+        { kind: 'qr', id: 'gop-y', durationS: 6, title: 'Góp ý, phản ánh của người dân', caption: 'Quét mã bằng điện thoại' },
+        { kind: 'clock', id: 'dong-ho', durationS: 5 },
+      ],
+    },
+  },
 });
+agent.sync?.once('applied', () => setTimeout(() => void screenshots?.take('notice'), 1500));
 say(`tỉnh gửi lịch đã ký: "Bản tin sáng" lúc ${start.toFormat('HH:mm:ss')} (sau ${leadS} s), 2 cụm loa`, `province sent a signed schedule: "Bản tin sáng" at ${start.toFormat('HH:mm:ss')} (in ${leadS} s), 2 zones`);
 
 const timed = new Set<string>();
@@ -140,9 +185,14 @@ agent.conductor.on('session', (s: { label: string; state: string }) => say(`phi�
 setTimeout(() => {
   say('!!! TỈNH: CẢNH BÁO LŨ QUÉT gửi cả nhóm "lai-chau": phát khẩn cấp trên mọi cụm loa', '!!! PROVINCE: FLASH FLOOD WARNING to group "lai-chau": emergency on every zone');
   void province
-    .send({ group: 'lai-chau' }, { action: 'play', content: flood.sha256, priority: 9, repeat: 1, label: 'Cảnh báo lũ quét' })
+    .send({ group: 'lai-chau' }, {
+      action: 'play', content: flood.sha256, priority: 9, repeat: 1, label: 'Cảnh báo lũ quét',
+      text: 'Nguy cơ lũ quét và sạt lở đất tại các bản ven suối Nậm Mu.',
+      instructions: 'Bà con di chuyển ngay lên vùng cao an toàn. Không qua suối, ngầm, tràn.',
+    })
     .then((cmd) => province.waitResponse(cmd.id))
     .then((r) => say(`đài trả lời lệnh: ${r.status}`, `station answered the command: ${r.status}`));
+  setTimeout(() => void screenshots?.take('emergency'), 2000);
 }, (leadS + 6) * 1000);
 
 // Done when the programme has been resumed and completed.
@@ -157,6 +207,7 @@ agent.conductor.on('session', async (s: { label: string; state: string }) => {
   await new Promise((r) => setTimeout(r, 2000));
   const plays = [...province.received.values()].filter((m) => m.kind === 'play').length;
   say(`tỉnh đã nhận ${plays} dòng nhật ký phát (bằng chứng phát sóng)`, `the province received ${plays} play-log rows (proof of play)`);
+  await screenshots?.close();
   await agent.stop();
   await province.close();
   await mcu.stop();

@@ -75,12 +75,12 @@ export class KioskWatch extends EventEmitter {
     return 'reloaded';
   }
 
-  /** What the panel shows, as PNG (proof of display). */
-  async screenshot(): Promise<Buffer> {
+  /** What the panel shows (proof of display): PNG for field staff, a smaller JPEG for the province's link. */
+  async screenshot(opts: { format: 'png' } | { format: 'jpeg'; quality: number } = { format: 'png' }): Promise<Buffer> {
     const page = await this.page(this.o.probeTimeoutMs ?? 5000);
     const cdp = await page.context().newCDPSession(page);
     try {
-      const { data } = await cdp.send('Page.captureScreenshot', { format: 'png' });
+      const { data } = await cdp.send('Page.captureScreenshot', opts);
       return Buffer.from(data, 'base64');
     } finally {
       await cdp.detach().catch(() => undefined);

@@ -17,6 +17,9 @@ function player(timezone: string): void {
   const corner = document.getElementById('corner-clock')!;
   let offsetMs = 0;
   let current = '';
+  // The screen is off: everything hidden, the page black (the server never blanks an emergency).
+  let blanked = false;
+  let lastAck: { key: string; ok: boolean; problem?: string } | null = null;
   const timeFmt = new Intl.DateTimeFormat('vi-VN', { timeZone: timezone, hour: '2-digit', minute: '2-digit', hour12: false });
   const dateFmt = new Intl.DateTimeFormat('vi-VN', { timeZone: timezone, weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
 
@@ -27,7 +30,18 @@ function player(timezone: string): void {
     return e;
   };
   const ack = (key: string, ok: boolean, problem?: string): void => {
-    void fetch('/ack', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key, ok, problem }) }).catch(() => undefined);
+    lastAck = { key, ok, problem };
+    void fetch('/ack', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(lastAck) }).catch(() => undefined);
+  };
+  const setBlank = (blank: boolean): void => {
+    blanked = blank;
+    document.body.classList.toggle('blank', blank);
+    for (const v of Array.from(document.querySelectorAll('video'))) {
+      if (blank) v.pause();
+      else void v.play().catch(() => undefined);
+    }
+    // The server counts a showing as seen only once it is visible.
+    if (!blank && lastAck?.key === current) ack(lastAck.key, lastAck.ok, lastAck.problem);
   };
   // Shrinks the type until the block fits its box (large first: a board is read from across the yard).
   const fit = (box: HTMLElement, maxPx: number, minPx: number): void => {
@@ -86,7 +100,7 @@ function player(timezone: string): void {
       const video = document.createElement('video');
       video.muted = true;
       video.loop = true;
-      video.autoplay = true;
+      video.autoplay = !blanked;
       video.playsInline = true;
       video.src = `/media/${encodeURIComponent(it.content)}`;
       page.append(video);
@@ -98,6 +112,24 @@ function player(timezone: string): void {
       if (it.text) fitBox.append(el('p', 'alert-text', it.text));
       if (it.instructions) fitBox.append(el('p', 'instructions', it.instructions));
       page.append(fitBox);
+    } else if (it.kind === 'qr') {
+      if (it.title) page.append(el('h1', 'title', it.title));
+      // Drawn module by module (the server encodes): crisp at any size, nothing for the browser to decode.
+      const modules = (it as typeof it & { modules?: string[] }).modules ?? [];
+      const quiet = 4;
+      const n = modules.length + 2 * quiet;
+      const scale = Math.max(2, Math.floor(Math.min(window.innerHeight * 0.55, window.innerWidth * 0.5) / n));
+      const canvas = document.createElement('canvas');
+      canvas.width = canvas.height = n * scale;
+      const g = canvas.getContext('2d')!;
+      g.fillStyle = '#fff';
+      g.fillRect(0, 0, canvas.width, canvas.height);
+      g.fillStyle = '#000';
+      modules.forEach((row, r) => {
+        for (let c = 0; c < row.length; c++) if (row[c] === '1') g.fillRect((c + quiet) * scale, (r + quiet) * scale, scale, scale);
+      });
+      page.append(canvas, el('div', 'qr-url', it.url ?? ''));
+      if (it.caption) page.append(el('div', 'caption', it.caption));
     } else {
       page.append(el('div', 'big-time', ''), el('div', 'big-date', ''));
     }
@@ -137,6 +169,7 @@ function player(timezone: string): void {
   // EventSource reconnects by itself; meanwhile the last item stays on screen.
   const events = new EventSource('/events');
   events.addEventListener('show', (e) => render(JSON.parse((e as MessageEvent<string>).data) as Show));
+  events.addEventListener('blank', (e) => setBlank((JSON.parse((e as MessageEvent<string>).data) as { blank: boolean }).blank));
 }
 
 const STYLE = `
@@ -154,10 +187,14 @@ html, body { width: 100vw; height: 100vh; overflow: hidden; background: #0b2545;
 .text { display: flex; align-items: center; font-weight: 700; }
 .image img, .video video { flex: 1 1 auto; min-height: 0; object-fit: contain; width: 100%; }
 .caption { font-size: 4vh; text-align: center; overflow-wrap: anywhere; max-height: 12vh; overflow: hidden; }
-.clock { justify-content: center; align-items: center; }
+.clock, .qr { justify-content: center; align-items: center; }
+.qr canvas { flex: 0 0 auto; image-rendering: pixelated; }
+.qr-url { font-size: 3.5vh; overflow-wrap: anywhere; text-align: center; }
 .big-time { font-size: 30vh; font-weight: 700; line-height: 1; }
 .big-date { font-size: 6vh; text-transform: capitalize; }
 body.emergency, body.emergency #stage { background: #b00000; }
+body.blank { background: #000; }
+body.blank #stage, body.blank #ticker, body.blank #corner-clock { visibility: hidden; }
 .emergency .title { font-size: 13vh; line-height: 1.1; text-transform: uppercase; max-height: 40vh; }
 .emergency .instructions { margin-top: 2vh; font-weight: 700; }
 #corner-clock { position: absolute; right: 2vw; bottom: 1vh; height: 6vh; font-size: 5vh; line-height: 6vh; }

@@ -61,7 +61,18 @@ export const VideoItemSchema = z.object({
 
 export const ClockItemSchema = z.object({ kind: z.literal('clock'), id, durationS });
 
-export const BoardItemSchema = z.discriminatedUnion('kind', [NoticeItemSchema, TextItemSchema, ImageItemSchema, VideoItemSchema, ClockItemSchema]);
+/** A QR code citizens scan to reach the province's feedback channel (or any link the province gives). */
+export const QrItemSchema = z.object({
+  kind: z.literal('qr'),
+  id,
+  durationS,
+  /** Absent: the station's feedback URL (config board.feedbackUrl); with neither, the item is skipped. */
+  url: z.string().url().max(500).refine((u) => /^https?:/.test(u), 'use an http:// or https:// URL').optional(),
+  title: text(300).default(''),
+  caption: text(300).default(''),
+});
+
+export const BoardItemSchema = z.discriminatedUnion('kind', [NoticeItemSchema, TextItemSchema, ImageItemSchema, VideoItemSchema, ClockItemSchema, QrItemSchema]);
 export type BoardItem = z.infer<typeof BoardItemSchema>;
 
 /**
@@ -104,6 +115,9 @@ export const BoardScheduleSchema = z.object({
 export type BoardSchedule = z.infer<typeof BoardScheduleSchema>;
 export type BoardScheduleInput = z.input<typeof BoardScheduleSchema>;
 
+/** Until the province sends a schedule, the board shows the date and time. */
+export const BUILTIN_BOARD_SCHEDULE: BoardScheduleInput = { defaultPlaylist: { id: 'builtin', items: [{ kind: 'clock', id: 'clock', durationS: 60 }] } };
+
 /** The station's emergency as the board shows it: the arbiter decides, the board obeys. */
 export const BoardEmergencySchema = z.object({
   key: id,
@@ -132,6 +146,8 @@ export interface BoardNow {
 export interface BoardNowOptions {
   /** False for images and videos whose file is not in the cache: they are skipped, not shown broken. */
   hasContent?: (sha256: string) => boolean;
+  /** The station's feedback URL, for QR items without a URL of their own. */
+  feedbackUrl?: string;
 }
 
 /** How long the fallback clock stays before the planner is asked again (content may have arrived). */
@@ -151,7 +167,15 @@ export function boardNow(
     // The wording is part of the key: a corrected text for the same alert is shown at once.
     return { key: `emergency/${key}/${fnv1a(JSON.stringify(rest))}`, source: 'emergency', item: { kind: 'emergency', id: key, ...rest }, ticker: '', startedMs: nowMs, untilMs: null };
   }
-  const playable = (p: Playlist): BoardItem[] => p.items.filter((i) => !('content' in i) || (opts.hasContent?.(i.content) ?? true));
+  const playable = (p: Playlist): BoardItem[] =>
+    p.items.flatMap((i): BoardItem[] => {
+      if ('content' in i) return (opts.hasContent?.(i.content) ?? true) ? [i] : [];
+      if (i.kind === 'qr') {
+        const url = i.url ?? opts.feedbackUrl;
+        return url ? [{ ...i, url }] : [];
+      }
+      return [i];
+    });
   const boundary = nextBoundaryMs(nowMs, timezone, playlists);
 
   const active = playlists
@@ -174,6 +198,46 @@ export function boardNow(
   return { key: `fallback@${nowMs}`, source: 'fallback', item: { kind: 'clock', id: 'fallback-clock', durationS: 60 }, ticker: '', startedMs: nowMs, untilMs };
 }
 
+/** One showing in the board's future, as `boardUpcoming` predicts it. */
+export interface UpcomingShowing {
+  key: string;
+  /** Playlist id or 'fallback'. */
+  source: string;
+  item: ShownItem;
+  /** When it takes the screen: its slot start, or `fromMs` for one already under way there. */
+  startMs: number;
+  endMs: number;
+}
+
+/**
+ * The `count` showings from `fromMs` on, as if no emergency came: the one
+ * on screen at `fromMs` (starting there), then each that follows, found by
+ * following `boardNow`'s deadlines. Pure.
+ */
+export function boardUpcoming(
+  fromMs: number,
+  timezone: string,
+  playlists: readonly Playlist[],
+  defaultPlaylist: Playlist,
+  count: number,
+  opts: BoardNowOptions = {},
+): UpcomingShowing[] {
+  const out: UpcomingShowing[] = [];
+  let atMs = fromMs;
+  // One showing past `count`: only a different key proves the last one's end.
+  while (out.length <= count) {
+    const n = boardNow(atMs, timezone, playlists, defaultPlaylist, null, opts);
+    // Never null without an emergency; each deadline is later than the instant asked about.
+    const untilMs = n.untilMs!;
+    const last = out.at(-1);
+    // A deadline that changes nothing (a lower playlist's window opening) continues the same showing.
+    if (last?.key === n.key) last.endMs = untilMs;
+    else out.push({ key: n.key, source: n.source, item: n.item, startMs: Math.max(n.startedMs, atMs), endMs: untilMs });
+    atMs = untilMs;
+  }
+  return out.slice(0, count);
+}
+
 function rotationSlot(items: readonly BoardItem[], anchorMs: number, nowMs: number): { item: BoardItem; startMs: number; endMs: number } {
   const cycleMs = items.reduce((s, i) => s + i.durationS * 1000, 0);
   const cycleStart = nowMs - ((nowMs - anchorMs) % cycleMs);
@@ -189,8 +253,11 @@ interface Window {
   endMs: number;
 }
 
-/** Every window of a daypart that starts on the local days around `nowMs`. */
-function windowsAround(d: Daypart, nowMs: number, timezone: string, daysBack: number, daysAhead: number): Window[] {
+/**
+ * Every window of a daypart that starts on the local days around `nowMs`
+ * (also the display power schedule's windows, which have no dates).
+ */
+export function windowsAround(d: Daypart, nowMs: number, timezone: string, daysBack: number, daysAhead: number): Window[] {
   const today = DateTime.fromMillis(nowMs, { zone: timezone }).startOf('day');
   const out: Window[] = [];
   for (let k = -daysBack; k <= daysAhead; k++) {

@@ -7,9 +7,10 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { isValidTimezone } from '../schedule/planner.js';
 import { playerPage, type PlayerPage } from './page.js';
+import { qrModules } from './qr.js';
 import {
-  boardNow, BoardEmergencySchema, BoardScheduleSchema,
-  type BoardEmergency, type BoardEmergencyInput, type BoardNow, type BoardSchedule, type BoardScheduleInput,
+  boardNow, boardUpcoming, BoardEmergencySchema, BoardScheduleSchema, BUILTIN_BOARD_SCHEDULE,
+  type BoardEmergency, type BoardEmergencyInput, type BoardNow, type BoardNowOptions, type BoardSchedule, type BoardScheduleInput, type UpcomingShowing,
 } from './playlist.js';
 
 /** Debian `fonts-noto-core`: Noto Sans covers every Vietnamese letter and tone mark. */
@@ -23,9 +24,9 @@ export interface BoardProofRow {
   key: string;
   itemId: string;
   kind: string;
-  /** Playlist id, 'emergency' or 'fallback'. */
+  /** Playlist id, 'emergency', 'fallback', or 'operator' (shown by `showItem`; the key names its playlist). */
   source: string;
-  /** When the page confirmed it on screen; null if no page ever did. */
+  /** When the page confirmed it on screen; null if no page ever did (or only while blanked). */
   shownMs: number | null;
   endedMs: number;
   /**
@@ -44,8 +45,20 @@ export interface BoardServerOptions {
   port: number;
   /** File path of a cached content item, or null if it is not (usably) cached. */
   contentPath: (sha256: string) => string | null;
+  /** The province's feedback channel, for QR items without a URL of their own. */
+  feedbackUrl?: string;
   fonts?: { regular: string; bold: string };
   now?: () => number;
+}
+
+/** Why `showItem` refused; `code` goes out on the control socket. */
+export class BoardOverrideRefused extends Error {
+  constructor(
+    readonly code: 'emergency' | 'unknown-item' | 'unknown-playlist' | 'not-playable',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 interface Showing {
@@ -74,7 +87,13 @@ export class BoardServer extends EventEmitter {
   private readonly clients = new Set<ServerResponse>();
   private schedule: BoardSchedule;
   private emergency: BoardEmergency | null = null;
+  /** The screen is off (the display controller says so); the page is black unless an emergency holds it. */
+  private blankRequested = false;
+  private blankPushed = false;
   private current: Showing | null = null;
+  /** An item the operator put on screen; it holds until its untilMs unless an emergency comes. */
+  private override: BoardNow | null = null;
+  private lastAckMs: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly page: PlayerPage;
@@ -88,8 +107,7 @@ export class BoardServer extends EventEmitter {
     this.now = o.now ?? Date.now;
     this.fonts = o.fonts ?? DEFAULT_BOARD_FONTS;
     this.page = playerPage(o.timezone);
-    // Until the province sends a schedule, the board shows the date and time.
-    this.schedule = BoardScheduleSchema.parse({ defaultPlaylist: { id: 'builtin', items: [{ kind: 'clock', id: 'clock', durationS: 60 }] } });
+    this.schedule = BoardScheduleSchema.parse(BUILTIN_BOARD_SCHEDULE);
   }
 
   async start(): Promise<void> {
@@ -148,6 +166,31 @@ export class BoardServer extends EventEmitter {
     if (JSON.stringify(next) === JSON.stringify(this.emergency)) return;
     this.emergency = next;
     this.o.log.warn({ emergency: next?.key ?? null }, next ? 'board emergency takeover' : 'board emergency ended');
+    // The emergency is on the page before it unblanks, and the page is black again before the rotation returns.
+    if (!next) this.pushBlank();
+    this.recompute();
+    if (next) this.pushBlank();
+  }
+
+  /** Blanks the page (the screen is off) or shows it again. An emergency is never hidden: blank waits for its end. */
+  setBlank(blank: boolean): void {
+    if (blank === this.blankRequested) return;
+    this.blankRequested = blank;
+    this.o.log.info({ blank }, blank ? 'board page blanked' : 'board page unblanked');
+    this.pushBlank();
+  }
+
+  /** Whether the page is black now. */
+  get blanked(): boolean {
+    return this.blankRequested && this.emergency === null;
+  }
+
+  private planOptions(): BoardNowOptions {
+    return { hasContent: (sha) => this.o.contentPath(sha) !== null, ...(this.o.feedbackUrl ? { feedbackUrl: this.o.feedbackUrl } : {}) };
+  }
+
+  /** Recomputes what shows now (after a clock jump, every deadline is stale). */
+  recheck(): void {
     this.recompute();
   }
 
@@ -156,14 +199,75 @@ export class BoardServer extends EventEmitter {
     return this.current?.now ?? null;
   }
 
+  /** The player pages: how many listen now, when one last answered, and when the current showing was confirmed. */
+  pages(): { connected: number; lastAckMs: number | null; showingConfirmedMs: number | null; showingProblem: string | null } {
+    return { connected: this.clients.size, lastAckMs: this.lastAckMs, showingConfirmedMs: this.current?.shownMs ?? null, showingProblem: this.current?.problem ?? null };
+  }
+
+  /**
+   * The next `count` showings after the one on screen. During an emergency,
+   * what the rotation would show if it ended now.
+   */
+  upcoming(count: number): UpcomingShowing[] {
+    const c = this.current?.now;
+    const list = boardUpcoming(c?.untilMs ?? this.now(), this.o.timezone, this.schedule.playlists, this.schedule.defaultPlaylist, count + 1, this.planOptions());
+    // The one on screen may run on past its deadline (a deadline that changed nothing).
+    return list.filter((s) => s.key !== c?.key).slice(0, count);
+  }
+
+  /**
+   * Field staff's override: one item of the schedule on screen now, for its
+   * duration, then the rotation resumes where the clock has it. Looks in
+   * `opts.playlist` if given, else the playlist on screen, the others in
+   * order, then the default. Refused, not queued, during an emergency: a
+   * showing that pops up whenever the emergency ends would surprise whoever
+   * stands at the panel then. An emergency starting later cancels it.
+   */
+  showItem(itemId: string, opts: { playlist?: string } = {}): BoardNow {
+    if (!this.server) throw new Error('board server is not started');
+    if (this.emergency) {
+      throw new BoardOverrideRefused('emergency', `an emergency holds the board ("${this.emergency.title}"): nothing else is shown until it ends`);
+    }
+    const all = [...this.schedule.playlists, this.schedule.defaultPlaylist];
+    const onScreen = this.current?.now.source;
+    const searched = opts.playlist !== undefined
+      ? all.filter((p) => p.id === opts.playlist)
+      : [...all.filter((p) => p.id === onScreen), ...all.filter((p) => p.id !== onScreen)];
+    if (searched.length === 0) {
+      throw new BoardOverrideRefused('unknown-playlist', `no playlist "${opts.playlist}" in the board schedule; playlists: ${all.map((p) => p.id).join(', ')}`);
+    }
+    const found = searched.map((p) => ({ p, item: p.items.find((i) => i.id === itemId) })).find((f) => f.item !== undefined);
+    if (!found?.item) {
+      const known = [...new Set(searched.flatMap((p) => p.items.map((i) => i.id)))];
+      const where = opts.playlist !== undefined ? `playlist "${opts.playlist}"` : 'the board schedule';
+      throw new BoardOverrideRefused('unknown-item', `no item "${itemId}" in ${where}; items: ${known.slice(0, 30).join(', ')}${known.length > 30 ? ', …' : ''}`);
+    }
+    const { p, item } = found;
+    const nowMs = this.now();
+    // The planner's own rule says whether it can show (media cached, a QR code's URL known) and completes it.
+    const planned = boardNow(nowMs, this.o.timezone, [], { ...p, items: [item] }, null, this.planOptions());
+    if (planned.source === 'fallback') {
+      throw new BoardOverrideRefused('not-playable', 'content' in item
+        ? `item "${itemId}" needs ${item.kind} ${item.content.slice(0, 12)}, which is not in the content cache yet`
+        : `item "${itemId}" has no URL to show and the station has no board.feedbackUrl`);
+    }
+    const shown: BoardNow = { key: `operator/${p.id}/${item.id}@${nowMs}`, source: 'operator', item: planned.item, ticker: p.ticker, startedMs: nowMs, untilMs: nowMs + item.durationS * 1000 };
+    this.override = shown;
+    this.o.log.info({ item: item.id, playlist: p.id, untilMs: shown.untilMs }, 'board item shown by the operator');
+    this.recompute();
+    return shown;
+  }
+
   private recompute(): void {
     if (!this.server) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const nowMs = this.now();
-    const next = boardNow(nowMs, this.o.timezone, this.schedule.playlists, this.schedule.defaultPlaylist, this.emergency, {
-      hasContent: (sha) => this.o.contentPath(sha) !== null,
-    });
+    if (this.override && (this.emergency || nowMs >= this.override.untilMs!)) {
+      if (this.emergency) this.o.log.info({ item: this.override.item.id }, 'operator showing cancelled by the emergency');
+      this.override = null;
+    }
+    const next = this.override ?? boardNow(nowMs, this.o.timezone, this.schedule.playlists, this.schedule.defaultPlaylist, this.emergency, this.planOptions());
     if (next.key !== this.current?.now.key) {
       if (this.current) this.finish(this.current, nowMs);
       this.current = { now: next, shownMs: null, problem: null };
@@ -187,7 +291,19 @@ export class BoardServer extends EventEmitter {
 
   private showEvent(): string {
     const c = this.current!;
-    return `event: show\ndata: ${JSON.stringify({ key: c.now.key, item: c.now.item, ticker: c.now.ticker, serverNowMs: this.now() })}\n\n`;
+    const item = c.now.item.kind === 'qr' && c.now.item.url ? { ...c.now.item, modules: qrModules(c.now.item.url) } : c.now.item;
+    return `event: show\ndata: ${JSON.stringify({ key: c.now.key, item, ticker: c.now.ticker, serverNowMs: this.now() })}\n\n`;
+  }
+
+  private blankEvent(): string {
+    return `event: blank\ndata: ${JSON.stringify({ blank: this.blanked })}\n\n`;
+  }
+
+  private pushBlank(): void {
+    if (this.blanked === this.blankPushed) return;
+    this.blankPushed = this.blanked;
+    const ev = this.blankEvent();
+    for (const c of this.clients) c.write(ev);
   }
 
   private broadcast(): void {
@@ -210,6 +326,7 @@ export class BoardServer extends EventEmitter {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
       res.write('retry: 1000\n\n');
       if (this.current) res.write(this.showEvent());
+      res.write(this.blankEvent());
       this.clients.add(res);
       req.on('close', () => this.clients.delete(res));
       return;
@@ -241,10 +358,12 @@ export class BoardServer extends EventEmitter {
       } catch {
         return this.reply(res, 400, 'bad ack');
       }
+      this.lastAckMs = this.now();
       const c = this.current;
       // An ack for a showing already replaced is late news, not proof.
       if (c && c.now.key === parsed.key) {
-        if (c.shownMs === null) c.shownMs = this.now();
+        // Behind a black page nobody saw it yet; the page acks again when it shows.
+        if (c.shownMs === null && !this.blanked) c.shownMs = this.now();
         if (!parsed.ok && c.problem === null) {
           c.problem = parsed.problem ?? 'page could not render the item';
           this.o.log.warn({ key: c.now.key, problem: c.problem }, 'board item failed to render');

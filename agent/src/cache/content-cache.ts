@@ -6,10 +6,12 @@ import type { Logger } from 'pino';
 import { fsyncDirectory } from '../lib/atomic-file.js';
 import type { Db } from '../store/database.js';
 import { measureLoudness, normalisationGain } from '../audio/loudness.js';
-import { probeAudio } from '../audio/probe.js';
+import { probeMedia, type MediaKind } from '../audio/probe.js';
 
 /**
- * The station's audio, addressed by SHA-256 (table `content`).
+ * The station's media, addressed by SHA-256 (table `content`): audio for
+ * the speakers (loudness measured on import), images and H.264 videos for
+ * the bulletin board.
  *
  * Invariants, which hold across a pulled plug at any instant:
  * - A file is visible under its final name `<dir>/<aa>/<sha256>` only when
@@ -30,6 +32,7 @@ export type ContentState = 'ok' | 'quarantined' | 'missing';
 
 export interface ContentRecord {
   sha256: string;
+  kind: MediaKind;
   name: string;
   bytes: number;
   durationMs: number;
@@ -95,6 +98,7 @@ const QUARANTINE_KEEP = 5;
 
 interface Row {
   sha256: string;
+  kind: MediaKind;
   name: string;
   bytes: number;
   duration_ms: number;
@@ -146,11 +150,12 @@ export class ContentCache {
 
   /**
    * Copies a file into the cache: hashed while copied, fsynced, probed,
-   * loudness measured, renamed into place, indexed. Importing content that
-   * is already cached returns its record. With `expectedSha256` (a
-   * download), content that hashes differently is refused.
+   * loudness measured (audio), renamed into place, indexed. Importing
+   * content that is already cached returns its record. With
+   * `expectedSha256` (a download), content that hashes differently is
+   * refused; with `kind`, content of another kind is.
    */
-  async import(srcPath: string, name?: string, expectedSha256?: string): Promise<ContentRecord> {
+  async import(srcPath: string, name?: string, expectedSha256?: string, kind?: MediaKind): Promise<ContentRecord> {
     const label = name ?? basename(srcPath);
     await mkdir(this.dir, { recursive: true });
     const tmp = join(this.dir, `.tmp-import-${randomBytes(6).toString('hex')}`);
@@ -162,32 +167,23 @@ export class ContentCache {
       const existing = this.get(sha256);
       if (existing?.state === 'ok' && existsSync(this.pathFor(sha256))) {
         await unlink(tmp);
+        if (kind && existing.kind !== kind) throw new Error(`it is already cached as ${existing.kind}, not ${kind}`);
         return existing;
       }
-      const probe = await probeAudio(tmp, this.opts.ffprobePath).catch((err: Error) => {
-        throw new Error(`not playable audio: ${err.message.replace(tmp, label)}`);
-      });
-      const loudness = await measureLoudness(tmp, this.opts.ffmpegPath).catch((err: Error) => {
-        throw new Error(`does not decode: ${err.message.replace(tmp, label)}`);
-      });
-      const gainDb = normalisationGain(loudness, { targetLufs: this.opts.targetLufs, truePeakDbtp: this.opts.truePeakDbtp });
+      const facts = await this.examine(tmp, kind, label);
       await this.place(tmp, sha256);
       const record: ContentRecord = {
         sha256,
         name: label,
         bytes,
-        durationMs: probe.durationMs,
-        format: probe.format,
-        loudnessLufs: Number.isFinite(loudness.integratedLufs) ? loudness.integratedLufs : null,
-        truePeakDbtp: Number.isFinite(loudness.truePeakDbtp) ? loudness.truePeakDbtp : null,
-        gainDb,
+        ...facts,
         importedMs: this.now(),
         lastUsedMs: existing?.lastUsedMs ?? null,
         state: 'ok',
         problem: null,
       };
       this.upsert(record);
-      this.log.info({ content: sha256, name: label, bytes, durationMs: record.durationMs, lufs: record.loudnessLufs, gainDb }, 'content imported');
+      this.log.info({ content: sha256, kind: record.kind, name: label, bytes, durationMs: record.durationMs, lufs: record.loudnessLufs, gainDb: record.gainDb }, 'content imported');
       return record;
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
@@ -223,6 +219,7 @@ export class ContentCache {
     const record = this.get(sha256);
     if (!record) return { problem: `content ${sha256} is not in the cache` };
     if (record.state !== 'ok') return { problem: `content ${record.name} (${sha256}) is ${record.state}: ${record.problem ?? ''}; waiting for the province to send it again` };
+    if (record.kind !== 'audio') return { problem: `content ${record.name} (${sha256}) is ${record.kind === 'image' ? 'an image' : 'a video'} for the board, not audio` };
     const result = await this.verify(sha256);
     if (result !== 'ok') return { problem: `content ${record.name} (${sha256}) is ${result}; not played, asked again from the province` };
     return { path: this.pathFor(sha256), gainDb: record.gainDb, durationMs: record.durationMs, name: record.name };
@@ -310,10 +307,10 @@ export class ContentCache {
       } else if (!row || row.state !== 'ok') {
         // A good file without a usable row: the database was rebuilt, or the
         // crash came between rename and insert. Index it again.
-        await this.reindex(sha, row?.name).then(
+        await this.reindex(sha, row).then(
           () => result.reindexed.push(sha),
           async (err: Error) => {
-            await this.quarantine(sha, row?.name ?? sha, `not playable audio: ${err.message}`);
+            await this.quarantine(sha, row?.name ?? sha, err.message);
             result.quarantined.push(sha);
           },
         );
@@ -333,20 +330,34 @@ export class ContentCache {
     return result;
   }
 
-  private async reindex(sha256: string, name?: string): Promise<void> {
-    const path = this.pathFor(sha256);
-    const probe = await probeAudio(path, this.opts.ffprobePath);
-    const loudness = await measureLoudness(path, this.opts.ffmpegPath);
-    const { size } = await stat(path);
-    this.upsert({
-      sha256,
-      name: name ?? sha256,
-      bytes: size,
+  /** What a file is: kind, format, duration and, for audio, loudness and its normalisation gain. */
+  private async examine(path: string, kind: MediaKind | undefined, label: string): Promise<Pick<ContentRecord, 'kind' | 'durationMs' | 'format' | 'loudnessLufs' | 'truePeakDbtp' | 'gainDb'>> {
+    const probe = await probeMedia(path, kind, this.opts.ffprobePath).catch((err: Error) => {
+      throw new Error(`not usable ${kind ?? 'media'}: ${err.message.replace(path, label)}`);
+    });
+    if (probe.kind !== 'audio') return { kind: probe.kind, durationMs: probe.durationMs, format: probe.format, loudnessLufs: null, truePeakDbtp: null, gainDb: 0 };
+    const loudness = await measureLoudness(path, this.opts.ffmpegPath).catch((err: Error) => {
+      throw new Error(`does not decode: ${err.message.replace(path, label)}`);
+    });
+    return {
+      kind: 'audio',
       durationMs: probe.durationMs,
       format: probe.format,
       loudnessLufs: Number.isFinite(loudness.integratedLufs) ? loudness.integratedLufs : null,
       truePeakDbtp: Number.isFinite(loudness.truePeakDbtp) ? loudness.truePeakDbtp : null,
       gainDb: normalisationGain(loudness, { targetLufs: this.opts.targetLufs, truePeakDbtp: this.opts.truePeakDbtp }),
+    };
+  }
+
+  private async reindex(sha256: string, row?: Row): Promise<void> {
+    const path = this.pathFor(sha256);
+    const facts = await this.examine(path, row?.kind, row?.name ?? sha256);
+    const { size } = await stat(path);
+    this.upsert({
+      sha256,
+      name: row?.name ?? sha256,
+      bytes: size,
+      ...facts,
       importedMs: this.now(),
       lastUsedMs: null,
       state: 'ok',
@@ -406,9 +417,9 @@ export class ContentCache {
   private upsert(r: ContentRecord): void {
     this.db
       .prepare(
-        `INSERT INTO content (sha256, name, bytes, duration_ms, format, loudness_lufs, true_peak_dbtp, gain_db, imported_ms, last_used_ms, state, problem)
-         VALUES (@sha256, @name, @bytes, @durationMs, @format, @loudnessLufs, @truePeakDbtp, @gainDb, @importedMs, @lastUsedMs, @state, @problem)
-         ON CONFLICT(sha256) DO UPDATE SET name = excluded.name, bytes = excluded.bytes, duration_ms = excluded.duration_ms,
+        `INSERT INTO content (sha256, kind, name, bytes, duration_ms, format, loudness_lufs, true_peak_dbtp, gain_db, imported_ms, last_used_ms, state, problem)
+         VALUES (@sha256, @kind, @name, @bytes, @durationMs, @format, @loudnessLufs, @truePeakDbtp, @gainDb, @importedMs, @lastUsedMs, @state, @problem)
+         ON CONFLICT(sha256) DO UPDATE SET kind = excluded.kind, name = excluded.name, bytes = excluded.bytes, duration_ms = excluded.duration_ms,
            format = excluded.format, loudness_lufs = excluded.loudness_lufs, true_peak_dbtp = excluded.true_peak_dbtp,
            gain_db = excluded.gain_db, imported_ms = excluded.imported_ms, state = 'ok', problem = NULL`,
       )
@@ -419,6 +430,7 @@ export class ContentCache {
 function toRecord(r: Row): ContentRecord {
   return {
     sha256: r.sha256,
+    kind: r.kind,
     name: r.name,
     bytes: r.bytes,
     durationMs: r.duration_ms,

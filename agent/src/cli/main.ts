@@ -9,6 +9,7 @@ import { render, type Out } from './render.js';
 import { runDoctor } from '../doctor/checks.js';
 import { safeOff } from '../relays/safe-off.js';
 import { createLogger } from '../lib/logger.js';
+import { boardCommand } from './board.js';
 
 /**
  * `loa`: field staff's command. It talks to the running daemon over the
@@ -33,6 +34,9 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
         days: { type: 'string' },
         limit: { type: 'string' },
         label: { type: 'string' },
+        playlist: { type: 'string' },
+        text: { type: 'string' },
+        instructions: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -102,6 +106,8 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
           volume: num(v.volume),
           next: v.next,
           label: v.label,
+          text: v.text,
+          instructions: v.instructions,
         }, 120_000);
         emit(result, 'play');
         return 0;
@@ -144,6 +150,8 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
         } else return usage(out, 'loa bridge status|relay [CH on|off]|inputs|clock [set]|watchdog [enable|feed|disable]');
         return 0;
       }
+      case 'board':
+        return await boardCommand(rest, { rpc, emit, t, out, timezone: config?.station.timezone ?? 'Asia/Ho_Chi_Minh', limit: num(v.limit), playlist: v.playlist });
       case 'log':
         emit(await rpc('log', { limit: num(v.limit) ?? 30 }), 'log');
         return 0;

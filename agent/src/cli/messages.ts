@@ -12,6 +12,7 @@ export const MESSAGES = {
   loa schedule [--days N]            lịch phát hôm nay và 7 ngày tới
   loa schedule import FILE.json      nạp lịch phát (thay toàn bộ)
   loa play FILE|NỘI-DUNG [--zones a,b] [--class normal|priority|emergency] [--next] [--volume N]
+        [--label TIÊU-ĐỀ] [--text NỘI-DUNG-BẢNG-TIN] [--instructions HƯỚNG-DẪN]
   loa stop                           dừng bản tin đang phát
   loa relay                          trạng thái rơ-le
   loa relay TÊN on|off               bật/tắt một rơ-le (ampli hoặc cụm loa)
@@ -21,6 +22,10 @@ export const MESSAGES = {
   loa doctor                         kiểm tra cấu hình và thiết bị
   loa safe-off                       tắt mọi rơ-le (không cần tác tử)
   loa bridge status|relay|inputs|clock|watchdog   vi điều khiển của đài
+  loa board [status]                 bảng tin điện tử: đang hiện gì, trang và kiosk
+  loa board next [--limit N]         các mục sắp hiện
+  loa board show MỤC [--playlist ID] hiện ngay một mục, xong quay lại lịch
+  loa board screenshot [FILE]        chụp màn hình bảng tin (PNG)
 
 Tuỳ chọn chung: --config PATH, --json, --lang vi|en`,
     en: `loa: local control of a broadcasting station
@@ -29,6 +34,7 @@ Tuỳ chọn chung: --config PATH, --json, --lang vi|en`,
   loa schedule [--days N]            schedule for today and the next 7 days
   loa schedule import FILE.json      load a schedule (replaces it whole)
   loa play FILE|CONTENT [--zones a,b] [--class normal|priority|emergency] [--next] [--volume N]
+        [--label TITLE] [--text BOARD-TEXT] [--instructions WHAT-TO-DO]
   loa stop                           stop what is playing
   loa relay                          relay states
   loa relay NAME on|off              switch one relay (amplifier or zone)
@@ -38,6 +44,10 @@ Tuỳ chọn chung: --config PATH, --json, --lang vi|en`,
   loa doctor                         check configuration and hardware
   loa safe-off                       switch every relay off (works without the agent)
   loa bridge status|relay|inputs|clock|watchdog   the station microcontroller
+  loa board [status]                 the bulletin board: what shows, page and kiosk
+  loa board next [--limit N]         what shows next
+  loa board show ITEM [--playlist ID] show one item now, then back to the rotation
+  loa board screenshot [FILE]        capture the board's screen (PNG)
 
 Common options: --config PATH, --json, --lang vi|en`,
   },
@@ -94,6 +104,47 @@ Common options: --config PATH, --json, --lang vi|en`,
   state_done: { vi: 'đã phát', en: 'done' },
   state_missed: { vi: 'bỏ lỡ', en: 'missed' },
   state_interrupted: { vi: 'bị ngắt, chờ phát tiếp', en: 'interrupted, to resume' },
+  board: { vi: 'Bảng tin', en: 'Board' },
+  boardSpan: { vi: 'từ {from} đến {until}', en: 'from {from} until {until}' },
+  boardSpanOpen: { vi: 'từ {from}, đến khi hết khẩn cấp', en: 'since {from}, until the emergency ends' },
+  boardEmergency: { vi: 'THÔNG BÁO KHẨN CẤP đang chiếm màn hình', en: 'an EMERGENCY holds the screen' },
+  boardPage: { vi: 'Trang hiển thị', en: 'Player page' },
+  boardPageConnected: { vi: '{n} đang kết nối, phản hồi lần cuối {at}', en: '{n} connected, last answered {at}' },
+  boardPageNone: { vi: 'KHÔNG có trang nào kết nối: màn hình có thể không hiện bảng tin (xem loa-board.service)', en: 'NO page connected: the screen may not show the board (see loa-board.service)' },
+  boardConfirmed: { vi: 'trang đã hiện mục này lúc {at}', en: 'the page has shown it since {at}' },
+  boardUnconfirmed: { vi: 'trang chưa xác nhận mục này', en: 'the page has not confirmed it yet' },
+  boardProblem: { vi: 'lỗi hiển thị: {problem}', en: 'display problem: {problem}' },
+  boardKiosk: { vi: 'Trình duyệt kiosk', en: 'Kiosk browser' },
+  boardKioskNone: { vi: 'không được giám sát (không có board.kiosk)', en: 'not supervised (no board.kiosk)' },
+  boardKioskUnchecked: { vi: 'chưa kiểm tra lần nào', en: 'not checked yet' },
+  kiosk_ok: { vi: 'ổn', en: 'ok' },
+  kiosk_lagging: { vi: 'trang đang chậm so với tác tử', en: 'the page lags behind the agent' },
+  kiosk_reloaded: { vi: 'trang vừa được tải lại', en: 'the page was just reloaded' },
+  kiosk_restarted: { vi: 'trình duyệt vừa được khởi động lại', en: 'the browser was just restarted' },
+  boardScreen: { vi: 'Màn hình', en: 'Screen' },
+  boardBlanked: { vi: 'trang bảng tin đang để đen (ngoài giờ bật màn hình)', en: 'the board page is blanked (outside the screen\'s on hours)' },
+  boardShownBlanked: { vi: 'Lưu ý: trang bảng tin đang để đen (ngoài giờ bật màn hình), chưa ai thấy mục này.', en: 'Note: the board page is blanked (outside the screen\'s on hours); nobody sees this item yet.' },
+  boardAfterEmergency: { vi: 'Đang khẩn cấp; khi hết, bảng tin hiện:', en: 'Emergency on screen; when it ends the board shows:' },
+  boardColStart: { vi: 'Bắt đầu', en: 'Start' },
+  boardColEnd: { vi: 'Kết thúc', en: 'End' },
+  boardColKind: { vi: 'Loại', en: 'Kind' },
+  boardColSource: { vi: 'Danh sách', en: 'Playlist' },
+  boardColItem: { vi: 'Mục', en: 'Item' },
+  boardColLabel: { vi: 'Nội dung', en: 'Content' },
+  boardShown: { vi: 'Đang hiện {kind} "{item}" đến {until}; sau đó bảng tin quay lại lịch.', en: 'Showing {kind} "{item}" until {until}; then the board returns to its rotation.' },
+  boardScreenshotSaved: { vi: 'Đã lưu ảnh màn hình bảng tin: {path}', en: 'Board screenshot saved: {path}' },
+  boardNone: { vi: 'Đài này không có bảng tin điện tử (cấu hình không có mục "board").', en: 'This station has no bulletin board (no "board" section in its configuration).' },
+  boardNoKiosk: { vi: 'Chưa cấu hình trình duyệt kiosk (board.kiosk): tác tử không nhìn thấy màn hình để chụp.', en: 'No kiosk browser is configured (board.kiosk): the agent cannot see the screen to capture it.' },
+  boardEmergencyRefused: { vi: 'Bảng tin đang hiện thông báo khẩn cấp: không hiện mục khác được cho đến khi hết khẩn cấp.', en: 'An emergency holds the board: nothing else can be shown until it ends.' },
+  source_operator: { vi: 'cán bộ chọn', en: 'operator' },
+  source_fallback: { vi: 'dự phòng', en: 'fallback' },
+  source_emergency: { vi: 'khẩn cấp', en: 'emergency' },
+  kind_notice: { vi: 'thông báo', en: 'notice' },
+  kind_text: { vi: 'chữ', en: 'text' },
+  kind_image: { vi: 'ảnh', en: 'image' },
+  kind_video: { vi: 'video', en: 'video' },
+  kind_clock: { vi: 'đồng hồ', en: 'clock' },
+  kind_emergency: { vi: 'khẩn cấp', en: 'emergency' },
 } as const satisfies Record<string, Record<Locale, string>>;
 
 export type MessageKey = keyof typeof MESSAGES;

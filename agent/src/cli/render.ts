@@ -1,5 +1,5 @@
 import { DateTime } from 'luxon';
-import type { Locale, MessageKey } from './messages.js';
+import { MESSAGES, type Locale, type MessageKey } from './messages.js';
 
 export interface Out {
   stdout: { write(s: string): unknown };
@@ -95,6 +95,11 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
         .join('\n');
     case 'safe-off':
       return t('safeOff');
+    case 'board-status':
+    case 'board-next':
+    case 'board-show':
+    case 'board-screenshot':
+      return renderBoard(kind, r, t, locale, timezone);
     default:
       return keyValues(result);
   }
@@ -110,6 +115,56 @@ function syncLine(sync: Row | null, t: T, time: (ms: unknown) => string): string
   ]
     .filter(Boolean)
     .join(', ');
+}
+
+function renderBoard(kind: string, r: Row, t: T, locale: Locale, timezone: string): string {
+  // Board showings last seconds to minutes: the time of day, with the date only when it is not today.
+  const at = (ms: unknown): string => {
+    if (typeof ms !== 'number') return '-';
+    const d = DateTime.fromMillis(ms, { zone: timezone }).setLocale(locale);
+    return d.toFormat(d.hasSame(DateTime.now().setZone(timezone), 'day') ? 'HH:mm:ss' : 'dd/LL HH:mm:ss');
+  };
+  const named = (prefix: 'kind' | 'source' | 'kiosk', v: unknown): string => {
+    const key = `${prefix}_${String(v)}`;
+    return key in MESSAGES ? t(key as MessageKey) : String(v);
+  };
+  switch (kind) {
+    case 'board-status': {
+      const s = r.showing as Row | null;
+      const pages = r.pages as Row;
+      const kiosk = r.kiosk as Row | null;
+      const display = r.display as Row | null;
+      const lines: string[] = [];
+      if (s) {
+        const what = `${named('kind', s.kind)} "${String(s.itemId)}" (${named('source', s.source)})${s.label ? ` — ${String(s.label)}` : ''}`;
+        lines.push(`${t('board')}: ${r.emergency ? `${t('boardEmergency')}: ` : ''}${what}`);
+        lines.push(`  ${s.untilMs === null ? t('boardSpanOpen', { from: at(s.sinceMs) }) : t('boardSpan', { from: at(s.sinceMs), until: at(s.untilMs) })}`);
+        lines.push(`  ${pages.showingConfirmedMs === null ? t('boardUnconfirmed') : t('boardConfirmed', { at: at(pages.showingConfirmedMs) })}`);
+        if (pages.showingProblem) lines.push(`  ! ${t('boardProblem', { problem: String(pages.showingProblem) })}`);
+      }
+      if (r.blanked) lines.push(`${t('boardScreen')}: ${t('boardBlanked')}`);
+      lines.push(`${t('boardPage')}: ${Number(pages.connected) > 0 ? t('boardPageConnected', { n: Number(pages.connected), at: at(pages.lastAckMs) }) : t('boardPageNone')}`);
+      lines.push(`${t('boardKiosk')}: ${!kiosk ? t('boardKioskNone') : kiosk.health === null ? t('boardKioskUnchecked') : named('kiosk', kiosk.health)}`);
+      if (display) lines.push(`${t('boardScreen')}: ${display.on === null ? '?' : display.on ? t('on') : t('off')} (${String(display.driver)})`);
+      if (display?.problem) lines.push(`  ! ${String(display.problem)}`);
+      return lines.join('\n');
+    }
+    case 'board-next': {
+      const rows = ((r.showings as Row[]) ?? []).map((s) => [at(s.startMs), at(s.endMs), named('kind', s.kind), named('source', s.source), String(s.itemId), String(s.label ?? '')]);
+      const head = [t('boardColStart'), t('boardColEnd'), t('boardColKind'), t('boardColSource'), t('boardColItem'), t('boardColLabel')];
+      return [...(r.emergency ? [t('boardAfterEmergency')] : []), table([head, ...rows])].join('\n');
+    }
+    case 'board-show':
+      return [t('boardShown', { kind: named('kind', r.kind), item: String(r.itemId), until: at(r.untilMs) }), ...(r.blanked ? [t('boardShownBlanked')] : [])].join('\n');
+    default:
+      return t('boardScreenshotSaved', { path: String(r.path) });
+  }
+}
+
+/** Columns padded to their widest cell; the last one is left ragged. */
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : pad(c, widths[i]!))).join('  ').trimEnd()).join('\n');
 }
 
 function pad(s: string, n: number): string {

@@ -176,6 +176,54 @@ export const SyncSchema = z.object({
 
 export type SyncConfig = z.infer<typeof SyncSchema>;
 
+const hhmm = z.string().regex(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, 'expected HH:MM (00:00-24:00)');
+
+export const BoardConfigSchema = z.object({
+  /** The player page's loopback port (127.0.0.1 only). */
+  port: z.number().int().min(0).max(65535).default(8090),
+  /**
+   * The kiosk browser (systemd/loa-board.service) that the agent watches
+   * over the DevTools Protocol and restarts when it crashes or hangs.
+   * Absent: nobody supervises the browser.
+   */
+  kiosk: z
+    .object({
+      cdpUrl: z.string().url().default('http://127.0.0.1:9222'),
+      /** Argument vector run to restart the browser. */
+      restartCommand: z.array(z.string().min(1)).min(1).default(['systemctl', 'restart', 'loa-board.service']),
+      checkIntervalMs: z.number().int().min(1000).max(300_000).default(10_000),
+    })
+    .optional(),
+  /** Screen power: on in these windows (station local time), off outside; an emergency always wakes it. */
+  display: z
+    .object({
+      /** cec-ctl (v4l-utils), cec-client (libcec), blank (a black page, for screens without CEC), sim (records, for tests and the demo). */
+      driver: z.enum(['cec-ctl', 'cec-client', 'blank', 'sim']).default('cec-ctl'),
+      /** The CEC adapter (cec-ctl only). */
+      device: z.string().default('/dev/cec0'),
+      /** Empty: always on. */
+      on: z
+        .array(
+          z
+            .object({
+              weekdays: z.array(z.number().int().min(1).max(7)).min(1).optional(),
+              /** Later than `to`: the window crosses midnight (weekdays are the day it starts). */
+              from: hhmm,
+              to: hhmm,
+            })
+            // An empty window and one starting at the end of the day mean nothing; say so rather than guess.
+            .refine((w) => w.from !== w.to, { message: 'from and to must differ (for all day use 00:00-24:00)', path: ['to'] })
+            .refine((w) => w.from !== '24:00', { message: 'from cannot be 24:00 (use 00:00)', path: ['from'] }),
+        )
+        .max(20)
+        .default([]),
+    })
+    .default({ driver: 'cec-ctl', device: '/dev/cec0', on: [] }),
+  /** The province's feedback channel, offered to citizens as a QR code on the board. */
+  feedbackUrl: z.string().url().max(500).optional(),
+});
+export type BoardConfig = z.infer<typeof BoardConfigSchema>;
+
 export const ConfigSchema = z.object({
   station: z.object({
     id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" or "-" (at most 64)'),
@@ -204,8 +252,8 @@ export const ConfigSchema = z.object({
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
   /** The station microcontroller (firmware-bridge/PROTOCOL.md), when the I/O board has one. */
   bridge: BridgeConfigSchema.optional(),
-  /** The HDMI bulletin board's local page (loopback only), when the station has a board. */
-  board: z.object({ port: z.number().int().min(0).max(65535).default(8090) }).optional(),
+  /** The HDMI bulletin board, when the station has one. */
+  board: BoardConfigSchema.optional(),
 }).superRefine((c, ctx) => {
   if (c.relays.driver === 'bridge' && !c.bridge) {
     ctx.addIssue({ code: 'custom', path: ['relays', 'driver'], message: 'driver "bridge" needs a "bridge" section with the serial path (e.g. /dev/serial/by-id/...)' });

@@ -7,7 +7,7 @@ import { openStore, databasePath } from '../store/database.js';
 import { StationStore } from '../store/station-store.js';
 import { Outbox, OUTBOX_DEFAULTS } from '../sync/outbox.js';
 import type { SyncClient } from '../sync/client.js';
-import type { BoardServer, BoardProofRow } from '../board/server.js';
+import type { BoardLink } from './board-link.js';
 import { join } from 'node:path';
 import { RelayBank } from '../relays/bank.js';
 import { createRelayDriver } from '../relays/factory.js';
@@ -18,6 +18,7 @@ import { Conductor } from '../playout/conductor.js';
 import { relayPort } from '../playout/relay-port.js';
 import { StationMedia } from '../playout/media.js';
 import { startControlServer, OperatorError } from './control-server.js';
+import { noBoardHandlers } from './board-control.js';
 import { CLASS_PRIORITY, classOf, type BulletinClass } from '../domain/types.js';
 import { RequestSchema } from '../domain/request.js';
 import { ScheduleDocumentSchema, describeIssues } from '../domain/schemas.js';
@@ -32,7 +33,7 @@ export interface Agent {
   media: StationMedia;
   clock: ClockMonitor;
   sync: SyncClient | null;
-  board: BoardServer | null;
+  board: BoardLink | null;
   /** Problems an operator must see (`loa status`, `loa doctor`, the province). */
   problems(): string[];
   stop(): Promise<void>;
@@ -105,10 +106,12 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   await bank.open();
 
   const media = await StationMedia.open(config, store, log, opts.sink);
+  let board: BoardLink | null = null;
   media.needed = () => [
     ...store.loadProgrammes().programmes.flatMap((p) => p.items.map((i) => i.content)),
     ...store.pendingRequests('now').flatMap((r) => r.request.items.map((i) => i.content)),
     ...store.pendingRequests('next-programme').flatMap((r) => r.request.items.map((i) => i.content)),
+    ...(board?.neededContent() ?? []),
   ];
 
   const clock = new ClockMonitor({
@@ -145,41 +148,22 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   conductor.start();
   conductorRef = conductor;
 
-  /**
-   * The board shows what the one arbiter decided: an emergency on the
-   * speakers is an emergency on the screen, from the same moment.
-   */
-  async function startBoard(port: number): Promise<BoardServer> {
-    const { BoardServer } = await import('../board/server.js');
-    const server = new BoardServer({
-      log: log.child({ part: 'board' }),
-      timezone: config.station.timezone,
-      port,
-      contentPath: (sha) => (media.has(sha) ? media.cache.pathFor(sha) : null),
-      now,
-    });
-    await server.start();
-    const follow = (): void => {
-      const np = conductor.nowPlaying();
-      server.setEmergency(np && classOf(np.priority) === 'emergency' ? { key: np.key, title: np.label || 'Thông báo khẩn cấp' } : null);
-    };
-    // After begin()/finish() have updated what plays.
-    conductor.on('session', () => queueMicrotask(follow));
-    server.on('proof', (row: BoardProofRow) => store.recordEvent('board.shown', row.result === 'failed' ? 'warn' : 'info', `board ${row.kind} ${row.itemId}: ${row.result}`, { ...row }, now()));
-    return server;
-  }
-
   const problems = (): string[] => [
     ...startupProblems,
     ...media.startupProblems,
     ...conductor.problems,
     ...(clock.trusted ? [] : [`clock not trusted (${clock.state.reason}): scheduled programmes wait`]),
+    ...(board?.problems() ?? []),
   ];
 
   const { SyncClient, provincePort } = config.sync
     ? { SyncClient: (await import('../sync/client.js')).SyncClient, provincePort: (await import('./province-port.js')).provincePort }
     : { SyncClient: null, provincePort: null };
-  const board = config.board ? await startBoard(config.board.port) : null;
+  // The board shows what the one arbiter decided: an emergency on the speakers is one on the screen.
+  board = config.board
+    ? await (await import('./board-link.js')).BoardLink.open(config.board, { log: log.child({ part: 'board' }), timezone: config.station.timezone, conductor, media, store, now })
+    : null;
+  clock.on('jump', () => board?.clockJumped());
 
   const sync = config.sync && SyncClient && provincePort
     ? new SyncClient({
@@ -187,6 +171,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
         config: config.sync,
         port: provincePort({
           config, conductor, media, relays, clock, problems, log,
+          onBoardSchedule: (schedule) => board?.setSchedule(schedule),
+          boardScreenshot: board?.kiosk ? (quality) => board!.screenshot(quality) : null,
           onRestartRequested: opts.onRestartRequested ?? (() => log.warn('restart requested, but this agent was not started by the daemon')),
         }),
         db: opened.db,
@@ -212,7 +198,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
       clearInterval(loop);
       await server?.close();
       await sync?.stop();
-      await board?.stop();
+      await board?.close();
       await conductor.shutdown();
       clock.persist();
       await bank.close();
@@ -237,6 +223,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const handlers = {
     ...controlHandlers(agent, startedMs, now),
     ...(bridge ? bridge.handlers(() => clock.state.ntpSynchronized, lastSeen) : {}),
+    ...(board ? board.handlers() : noBoardHandlers()),
   };
   const server: Server = await startControlServer(config.paths.socket, handlers, log);
   log.info({ station: config.station.id, version: SOFTWARE_VERSION, relays: driver.kind, sink: config.audio.sink.kind }, 'agent ready');
@@ -289,7 +276,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
       return { programmes: parsed.data.programmes.length, missingContent: [...new Set(missing)] };
     },
     play: async (p) => {
-      const sha = typeof p.file === 'string' ? (await media.importFile(p.file, typeof p.label === 'string' ? p.label : undefined)).sha256 : media.resolveId(String(p.content ?? ''));
+      const sha = typeof p.file === 'string' ? (await media.importFile(p.file, typeof p.label === 'string' ? p.label : undefined, undefined, 'audio')).sha256 : media.resolveId(String(p.content ?? ''));
       if (!sha) throw new OperatorError('unknown-content', `no cached content matches "${String(p.content)}": see loa cache ls`);
       const cls = (typeof p.class === 'string' ? p.class : 'normal') as BulletinClass;
       if (!(cls in CLASS_PRIORITY)) throw new OperatorError('bad-class', `class must be normal, priority or emergency, not "${cls}"`);
@@ -303,6 +290,9 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
         zones: Array.isArray(p.zones) ? p.zones : [],
         ...(typeof p.volume === 'number' ? { volume: p.volume } : {}),
         origin: 'cli',
+        ...(typeof p.text === 'string' || typeof p.instructions === 'string'
+          ? { display: { text: typeof p.text === 'string' ? p.text : '', instructions: typeof p.instructions === 'string' ? p.instructions : '' } }
+          : {}),
       });
       if (!parsed.success) throw new OperatorError('bad-request', describeIssues(parsed.error).join('; '));
       const unknown = parsed.data.zones.filter((z) => !config.relays.zones.some((zone) => zone.name === z));

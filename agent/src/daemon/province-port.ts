@@ -7,6 +7,7 @@ import type { RelayPort } from '../playout/ports.js';
 import type { ClockMonitor } from '../clock/monitor.js';
 import type { StationPort, StationCommand, CommandOutcome, StationSnapshot } from '../sync/station-port.js';
 import type { ValidatedTarget } from '../sync/target.js';
+import type { BoardSchedule } from '../board/playlist.js';
 import { RequestSchema } from '../domain/request.js';
 import { sleep } from '../lib/backoff.js';
 import { SOFTWARE_VERSION } from '../version.js';
@@ -27,18 +28,22 @@ export function provincePort(deps: {
   log: Logger;
   /** The agent exits so systemd restarts it (it may not reboot the machine). */
   onRestartRequested: () => void;
+  /** A new target's board playlists (null: the target has none). */
+  onBoardSchedule: (schedule: BoardSchedule | null) => void;
+  /** What the board's screen shows (null: no kiosk to ask). */
+  boardScreenshot: ((quality: number) => Promise<{ jpeg: Buffer; showing: string | null }>) | null;
 }): StationPort {
   const { config, conductor, media, log } = deps;
   const zoneNames = config.relays.zones.map((z) => z.name);
   return {
     describe: () => ({
       zones: zoneNames,
-      capabilities: ['play', 'stop', 'volume', 'relay-test', 'reboot', ...(config.bridge ? ['bridge'] : [])],
+      capabilities: ['play', 'stop', 'volume', 'relay-test', 'reboot', ...(config.bridge ? ['bridge'] : []), ...(config.board ? ['board'] : []), ...(config.board?.kiosk ? ['board-screenshot'] : [])],
       software: `loa ${SOFTWARE_VERSION}`,
     }),
     contentCache: {
       has: (sha) => media.has(sha),
-      import: (path, name, sha) => media.importFile(path, name, sha),
+      import: (path, name, sha, kind) => media.importFile(path, name, sha, kind),
     },
     onTargetActivated: (target: ValidatedTarget) => {
       const zones = conductor.settings.zones.map((z) => {
@@ -53,6 +58,7 @@ export function provincePort(deps: {
       });
       conductor.reloadSchedule();
       conductor.kick(`target ${target.version} activated`);
+      deps.onBoardSchedule(target.board);
     },
     runCommand: async (cmd: StationCommand): Promise<CommandOutcome> => {
       const a = cmd.action;
@@ -71,6 +77,7 @@ export function provincePort(deps: {
             ...(a.volume !== undefined ? { volume: a.volume } : {}),
             origin: 'province',
             expiresMs: cmd.expiresMs,
+            ...(a.text !== undefined || a.instructions !== undefined ? { display: { text: a.text ?? '', instructions: a.instructions ?? '' } } : {}),
           });
           if (!parsed.success) return { status: 'rejected', reason: parsed.error.message };
           conductor.submit(parsed.data);
@@ -102,6 +109,15 @@ export function provincePort(deps: {
           log.warn({ reason: a.reason }, 'restart requested by the province');
           setTimeout(deps.onRestartRequested, 1000);
           return { status: 'done', result: { restartingAgent: true } };
+        case 'board-screenshot': {
+          if (!deps.boardScreenshot) return { status: 'rejected', reason: config.board ? 'the board has no kiosk browser configured (board.kiosk)' : 'this station has no board' };
+          try {
+            const shot = await deps.boardScreenshot(a.quality);
+            return { status: 'done', result: { format: 'jpeg', takenMs: Date.now(), showing: shot.showing, base64: shot.jpeg.toString('base64') } };
+          } catch (err) {
+            return { status: 'rejected', reason: `screenshot failed: ${(err as Error).message.split('\n')[0]}` };
+          }
+        }
       }
     },
     snapshot: (): StationSnapshot => {

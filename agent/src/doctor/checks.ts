@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { Config } from '../config/schema.js';
 import type { ConfigError } from '../config/load.js';
 import { databasePath } from '../store/database.js';
+import { DEFAULT_BOARD_FONTS } from '../board/server.js';
 import { call } from '../cli/client.js';
 import type { Locale } from '../cli/messages.js';
 
@@ -53,6 +54,7 @@ export async function runDoctor(input: DoctorInput): Promise<{ checks: Check[] }
   checks.push(relayCheck(config, L));
   checks.push(diskCheck(config, L));
   checks.push(databaseCheck(config, L));
+  checks.push(...boardChecks(config, L));
 
   try {
     const status = await call<{ clock: { trusted: boolean; reason: string }; problems: string[] }>(input.socket, 'status', {}, 5000);
@@ -153,6 +155,42 @@ function databaseCheck(config: Config, L: (m: { vi: string; en: string }) => str
   } catch (err) {
     return { name: 'database', status: 'fail', detail: (err as Error).message, fix: L({ vi: 'khởi động lại tác tử: nó cất tệp hỏng và dựng lại', en: 'restart the agent: it keeps the bad file aside and rebuilds' }) };
   }
+}
+
+/** The HDMI board: its fonts, the kiosk's programs, the screen's CEC adapter. */
+function boardChecks(config: Config, L: (m: { vi: string; en: string }) => string): Check[] {
+  const b = config.board;
+  if (!b) return [];
+  const checks: Check[] = [];
+  const missingFonts = Object.values(DEFAULT_BOARD_FONTS).filter((f) => !existsSync(f));
+  checks.push(
+    missingFonts.length > 0
+      ? { name: 'board', status: 'fail', detail: L({ vi: `thiếu phông chữ ${missingFonts.join(', ')}: tiếng Việt sẽ hiển thị sai`, en: `fonts missing ${missingFonts.join(', ')}: Vietnamese would render wrongly` }), fix: 'sudo apt-get install fonts-noto-core' }
+      : { name: 'board', status: 'ok', detail: `http://127.0.0.1:${b.port}/` },
+  );
+  if (b.kiosk) {
+    const missing = ['chromium', 'cage'].filter((cmd) => !onPath(cmd));
+    if (missing.length > 0) {
+      checks.push({ name: 'board', status: 'fail', detail: L({ vi: `thiếu ${missing.join(', ')}: màn hình không có trình duyệt kiosk`, en: `${missing.join(', ')} missing: the screen has no kiosk browser` }), fix: `sudo apt-get install ${missing.join(' ')}` });
+    }
+  }
+  const d = b.display;
+  const tool = d.driver === 'cec-ctl' ? 'cec-ctl' : d.driver === 'cec-client' ? 'cec-client' : null;
+  if (tool && !onPath(tool)) {
+    checks.push({ name: 'display', status: 'fail', detail: L({ vi: `thiếu ${tool}: chỉ làm tối màn hình, không tắt được`, en: `${tool} missing: the screen is only blanked, not switched off` }), fix: `sudo apt-get install ${tool === 'cec-ctl' ? 'v4l-utils' : 'cec-utils'}` });
+  } else if (d.driver === 'cec-ctl' && !existsSync(d.device)) {
+    checks.push({
+      name: 'display',
+      status: 'warn',
+      detail: L({ vi: `không có bộ CEC ${d.device}: màn hình chỉ được làm tối`, en: `no CEC adapter ${d.device}: the screen is only blanked` }),
+      fix: L({ vi: 'bật CEC (Pi: dtoverlay=vc4-kms-v3d) hoặc đặt board.display.driver = "blank"', en: 'enable CEC (Pi: dtoverlay=vc4-kms-v3d) or set board.display.driver to "blank"' }),
+    });
+  } else checks.push({ name: 'display', status: 'ok', detail: d.driver === 'cec-ctl' ? `cec-ctl ${d.device}` : d.driver });
+  return checks;
+}
+
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '/usr/bin:/bin').split(':').some((dir) => dir && existsSync(`${dir}/${cmd}`));
 }
 
 /** A command's first line of output (or all of it), or null if it cannot run. */

@@ -19,6 +19,14 @@ export const RequestSchema = z.object({
   origin: z.string().max(40).default('cli'),
   /** Epoch ms after which it must never start (a stale "play now" stays silent). */
   expiresMs: z.number().int().optional(),
+  /** What the bulletin board shows while it plays; an emergency takes over the screen with it. */
+  display: z
+    .object({
+      text: z.string().max(5000).default(''),
+      /** What people must do (move to high ground, boil water...). */
+      instructions: z.string().max(5000).default(''),
+    })
+    .optional(),
 });
 
 export type StationRequest = z.infer<typeof RequestSchema>;

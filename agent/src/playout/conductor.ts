@@ -18,6 +18,17 @@ export interface StationSettings {
   masterVolume: number;
 }
 
+/** What is on air, for the CLI, the province and the board. */
+export interface NowPlaying {
+  key: string;
+  label: string;
+  priority: number;
+  zones: string[];
+  origin: string;
+  startedMs: number;
+  display?: { text: string; instructions: string };
+}
+
 export interface ConductorOptions {
   store: StationStore;
   ports: SessionPorts;
@@ -159,9 +170,9 @@ export class Conductor extends EventEmitter {
     return current.key;
   }
 
-  nowPlaying(): { key: string; label: string; priority: number; zones: string[]; origin: string; startedMs: number } | null {
+  nowPlaying(): NowPlaying | null {
     const c = this.current;
-    return c ? { key: c.key, label: c.plan.label, priority: c.priority, zones: c.plan.zones, origin: c.plan.origin, startedMs: c.startedMs } : null;
+    return c ? { key: c.key, label: c.plan.label, priority: c.priority, zones: c.plan.zones, origin: c.plan.origin, startedMs: c.startedMs, ...(c.plan.display ? { display: c.plan.display } : {}) } : null;
   }
 
   /** Occurrences from `fromMs` for `days`, with what happened to each. */
@@ -305,6 +316,7 @@ export class Conductor extends EventEmitter {
       audioStartMs: null,
       requestId: request.id,
       origin: request.origin,
+      ...(request.display ? { display: request.display } : {}),
       policy: this.o.interruption[cls],
     };
   }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { StationStore } from '../store/station-store.js';
 import { ContentCache, type ContentRecord } from '../cache/content-cache.js';
+import type { MediaKind } from '../audio/probe.js';
 import { createSink, type AudioSink } from '../audio/sink.js';
 import { startDecoder } from '../audio/decoder.js';
 import { memoryDecoder } from '../audio/memory-decoder.js';
@@ -151,8 +152,8 @@ export class StationMedia {
    * Imports a file, then brings the cache back under its quota without ever
    * evicting what `needed()` names (the schedule, queued requests, tones).
    */
-  async importFile(path: string, name?: string, expectedSha256?: string): Promise<ContentRecord> {
-    const record = await this.cache.import(path, name, expectedSha256);
+  async importFile(path: string, name?: string, expectedSha256?: string, kind?: MediaKind): Promise<ContentRecord> {
+    const record = await this.cache.import(path, name, expectedSha256, kind);
     const needed = new Set([...this.needed(), record.sha256, ...[this.chime, this.testTone, this.siren].filter((x): x is string => x !== null)]);
     const result = await this.cache.evict(needed);
     if (result.overQuotaBytes > 0) {

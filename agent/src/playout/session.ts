@@ -42,6 +42,8 @@ export interface SessionPlan {
   requestId?: string;
   /** schedule, or who asked: cli, province, button. */
   origin: string;
+  /** The request's text for the bulletin board. */
+  display?: { text: string; instructions: string };
   policy: InterruptionPolicy;
 }
 

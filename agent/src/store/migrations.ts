@@ -110,4 +110,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX sync_command_received ON sync_command(received_ms);
   `,
+  // 2: the bulletin board's images and videos share the content cache.
+  `
+  ALTER TABLE content ADD COLUMN kind TEXT NOT NULL DEFAULT 'audio';
+  `,
 ];

@@ -234,6 +234,13 @@ export class StationStore {
     this.outbox.add('event', outboxMessage(this.stationId, 'event', { event, level, message, data }, id, nowMs), id);
   }
 
+  /** Several events in one transaction: one SD-card flush instead of one each. */
+  recordEvents(events: ReadonlyArray<{ event: string; level: 'info' | 'warn' | 'error'; message: string; data: Record<string, unknown> }>, nowMs: number): void {
+    this.db.transaction(() => {
+      for (const e of events) this.recordEvent(e.event, e.level, e.message, e.data, nowMs);
+    })();
+  }
+
   outboxDepth(): number {
     return this.outbox.depth();
   }

@@ -79,7 +79,7 @@ export class Downloader {
           if (mismatches >= 2) throw new PermanentError(lastError);
           continue;
         }
-        await store.import(part, entry.name, entry.sha256);
+        await store.import(part, entry.name, entry.sha256, entry.kind);
         await unlink(part).catch(() => undefined);
         return;
       } catch (err) {

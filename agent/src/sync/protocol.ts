@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BoardScheduleSchema } from '../board/playlist.js';
 import { ContentIdSchema, ProgrammeSchema } from '../domain/schemas.js';
 
 /**
@@ -64,6 +65,8 @@ export type TargetHead = z.infer<typeof TargetHeadSchema>;
 
 export const ContentEntrySchema = z.strictObject({
   sha256: ContentIdSchema,
+  /** audio for the speakers; image or video (H.264 MP4) for the bulletin board. */
+  kind: z.enum(['audio', 'image', 'video']).default('audio'),
   name: z.string().min(1).max(200),
   bytes: z.number().int().min(1).max(2 ** 40),
   /** http:// or https:// URL the station downloads from (with Range resume). */
@@ -94,8 +97,12 @@ export const TargetPartSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('content'), version: seq, content: z.array(ContentEntrySchema).max(2000) }),
   z.strictObject({ kind: z.literal('zones'), version: seq, zones: z.array(ZoneSettingSchema).max(64) }),
   z.strictObject({ kind: z.literal('settings'), version: seq, settings: StationSettingsSchema }),
+  /** The bulletin board's playlists (agent/src/board/playlist.ts); its images and videos are in the content manifest. */
+  z.strictObject({ kind: z.literal('board'), version: seq, board: BoardScheduleSchema }),
 ]);
 export type TargetPart = z.infer<typeof TargetPartSchema>;
+/** A part as the province writes it (defaults not yet applied). */
+export type TargetPartInput = z.input<typeof TargetPartSchema>;
 
 // --- commands (province -> station, not retained) ---------------------------------
 
@@ -112,6 +119,10 @@ export const CommandActionSchema = z.discriminatedUnion('action', [
     volume: volume.optional(),
     repeat: z.number().int().min(1).max(20).default(1),
     label: z.string().max(200).default(''),
+    /** Shown on the bulletin board while it plays (an emergency takes the whole screen). */
+    text: z.string().max(5000).optional(),
+    /** What people must do, shown under the text. */
+    instructions: z.string().max(5000).optional(),
   }),
   z.strictObject({
     action: z.literal('stop'),
@@ -134,6 +145,8 @@ export const CommandActionSchema = z.discriminatedUnion('action', [
     maxRows: z.number().int().min(1).max(50_000).default(5000),
   }),
   z.strictObject({ action: z.literal('reboot'), reason: z.string().max(200).default('') }),
+  /** What the bulletin board shows right now, as a JPEG in the answer's result (proof of display). */
+  z.strictObject({ action: z.literal('board-screenshot'), quality: z.number().int().min(10).max(95).default(60) }),
 ]);
 export type CommandAction = z.infer<typeof CommandActionSchema>;
 

@@ -99,6 +99,8 @@ export class SimulatedStation extends EventEmitter implements StationPort {
       case 'reboot':
         this.rebootRequested = true;
         return { status: 'done' };
+      case 'board-screenshot':
+        return { status: 'rejected', reason: 'a simulated station has no board' };
     }
   }
 

@@ -1,3 +1,5 @@
+import type { MediaKind } from '../audio/probe.js';
+import type { BoardSchedule } from '../board/playlist.js';
 import type { Db } from '../store/database.js';
 import { replaceSchedule } from '../store/station-store.js';
 import type { CommandAction, Command } from './protocol.js';
@@ -50,8 +52,8 @@ export interface CommandOutcome {
 
 export interface ContentStore {
   has(sha256: string): boolean;
-  /** Imports a downloaded file; throws when it is not usable audio or the hash differs. */
-  import(srcPath: string, name: string, expectedSha256: string): Promise<unknown>;
+  /** Imports a downloaded file; throws when it is not usable media of that kind or the hash differs. */
+  import(srcPath: string, name: string, expectedSha256: string, kind: MediaKind): Promise<unknown>;
 }
 
 export interface StationSnapshot {
@@ -68,6 +70,8 @@ export interface AppliedTarget {
   appliedMs: number;
   zones: ZoneSetting[];
   settings: StationSettings;
+  /** null (or absent, before the board existed): the built-in clock. */
+  board?: BoardSchedule | null;
 }
 
 const APPLIED_KEY = 'sync.applied';
@@ -85,6 +89,7 @@ export function activateTarget(db: Db, target: ValidatedTarget, nowMs: number): 
     appliedMs: nowMs,
     zones: target.zones,
     settings: target.settings,
+    board: target.board,
   };
   db.transaction(() => {
     replaceSchedule(db, { programmes: target.programmes }, nowMs);

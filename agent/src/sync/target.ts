@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ScheduleDocumentSchema, describeIssues } from '../domain/schemas.js';
 import type { Programme } from '../domain/types.js';
+import type { BoardSchedule } from '../board/playlist.js';
 import { ContentEntrySchema, StationSettingsSchema, TargetPartSchema, ZoneSettingSchema, type TargetHead } from './protocol.js';
 
 /**
@@ -11,6 +12,7 @@ import { ContentEntrySchema, StationSettingsSchema, TargetPartSchema, ZoneSettin
  */
 
 export type ContentEntry = z.infer<typeof ContentEntrySchema>;
+export type ContentEntryInput = z.input<typeof ContentEntrySchema>;
 export type ZoneSetting = z.infer<typeof ZoneSettingSchema>;
 export type StationSettings = z.infer<typeof StationSettingsSchema>;
 
@@ -22,6 +24,8 @@ export interface ValidatedTarget {
   content: ContentEntry[];
   zones: ZoneSetting[];
   settings: StationSettings;
+  /** The bulletin board's playlists; null: the target says nothing about the board. */
+  board: BoardSchedule | null;
 }
 
 export type AssembleResult =
@@ -57,6 +61,7 @@ export function assembleTarget(head: TargetHead, parts: ReadonlyMap<string, Buff
   const content: ContentEntry[] = [];
   let zones: ZoneSetting[] | undefined;
   let settings: StationSettings | undefined;
+  let board: BoardSchedule | undefined;
   for (const ref of head.parts) {
     const where = `part ${ref.name}`;
     let json: unknown;
@@ -88,6 +93,10 @@ export function assembleTarget(head: TargetHead, parts: ReadonlyMap<string, Buff
         if (settings) errors.push(`${where}: a second settings part; a target has at most one`);
         settings = part.settings;
         break;
+      case 'board':
+        if (board) errors.push(`${where}: a second board part; a target has at most one`);
+        board = part.board;
+        break;
     }
   }
   if (errors.length) return { state: 'invalid', errors };
@@ -103,10 +112,20 @@ export function assembleTarget(head: TargetHead, parts: ReadonlyMap<string, Buff
   const known = new Set(stationZones);
   for (const p of schedule.data.programmes) {
     p.items.forEach((item, i) => {
-      if (!bySha.has(item.content)) errors.push(`programme ${p.id}: item ${i}: content ${item.content} is not in the content manifest`);
+      const entry = bySha.get(item.content);
+      if (!entry) errors.push(`programme ${p.id}: item ${i}: content ${item.content} is not in the content manifest`);
+      else if (entry.kind !== 'audio') errors.push(`programme ${p.id}: item ${i}: content ${item.content} is ${entry.kind}, not audio`);
     });
     for (const z of p.zones) {
       if (!known.has(z)) errors.push(`programme ${p.id}: zone "${z}" does not exist on this station (it has: ${stationZones.join(', ')})`);
+    }
+  }
+  for (const pl of board ? [...board.playlists, board.defaultPlaylist] : []) {
+    for (const item of pl.items) {
+      if (item.kind !== 'image' && item.kind !== 'video') continue;
+      const entry = bySha.get(item.content);
+      if (!entry) errors.push(`board playlist ${pl.id}: item ${item.id}: content ${item.content} is not in the content manifest`);
+      else if (entry.kind !== item.kind) errors.push(`board playlist ${pl.id}: item ${item.id}: content ${item.content} is ${entry.kind}, not ${item.kind}`);
     }
   }
   const zoneNames = new Set<string>();
@@ -126,6 +145,7 @@ export function assembleTarget(head: TargetHead, parts: ReadonlyMap<string, Buff
       content,
       zones: zones ?? [],
       settings: settings ?? {},
+      board: board ?? null,
     },
   };
 }

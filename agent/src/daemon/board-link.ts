@@ -1,0 +1,217 @@
+import { execFile } from 'node:child_process';
+import type { Logger } from 'pino';
+import type { BoardConfig } from '../config/schema.js';
+import type { Conductor } from '../playout/conductor.js';
+import type { StationMedia } from '../playout/media.js';
+import type { StationStore } from '../store/station-store.js';
+import { classOf } from '../domain/types.js';
+import { BoardServer, type BoardProofRow } from '../board/server.js';
+import { KioskWatch, type KioskHealth } from '../board/kiosk-watch.js';
+import { BUILTIN_BOARD_SCHEDULE, type BoardSchedule } from '../board/playlist.js';
+import { createDisplayPower, type DisplayPower } from '../board/display.js';
+import { DisplayController, type DisplayPowerEvent } from '../board/display-controller.js';
+import { readAppliedTarget } from '../sync/station-port.js';
+import { boardHandlers } from './board-control.js';
+
+/** Proof-of-display rows are written in batches: a board changes every few seconds, an SD card wears. */
+const PROOF_FLUSH_MS = 60_000;
+
+/**
+ * The HDMI bulletin board as the agent runs it: the page server (fed the
+ * province's playlists and the one arbiter's emergency), the screen's power,
+ * proof of display into the outbox, and the kiosk browser watched and
+ * restarted.
+ */
+export class BoardLink {
+  readonly server: BoardServer;
+  readonly display: DisplayController;
+  /** The screen's driver (a test or the demo looks at the simulated one). */
+  readonly screen: DisplayPower;
+  private kioskWatch: KioskWatch | null = null;
+  private kioskHealth: KioskHealth | null = null;
+  private kioskTimer: NodeJS.Timeout | null = null;
+  private checking: Promise<unknown> | null = null;
+  private readonly pendingProof: BoardProofRow[] = [];
+  private flushTimer: NodeJS.Timeout | null = null;
+  private scheduleProblem: string | null = null;
+
+  private constructor(
+    private readonly cfg: BoardConfig,
+    private readonly d: BoardLinkDeps,
+  ) {
+    const { media } = d;
+    this.server = new BoardServer({
+      log: d.log,
+      timezone: d.timezone,
+      port: cfg.port,
+      // Only images and videos: an audio file named by a board item is not shown.
+      contentPath: (sha) => {
+        const r = media.cache.get(sha);
+        return r && r.state === 'ok' && r.kind !== 'audio' ? media.cache.pathFor(sha) : null;
+      },
+      ...(cfg.feedbackUrl ? { feedbackUrl: cfg.feedbackUrl } : {}),
+      now: d.now,
+    });
+    this.screen = createDisplayPower(cfg.display);
+    this.display = new DisplayController({ driver: this.screen, board: this.server, timezone: d.timezone, windows: cfg.display.on, log: d.log, now: d.now });
+  }
+
+  /** The watch on the kiosk browser, when one is configured. */
+  get kiosk(): KioskWatch | null {
+    return this.kioskWatch;
+  }
+
+  static async open(cfg: BoardConfig, deps: BoardLinkDeps): Promise<BoardLink> {
+    const link = new BoardLink(cfg, deps);
+    await link.start();
+    return link;
+  }
+
+  private async start(): Promise<void> {
+    const { conductor, store, log } = this.d;
+    await this.server.start();
+    this.setSchedule(readAppliedTarget(store.db)?.board ?? null);
+    // After begin()/finish() have updated what plays.
+    conductor.on('session', () => queueMicrotask(() => this.followConductor()));
+    this.server.on('proof', (row: BoardProofRow) => this.proof(row));
+    this.display.on('power', (e: DisplayPowerEvent) => {
+      store.recordEvent('board.display', e.ok ? 'info' : 'warn', `board screen ${e.on ? 'on' : 'off'} (${e.reason})${e.ok ? '' : `: ${e.problem ?? 'failed'}`}`, { ...e }, this.d.now());
+    });
+    this.display.start();
+    const kiosk = this.cfg.kiosk;
+    if (kiosk) {
+      const watch = new KioskWatch({
+        cdpUrl: kiosk.cdpUrl,
+        boardUrl: this.server.url,
+        log,
+        expectedKey: () => this.server.showing()?.key ?? null,
+        restart: (reason) => this.restartKiosk(kiosk.restartCommand, reason),
+        now: this.d.now,
+      });
+      this.kioskWatch = watch;
+      this.kioskTimer = setInterval(() => {
+        // One probe at a time: a hung browser makes a probe last its whole timeout.
+        this.checking ??= watch.check().then(
+          (h) => this.noteKiosk(h),
+          (err: unknown) => log.error({ err }, 'kiosk check failed'),
+        ).finally(() => { this.checking = null; });
+      }, kiosk.checkIntervalMs);
+    }
+  }
+
+  /** The province's playlists (null: none, the built-in clock). A bad stored schedule falls back to the clock, loudly. */
+  setSchedule(schedule: BoardSchedule | null): void {
+    try {
+      this.server.setSchedule(schedule ?? BUILTIN_BOARD_SCHEDULE);
+      this.scheduleProblem = null;
+    } catch (err) {
+      this.scheduleProblem = `board schedule not usable, showing the clock: ${(err as Error).message}`;
+      this.d.log.error({ err }, 'board schedule not usable; showing the clock');
+      this.server.setSchedule(BUILTIN_BOARD_SCHEDULE);
+    }
+  }
+
+  /** Content the board's schedule needs (kept by cache eviction). */
+  neededContent(): string[] {
+    const board = readAppliedTarget(this.d.store.db)?.board;
+    if (!board) return [];
+    return [...board.playlists, board.defaultPlaylist].flatMap((p) => p.items.flatMap((i) => ('content' in i ? [i.content] : [])));
+  }
+
+  problems(): string[] {
+    return [
+      ...(this.scheduleProblem ? [this.scheduleProblem] : []),
+      ...this.display.problems(),
+      ...(this.kioskHealth === 'restarted' ? ['board browser was restarted at the last check'] : []),
+    ];
+  }
+
+  get kioskState(): KioskHealth | null {
+    return this.kioskHealth;
+  }
+
+  /** `loa board ...` on the control socket. */
+  handlers(): ReturnType<typeof boardHandlers> {
+    const kiosk = this.kioskWatch;
+    return boardHandlers({
+      board: this.server,
+      screenshot: kiosk ? () => kiosk.screenshot() : null,
+      ...(kiosk ? { kiosk: () => this.kioskHealth } : {}),
+      display: () => this.display.status(),
+      now: this.d.now,
+    });
+  }
+
+  /** What the screen shows now, as JPEG, with the showing the agent meant it to show. */
+  async screenshot(quality: number): Promise<{ jpeg: Buffer; showing: string | null }> {
+    if (!this.kiosk) throw new Error('no kiosk browser is configured (board.kiosk)');
+    const showing = this.server.showing()?.key ?? null;
+    return { jpeg: await this.kiosk.screenshot({ format: 'jpeg', quality }), showing };
+  }
+
+  /** The wall clock jumped: every showing deadline is recomputed. */
+  clockJumped(): void {
+    this.server.recheck();
+    this.display.recheck();
+  }
+
+  async close(): Promise<void> {
+    if (this.kioskTimer) clearInterval(this.kioskTimer);
+    this.kioskTimer = null;
+    await this.checking;
+    await this.kiosk?.close();
+    await this.display.stop();
+    await this.server.stop();
+    this.flushProof();
+  }
+
+  private followConductor(): void {
+    const np = this.d.conductor.nowPlaying();
+    const emergency = np !== null && classOf(np.priority) === 'emergency';
+    // A sleeping screen is woken first, so the alert is the first thing it shows.
+    this.display.setEmergency(emergency);
+    this.server.setEmergency(emergency ? { key: np.key, title: np.label || 'Thông báo khẩn cấp', ...np.display } : null);
+  }
+
+  private proof(row: BoardProofRow): void {
+    this.pendingProof.push(row);
+    // An emergency's or a failure's record is written at once; routine rotation waits for the batch.
+    if (row.source === 'emergency' || row.result === 'failed') this.flushProof();
+    else this.flushTimer ??= setTimeout(() => this.flushProof(), PROOF_FLUSH_MS);
+  }
+
+  private flushProof(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    const rows = this.pendingProof.splice(0);
+    if (rows.length === 0) return;
+    this.d.store.recordEvents(
+      rows.map((row) => ({ event: 'board.shown', level: row.result === 'failed' ? 'warn' : 'info', message: `board ${row.kind} ${row.itemId}: ${row.result}`, data: { ...row } })),
+      this.d.now(),
+    );
+  }
+
+  private noteKiosk(h: KioskHealth): void {
+    if (h !== this.kioskHealth) this.d.log.info({ kiosk: h, was: this.kioskHealth }, 'kiosk health changed');
+    this.kioskHealth = h;
+  }
+
+  private restartKiosk(command: readonly string[], reason: string): Promise<void> {
+    this.d.store.recordEvent('board.kiosk.restart', 'warn', `board browser restarted: ${reason}`, { reason }, this.d.now());
+    return new Promise((resolve) => {
+      execFile(command[0]!, command.slice(1), { timeout: 30_000 }, (err, _out, stderr) => {
+        if (err) this.d.log.error({ err: err.message, stderr: stderr.trim().slice(0, 500), command }, 'could not restart the board browser');
+        resolve();
+      });
+    });
+  }
+}
+
+export interface BoardLinkDeps {
+  log: Logger;
+  timezone: string;
+  conductor: Conductor;
+  media: StationMedia;
+  store: StationStore;
+  now: () => number;
+}
