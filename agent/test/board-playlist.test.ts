@@ -1,26 +1,14 @@
 import t from 'tap';
+import { TZ, local, playlist, defaults } from './board-fixture.js';
 import {
-  boardNow, BoardScheduleSchema, BoardEmergencySchema, PlaylistSchema, FALLBACK_RECHECK_MS, type Playlist,
+  boardNow, BoardScheduleSchema, BoardEmergencySchema, PlaylistSchema, FALLBACK_RECHECK_MS,
 } from '../src/board/playlist.js';
-import type { z } from 'zod';
 
-const TZ = 'Asia/Ho_Chi_Minh';
 const utc = (s: string): number => Date.parse(s);
-/** Station local time (UTC+7, no DST) as epoch ms. */
-const local = (s: string): number => Date.parse(`${s}+07:00`);
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 const IMG = 'b'.repeat(64);
 
-const playlist = (over: Partial<z.input<typeof PlaylistSchema>> & { id: string }): Playlist =>
-  PlaylistSchema.parse({ items: [{ kind: 'clock', id: 'c', durationS: 10 }], ...over });
 
-const defaults = playlist({
-  id: 'default',
-  items: [
-    { kind: 'notice', id: 'n1', durationS: 20, title: 'Thông báo', body: 'Họp dân', issuer: 'UBND xã' },
-    { kind: 'clock', id: 'clock', durationS: 10 },
-  ],
-});
 
 t.test('the default playlist rotates from local midnight, each item for its duration', async (t) => {
   const at = (s: string) => boardNow(local(s), TZ, [], defaults, null);

@@ -1,25 +1,13 @@
 /** What the board will show next, predicted by following the planner's deadlines (no clock, no I/O). */
 import t from 'tap';
-import type { z } from 'zod';
-import { boardUpcoming, FALLBACK_RECHECK_MS, PlaylistSchema, type Playlist, type UpcomingShowing } from '../src/board/playlist.js';
+import { TZ, local, playlist, defaults } from './board-fixture.js';
+import { boardUpcoming, FALLBACK_RECHECK_MS, type UpcomingShowing } from '../src/board/playlist.js';
 
-const TZ = 'Asia/Ho_Chi_Minh';
-/** Station local time (UTC+7, no DST) as epoch ms. */
-const local = (s: string): number => Date.parse(`${s}+07:00`);
 const hms = (ms: number): string => new Date(ms + 7 * 3600_000).toISOString().slice(11, 19);
 /** "source/item start-end" lines: easy to read when a test fails. */
 const plan = (list: UpcomingShowing[]): string[] => list.map((s) => `${s.source}/${s.item.id} ${hms(s.startMs)}-${hms(s.endMs)}`);
 
-const playlist = (over: Partial<z.input<typeof PlaylistSchema>> & { id: string }): Playlist =>
-  PlaylistSchema.parse({ items: [{ kind: 'clock', id: 'c', durationS: 10 }], ...over });
 
-const defaults = playlist({
-  id: 'default',
-  items: [
-    { kind: 'notice', id: 'n1', durationS: 20, title: 'Thông báo', body: 'Họp dân', issuer: 'UBND xã' },
-    { kind: 'clock', id: 'clock', durationS: 10 },
-  ],
-});
 
 t.test('the rotation, in order, each item for its duration; the one under way starts at the instant asked', async (t) => {
   const list = boardUpcoming(local('2026-11-27T10:00:05'), TZ, [], defaults, 4);

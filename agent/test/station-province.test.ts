@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -11,7 +11,8 @@ import { makeTestTone } from '../src/audio/tones.js';
 import { startStation } from './station-fixture.js';
 import { until } from './sync-fixture.js';
 
-t.test('the province drives a real station: target to air, emergency command, proof of play back', async (t) => {
+/** The province side: embedded broker, content server, signing key, the reference simulator. */
+async function startProvince(t: Test): Promise<{ broker: EmbeddedBroker; content: ContentServer; keys: ReturnType<typeof generateProvinceKeys>; province: Province }> {
   const broker = await EmbeddedBroker.start();
   t.teardown(() => broker.close());
   const content = new ContentServer();
@@ -21,6 +22,11 @@ t.test('the province drives a real station: target to air, emergency command, pr
   const province = new Province({ url: broker.url, privateKey: keys.privateKey, protocolVersion: 4 });
   await province.connect();
   t.teardown(() => province.close());
+  return { broker, content, keys, province };
+}
+
+t.test('the province drives a real station: target to air, emergency command, proof of play back', async (t) => {
+  const { broker, content, keys, province } = await startProvince(t);
 
   const s = await startStation({
     sync: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, groups: ['lai-chau'], reconnect: { initialMs: 200, maxMs: 2000, connectTimeoutMs: 5000 } },
@@ -73,15 +79,7 @@ const freePort = (): Promise<number> =>
   });
 
 t.test('the board follows the province: playlists and images in the target, kept across a restart; an emergency shows its text', async (t) => {
-  const broker = await EmbeddedBroker.start();
-  t.teardown(() => broker.close());
-  const content = new ContentServer();
-  await content.listen();
-  t.teardown(() => content.close());
-  const keys = generateProvinceKeys();
-  const province = new Province({ url: broker.url, privateKey: keys.privateKey, protocolVersion: 4 });
-  await province.connect();
-  t.teardown(() => province.close());
+  const { broker, content, keys, province } = await startProvince(t);
   const cdpPort = await freePort();
   const over = {
     sync: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, groups: ['lai-chau'], reconnect: { initialMs: 200, maxMs: 2000, connectTimeoutMs: 5000 } },

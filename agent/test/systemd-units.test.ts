@@ -6,12 +6,25 @@
  * exists, so each unit is checked on a copy whose /opt/loa prefix points at
  * a temp install with the two entry scripts present and whose node is this
  * node. Deliberately broken copies prove that the check catches mistakes.
+ *
+ * The board's kiosk unit is also run: its exact command (cage, Debian's
+ * Chromium and every flag) under cage's headless backend, as an
+ * unprivileged user without new privileges or capabilities, like the unit.
+ * Only what a machine without a seat cannot have is swapped: the headless
+ * backend for the screen, temp folders for /run, free ports.
  */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
+import { chromium, type Browser } from 'playwright-core';
+import { BoardConfigSchema } from '../src/config/schema.js';
+import { BoardServer } from '../src/board/server.js';
+import { KioskWatch } from '../src/board/kiosk-watch.js';
+import { silentLogger } from '../src/lib/logger.js';
 
 const unitsDir = join(import.meta.dirname, '../../systemd');
 const units = readdirSync(unitsDir).filter((f) => /\.(service|timer|socket|path)$/.test(f));
@@ -24,6 +37,16 @@ function installCopy(text: string): { dir: string; unit: string } {
   return { dir, unit: text.replaceAll('/opt/loa/', `${dir}/opt/loa/`).replaceAll('/usr/bin/node ', `${process.execPath} `) };
 }
 
+/** Each key's values in order; `\` continuation lines joined. */
+function unitKeys(text: string): Map<string, string[]> {
+  const keys = new Map<string, string[]>();
+  for (const line of text.replace(/\\\n\s*/g, ' ').split('\n')) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line);
+    if (m) keys.set(m[1]!, [...(keys.get(m[1]!) ?? []), m[2]!]);
+  }
+  return keys;
+}
+
 function verify(dir: string, name: string, unit: string): string {
   const path = join(dir, name);
   writeFileSync(path, unit);
@@ -33,6 +56,7 @@ function verify(dir: string, name: string, unit: string): string {
 }
 
 t.ok(units.includes('loa-agent.service'));
+t.ok(units.includes('loa-board.service'));
 
 for (const name of units) {
   t.test(`${name} verifies with no output`, async (t) => {
@@ -58,11 +82,7 @@ t.test('the check catches a misspelt key, a bad value and a missing binary', asy
 
 t.test('loa-agent.service keeps its supervision and hardening', async (t) => {
   const text = readFileSync(join(unitsDir, 'loa-agent.service'), 'utf8');
-  const keys = new Map<string, string[]>();
-  for (const line of text.split('\n')) {
-    const m = /^([A-Za-z]+)=(.*)$/.exec(line);
-    if (m) keys.set(m[1]!, [...(keys.get(m[1]!) ?? []), m[2]!]);
-  }
+  const keys = unitKeys(text);
   const one = (k: string): string | undefined => keys.get(k)?.[0];
   t.equal(one('Type'), 'notify');
   t.equal(one('NotifyAccess'), 'all', 'systemd-notify runs as a child of the agent');
@@ -82,4 +102,128 @@ t.test('loa-agent.service keeps its supervision and hardening', async (t) => {
   writeFileSync(join(dir, 'loa-agent.service'), unit);
   const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=25', join(dir, 'loa-agent.service')], { encoding: 'utf8' });
   t.equal(r.status, 0, `exposure at most 2.5: ${/Overall exposure level[^\n]*/.exec(r.stdout)?.[0]}`);
+});
+
+const boardKeys = unitKeys(readFileSync(join(unitsDir, 'loa-board.service'), 'utf8'));
+const boardCommand = boardKeys.get('ExecStart')![0]!.split(/\s+/);
+
+t.test('loa-board.service outlives the agent, never gives up, and matches the agent\'s board defaults', async (t) => {
+  const one = (k: string): string | undefined => boardKeys.get(k)?.[0];
+  t.match(boardKeys.get('After')!.join(' '), /\bloa-agent\.service\b/, 'starts after the agent, so the first load finds the page');
+  for (const k of ['Requires', 'Requisite', 'BindsTo', 'PartOf', 'Wants']) {
+    t.notMatch((boardKeys.get(k) ?? []).join(' '), /loa-agent/, `no ${k}= on the agent: restarting it must not blank the screen`);
+  }
+  t.equal(one('Restart'), 'always');
+  t.equal(one('StartLimitIntervalSec'), '0');
+  t.equal(one('User'), 'loa-board', 'its own unprivileged user');
+  t.same(one('SupplementaryGroups')?.split(' '), ['video', 'render', 'input']);
+  t.equal(one('PAMName'), 'loa-board', 'systemd/loa-board.pam, installed as /etc/pam.d/loa-board');
+  t.ok(readFileSync(join(unitsDir, 'loa-board.pam'), 'utf8').includes('session  required  pam_systemd.so'), 'the PAM session registers with logind');
+  t.equal(one('TTYPath'), '/dev/tty7');
+  t.equal(one('UtmpIdentifier'), 'tty7');
+  t.same(boardCommand.slice(0, 4), ['/usr/bin/cage', '-d', '--', '/usr/bin/chromium']);
+
+  const defaults = BoardConfigSchema.parse({ kiosk: {} });
+  t.equal(boardCommand.at(-1), `http://127.0.0.1:${defaults.port}/`, 'the page at config board.port');
+  const cdp = new URL(defaults.kiosk!.cdpUrl);
+  t.ok(boardCommand.includes(`--remote-debugging-port=${cdp.port}`), 'DevTools where config board.kiosk.cdpUrl looks');
+  t.ok(boardCommand.includes(`--remote-debugging-address=${cdp.hostname}`));
+  t.same(defaults.kiosk!.restartCommand, ['systemctl', 'restart', 'loa-board.service'], 'the agent restarts this unit');
+  for (const flag of ['--kiosk', '--noerrdialogs', '--disable-infobars', '--disable-session-crashed-bubble', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required', '--ozone-platform=wayland']) {
+    t.ok(boardCommand.includes(flag), flag);
+  }
+  t.notOk(boardCommand.includes('--no-sandbox'), "Chromium's sandbox stays on");
+  const dataDir = boardCommand.find((a) => a.startsWith('--user-data-dir='))!.split('=')[1]!;
+  t.ok(dataDir.startsWith(`/run/${one('RuntimeDirectory')}/`), 'the profile is in the RuntimeDirectory: RAM, fresh at each start');
+});
+
+t.test('the polkit rule lets the agent restart the board browser and nothing else', async (t) => {
+  const rules: Array<(action: unknown, subject: unknown) => unknown> = [];
+  const polkit = { addRule: (f: (a: unknown, s: unknown) => unknown) => rules.push(f), Result: { YES: 'yes', NO: 'no', NOT_HANDLED: null } };
+  runInNewContext(readFileSync(join(unitsDir, 'loa-board.rules'), 'utf8'), { polkit });
+  t.equal(rules.length, 1);
+  const ask = (id: string, unit: string, verb: string, user: string): unknown =>
+    rules[0]!({ id, lookup: (k: string) => ({ unit, verb })[k] }, { user });
+  const manage = 'org.freedesktop.systemd1.manage-units';
+  t.equal(ask(manage, 'loa-board.service', 'restart', 'loa'), 'yes');
+  t.equal(ask(manage, 'loa-board.service', 'stop', 'loa'), null, 'not stop');
+  t.equal(ask(manage, 'loa-agent.service', 'restart', 'loa'), null, 'not another unit');
+  t.equal(ask(manage, 'loa-board.service', 'restart', 'loa-board'), null, 'not another user');
+  t.equal(ask('org.freedesktop.systemd1.manage-unit-files', 'loa-board.service', 'restart', 'loa'), null, 'not another action');
+});
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+
+t.test("loa-board.service's command shows the board full screen, watchable over DevTools", async (t) => {
+  const board = new BoardServer({ log: silentLogger(), timezone: 'Asia/Ho_Chi_Minh', port: 0, contentPath: () => null });
+  await board.start();
+  t.teardown(() => board.stop());
+  board.setSchedule({ defaultPlaylist: { id: 'd', items: [{ kind: 'text', id: 'x', durationS: 3600, text: 'Bảng tin xã' }] } });
+
+  const dir = mkdtempSync(join(tmpdir(), 'loa-kiosk-unit-'));
+  const runtime = join(dir, 'run');
+  const xdgRuntime = join(dir, 'xdg');
+  mkdirSync(runtime);
+  mkdirSync(xdgRuntime, { mode: 0o700 });
+  // cage refuses to run as root; the unit runs it as loa-board.
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    chmodSync(dir, 0o755);
+    for (const d of [runtime, xdgRuntime]) chownSync(d, 65534, 65534);
+  }
+  const cdpPort = await freePort();
+  const unitDataDir = `/run/${boardKeys.get('RuntimeDirectory')![0]}`;
+  const swap = (s: string): string =>
+    s.replaceAll(unitDataDir, runtime).replace(/^--remote-debugging-port=\d+$/, `--remote-debugging-port=${cdpPort}`).replace(/^http:\/\/127\.0\.0\.1:\d+\/$/, board.url);
+  const env: Record<string, string> = { PATH: '/usr/bin:/bin' };
+  for (const assignment of (boardKeys.get('Environment') ?? []).flatMap((e) => e.split(/\s+/))) {
+    const [k, v] = assignment.split(/=(.*)/s) as [string, string];
+    env[k] = swap(v);
+  }
+  // What the PAM session and a seat would give: a runtime dir, and a screen (here, wlroots' headless one).
+  Object.assign(env, { XDG_RUNTIME_DIR: xdgRuntime, WLR_BACKENDS: 'headless', WLR_RENDERER: 'pixman' });
+  const command = boardCommand.map(swap);
+  const argv = asRoot
+    ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--no-new-privs', '--bounding-set=-all', '--inh-caps=-all', '--', ...command]
+    : command;
+  const kiosk = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let stderr = '';
+  kiosk.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  let browser: Browser | null = null;
+  t.teardown(async () => {
+    await browser?.close();
+    await watch.close();
+    // cage and every Chromium process: one process group. Gone before their profile is removed.
+    const signal = (sig: NodeJS.Signals | 0): boolean => { try { return process.kill(-kiosk.pid!, sig); } catch { return false; } };
+    signal('SIGTERM');
+    for (let i = 0; i < 100 && signal(0); i++) await new Promise((r) => setTimeout(r, 100));
+    signal('SIGKILL');
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+  });
+
+  const watch = new KioskWatch({
+    cdpUrl: `http://127.0.0.1:${cdpPort}`, boardUrl: board.url, log: silentLogger(), probeTimeoutMs: 3000,
+    expectedKey: () => board.showing()?.key ?? null, restart: async (reason) => { throw new Error(`kiosk needed a restart: ${reason}\n${stderr}`); },
+  });
+  let health = '';
+  for (let i = 0; i < 150 && health !== 'ok'; i++) {
+    if (kiosk.exitCode !== null) break;
+    const up = await fetch(`http://127.0.0.1:${cdpPort}/json/version`).then((r) => r.ok, () => false);
+    health = up ? await watch.check() : 'starting';
+    if (health !== 'ok') await new Promise((r) => setTimeout(r, 200));
+  }
+  t.equal(health, 'ok', 'the board page is up and current under cage', health === 'ok' ? {} : { stderr: stderr.slice(-1500) });
+
+  browser = await chromium.connectOverCDP(`http://127.0.0.1:${cdpPort}`);
+  const page = browser.contexts()[0]!.pages().find((p) => p.url() === board.url)!;
+  const shown = await page.evaluate(() => ({ inner: [innerWidth, innerHeight], output: [screen.width, screen.height], text: document.body.innerText }));
+  t.same(shown.inner, shown.output, 'kiosk: the page fills the whole output, no browser frame');
+  t.match(shown.text, /Bảng tin xã/);
 });

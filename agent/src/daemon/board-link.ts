@@ -174,6 +174,8 @@ export class BoardLink {
   }
 
   private proof(row: BoardProofRow): void {
+    // The rotation runs on behind a black page at night; what no one could see needs no proof.
+    if (row.result === 'unconfirmed' && this.server.blanked) return;
     this.pendingProof.push(row);
     // An emergency's or a failure's record is written at once; routine rotation waits for the batch.
     if (row.source === 'emergency' || row.result === 'failed') this.flushProof();
