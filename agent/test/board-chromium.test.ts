@@ -4,11 +4,12 @@
  * Screenshots are kept under artifacts/board/ for a human to look at.
  */
 import t from 'tap';
+import { launchBrowser } from './chromium-fixture.js';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import { BoardServer, type BoardProofRow } from '../src/board/server.js';
 import type { BoardScheduleInput } from '../src/board/playlist.js';
 import { silentLogger } from '../src/lib/logger.js';
@@ -52,12 +53,7 @@ let cdp: CDPSession;
 
 t.before(async () => {
   await board.start();
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 720 },
-  });
+  context = await launchBrowser(profile, { width: 1280, height: 720 });
   page = context.pages()[0] ?? (await context.newPage());
   cdp = await context.newCDPSession(page);
   await cdp.send('DOM.enable');

@@ -5,9 +5,10 @@
  * KioskWatch, written to a file by `loa board screenshot`.
  */
 import t, { type Test } from 'tap';
+import { HEADLESS_ARGS, freePort } from './chromium-fixture.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { BoardServer, type BoardProofRow } from '../src/board/server.js';
 import { KioskWatch } from '../src/board/kiosk-watch.js';
@@ -110,7 +111,7 @@ t.test('a screenshot of the real kiosk: a PNG of the whole panel, showing the bo
   board.setSchedule({ defaultPlaylist: { id: 'd', items: [{ kind: 'text', id: 'hello', durationS: 3600, text: 'Bảng tin xã' }] } });
   const port = await freePort();
   const kiosk = spawn('/usr/bin/chromium', [
-    '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ...HEADLESS_ARGS,
     `--remote-debugging-port=${port}`, '--remote-debugging-address=127.0.0.1', `--user-data-dir=${join(dir, 'profile')}`, '--window-size=1280,720', board.url,
   ], { stdio: 'ignore' });
   const watch = new KioskWatch({
@@ -178,14 +179,6 @@ function luminance(png: Buffer): Uint8Array {
   return new Uint8Array(execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'png_pipe', '-i', '-', '-f', 'rawvideo', '-pix_fmt', 'gray', '-'], { input: png, maxBuffer: 16 << 20 }));
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function devtoolsUp(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {

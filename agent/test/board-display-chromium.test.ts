@@ -5,10 +5,11 @@
  * pixels decoded by ffmpeg. Screenshots go to artifacts/board/.
  */
 import t from 'tap';
+import { launchBrowser } from './chromium-fixture.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { DisplayController, type DisplayPowerEvent } from '../src/board/display-controller.js';
 import { SimDisplay } from '../src/board/display.js';
 import { BoardServer, type BoardProofRow } from '../src/board/server.js';
@@ -37,12 +38,7 @@ let page: Page;
 
 t.before(async () => {
   await board.start();
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: W, height: H },
-  });
+  context = await launchBrowser(profile, { width: W, height: H });
   page = context.pages()[0] ?? (await context.newPage());
 });
 

@@ -4,22 +4,15 @@
  * framework: crashes, hangs and stray pages are real.
  */
 import t from 'tap';
+import { HEADLESS_ARGS, freePort } from './chromium-fixture.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { chromium } from 'playwright-core';
 import { KioskWatch } from '../src/board/kiosk-watch.js';
 import { BoardServer } from '../src/board/server.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { tempDir } from './audio-fixture.js';
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 const board = new BoardServer({ log: silentLogger(), timezone: 'Asia/Ho_Chi_Minh', port: 0, contentPath: () => null });
 let browser: ChildProcess | null = null;
@@ -31,7 +24,7 @@ async function launch(): Promise<void> {
   const profile = tempDir('kiosk');
   profiles.push(profile);
   browser = spawn('/usr/bin/chromium', [
-    '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ...HEADLESS_ARGS,
     `--remote-debugging-port=${port}`, '--remote-debugging-address=127.0.0.1', `--user-data-dir=${profile}`, '--window-size=1280,720', board.url,
   ], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {

@@ -4,6 +4,7 @@
  * screen by field staff and the rotation after it, and the refusals.
  */
 import t from 'tap';
+import { HEADLESS_ARGS } from './chromium-fixture.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -44,7 +45,7 @@ let browser: Browser;
 t.before(async () => {
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: HEADLESS_ARGS,
   });
 });
 t.teardown(async () => {

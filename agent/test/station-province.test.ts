@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
+import { HEADLESS_ARGS, freePort } from './chromium-fixture.js';
 import { execFileSync, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { EmbeddedBroker } from '../../province/src/embedded-broker.js';
@@ -70,13 +70,6 @@ t.test('the province drives a real station: target to air, emergency command, pr
   t.equal(s.agent.store.outboxDepth(), 0, 'the outbox drained: every row acknowledged and deleted');
 });
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 
 t.test('the board follows the province: playlists and images in the target, kept across a restart; an emergency shows its text', async (t) => {
   const { broker, content, keys, province } = await startProvince(t);
@@ -91,7 +84,7 @@ t.test('the board follows the province: playlists and images in the target, kept
   await until(() => s.agent.sync?.status().connected, 20_000, 'the station to connect');
   // The kiosk browser, started as its systemd unit would: its own process, DevTools on loopback.
   const kiosk = spawn('/usr/bin/chromium', [
-    '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ...HEADLESS_ARGS,
     `--remote-debugging-port=${cdpPort}`, '--remote-debugging-address=127.0.0.1', `--user-data-dir=${join(dir, 'kiosk-profile')}`, '--window-size=640,360', s.agent.board!.server.url,
   ], { stdio: 'ignore' });
   t.teardown(() => { kiosk.kill('SIGKILL'); });

@@ -14,9 +14,9 @@
  * backend for the screen, temp folders for /run, free ports.
  */
 import t from 'tap';
+import { freePort } from './chromium-fixture.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
@@ -153,13 +153,6 @@ t.test('the polkit rule lets the agent restart the board browser and nothing els
   t.equal(ask('org.freedesktop.systemd1.manage-unit-files', 'loa-board.service', 'restart', 'loa'), null, 'not another action');
 });
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 t.test("loa-board.service's command shows the board full screen, watchable over DevTools", async (t) => {
   const board = new BoardServer({ log: silentLogger(), timezone: 'Asia/Ho_Chi_Minh', port: 0, contentPath: () => null });
