@@ -2,6 +2,7 @@ import t from 'tap';
 import { normalisationGain, parseEbur128Summary, volumeGainDb } from '../src/audio/loudness.js';
 import { firstAudibleFrame, rampPcm } from '../src/audio/fade.js';
 import { gainFilter } from '../src/audio/decoder.js';
+import { classify } from '../src/audio/probe.js';
 
 const target = { targetLufs: -23, truePeakDbtp: -2 };
 
@@ -66,4 +67,17 @@ t.test('silence detection', async (t) => {
   t.equal(firstAudibleFrame(pcm), -1);
   pcm[9] = 1;
   t.equal(firstAudibleFrame(pcm), 2);
+});
+
+t.test("what ffprobe's description means: an MP3's cover art is not a video, an MJPEG film is not an image", async (t) => {
+  const mp3WithCover = [
+    { codec_type: 'audio', codec_name: 'mp3', duration: '12.5' },
+    { codec_type: 'video', codec_name: 'mjpeg', disposition: { attached_pic: 1 } },
+  ];
+  t.same(classify(mp3WithCover, { format_name: 'mp3' }), { kind: 'audio', format: 'mp3/mp3', durationMs: 12_500 });
+  t.same(classify([{ codec_type: 'video', codec_name: 'png' }], { format_name: 'png_pipe' }), { kind: 'image', format: 'png_pipe/png', durationMs: 0 });
+  t.same(classify([{ codec_type: 'video', codec_name: 'h264', duration: '3' }, { codec_type: 'audio', codec_name: 'aac' }], { format_name: 'mov,mp4,m4a,3gp,3g2,mj2' }).kind, 'video');
+  t.throws(() => classify([{ codec_type: 'video', codec_name: 'mjpeg', duration: '3' }], { format_name: 'mov,mp4,m4a,3gp,3g2,mj2' }), /must be H\.264 in MP4 \(it is mjpeg/);
+  t.throws(() => classify([{ codec_type: 'video', codec_name: 'png' }], { format_name: 'png_pipe' }, 'audio'), /no audio stream/);
+  t.throws(() => classify([{ codec_type: 'audio', codec_name: 'mp3', duration: '0' }], { format_name: 'mp3' }), /no duration/);
 });

@@ -77,7 +77,7 @@ t.test('import rejects what is not audio, naming the file and the problem', asyn
 });
 
 t.test('board media: images and H.264 videos enter the cache as what they are, never as audio', async (t) => {
-  const { cache } = setup();
+  const { cache, db } = setup();
   const ff = (args: string[]): void => void execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', ...args]);
   const png = join(src, 'poster.png');
   ff(['-f', 'lavfi', '-i', 'color=c=red:s=64x48', '-frames:v', '1', png]);
@@ -99,6 +99,12 @@ t.test('board media: images and H.264 videos enter the cache as what they are, n
   await t.rejects(setup().cache.import(png, 'poster', undefined, 'audio'), /not usable audio: no audio stream/);
   const asAudio = await cache.verifyBeforePlay(image.sha256);
   t.match(asAudio, { problem: /an image for the board, not audio/ }, 'the speakers never get a picture');
+
+  // The database was rebuilt: the files say again what they are.
+  db.prepare('DELETE FROM content').run();
+  const scan = await cache.startupScan();
+  t.same(scan.quarantined, []);
+  t.same([cache.get(image.sha256)?.kind, cache.get(video.sha256)?.kind], ['image', 'video'], 're-indexed as what they are');
 });
 
 t.test('verify: a corrupted file is quarantined, reported once, never offered for play', async (t) => {

@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 
 /** audio: for the speakers; image and video: for the bulletin board. */
 export type MediaKind = 'audio' | 'image' | 'video';
-export const MEDIA_KINDS: readonly MediaKind[] = ['audio', 'image', 'video'];
 
 export interface ProbeResult {
   kind: MediaKind;

@@ -351,7 +351,8 @@ export class ContentCache {
 
   private async reindex(sha256: string, row?: Row): Promise<void> {
     const path = this.pathFor(sha256);
-    const facts = await this.examine(path, row?.kind, row?.name ?? sha256);
+    // The file says what it is: a problem row's kind may be the column default, not the truth.
+    const facts = await this.examine(path, undefined, row?.name ?? sha256);
     const { size } = await stat(path);
     this.upsert({
       sha256,

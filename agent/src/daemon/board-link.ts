@@ -126,10 +126,6 @@ export class BoardLink {
     ];
   }
 
-  get kioskState(): KioskHealth | null {
-    return this.kioskHealth;
-  }
-
   /** `loa board ...` on the control socket. */
   handlers(): ReturnType<typeof boardHandlers> {
     const kiosk = this.kioskWatch;
