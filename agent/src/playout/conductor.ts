@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Occurrence, Programme, InterruptionPolicy, BulletinClass } from '../domain/types.js';
-import { classOf } from '../domain/types.js';
 import type { StationRequest } from '../domain/request.js';
 import { decide, type Candidate, type ResumePoint } from '../schedule/arbiter.js';
 import { expandOccurrences } from '../schedule/planner.js';
+import { expand, planSession, usableZones, type PlanSubject, type PlanWarning } from '../schedule/session-plan.js';
 import type { StationStore, PlayLogRow } from '../store/station-store.js';
-import { runSession, type PlannedItem, type SessionPlan, type SessionPorts, type SessionOutcome } from './session.js';
+import { runSession, rowIdentity, type SessionPlan, type SessionPorts, type SessionOutcome } from './session.js';
 
 /** What the province's target may change while the station runs. */
 export interface StationSettings {
@@ -45,6 +45,19 @@ export interface ConductorOptions {
   now?: () => number;
 }
 
+/** A session's transitions, for the board, the tests and the demo. */
+export interface SessionEvent {
+  key: string;
+  label: string;
+  state: 'started' | 'completed' | 'stopped' | 'interrupted';
+}
+
+export interface ConductorEvents {
+  session: [SessionEvent];
+  /** A play-log row, once it is stored. */
+  played: [PlayLogRow];
+}
+
 interface Current {
   key: string;
   priority: number;
@@ -66,9 +79,9 @@ const LOOKAHEAD_MS = 8 * DAY;
  * instead of polling. Every decision runs through one queue, so two triggers
  * (a timer and an operator request) can never start two sessions.
  *
- * Emits 'session' ({ key, state }) and 'played' (PlayLogRow) for observers.
+ * Emits `ConductorEvents` for observers.
  */
-export class Conductor extends EventEmitter {
+export class Conductor extends EventEmitter<ConductorEvents> {
   private programmes = new Map<string, Programme & { knownSinceMs: number }>();
   private scheduleProblems: string[] = [];
   private current: Current | null = null;
@@ -172,7 +185,7 @@ export class Conductor extends EventEmitter {
 
   nowPlaying(): NowPlaying | null {
     const c = this.current;
-    return c ? { key: c.key, label: c.plan.label, priority: c.priority, zones: c.plan.zones, origin: c.plan.origin, startedMs: c.startedMs, ...(c.plan.display ? { display: c.plan.display } : {}) } : null;
+    return c ? { key: c.key, label: c.plan.label, priority: c.priority, zones: c.plan.zones, origin: c.plan.origin, startedMs: c.startedMs, ...(c.plan.kind === 'request' && c.plan.display ? { display: c.plan.display } : {}) } : null;
   }
 
   /** Occurrences from `fromMs` for `days`, with what happened to each. */
@@ -253,77 +266,36 @@ export class Conductor extends EventEmitter {
 
   private planFor(c: Candidate, request?: StationRequest): SessionPlan | null {
     const now = this.now();
+    let subject: PlanSubject;
     if (c.kind === 'occurrence') {
       const p = this.programmes.get(c.occurrence.programmeId);
       if (!p) {
         this.o.store.markOccurrence(c.occurrence, 'missed', { item: 0, offsetMs: 0 }, now);
         return null;
       }
-      const resume = c.resume ?? { item: 0, offsetMs: 0 };
-      const cls = classOf(p.priority);
-      const items: PlannedItem[] = [];
-      // Queued priority bulletins go first, in the operator's order.
-      for (const b of this.o.store.pendingRequests('next-programme')) {
-        this.withChime(items, classOf(b.request.priority));
-        b.request.items.forEach((it) => {
-          for (let r = 0; r < it.repeat; r++) items.push({ content: it.content, gapMs: it.gapMs, offsetMs: 0, origin: { kind: 'bulletin', requestId: b.request.id, priority: b.request.priority } });
-        });
-      }
-      if (resume.item === 0 && resume.offsetMs === 0) this.withChime(items, cls);
-      items.push(...expand(p.items).filter((it) => it.origin.kind === 'item' && it.origin.index >= resume.item).map((it) =>
-        it.origin.kind === 'item' && it.origin.index === resume.item ? { ...it, offsetMs: resume.offsetMs } : it));
-      const zones = this.knownZones(p.zones);
-      const volume = this.effectiveVolume(p.volume, zones);
-      const fresh = !c.resume;
-      return {
-        key: c.key,
-        label: p.name,
-        source: 'schedule',
-        priority: p.priority,
-        zones,
-        volume,
-        volumeGainDb: this.o.volumeGainDb(volume),
-        items,
-        audioStartMs: fresh && c.occurrence.startMs > now ? c.occurrence.startMs : null,
-        scheduledMs: c.occurrence.startMs,
-        programmeId: p.id,
-        occurrenceId: c.occurrence.id,
-        origin: 'schedule',
-        policy: this.o.interruption[cls],
-      };
+      const bulletins = this.o.store.pendingRequests('next-programme').map((b) => b.request);
+      subject = { kind: 'occurrence', occurrence: c.occurrence, programme: p, bulletins, ...(c.resume ? { resume: c.resume } : {}) };
+    } else {
+      if (!request) return null;
+      subject = { kind: 'request', request, ...(c.request.resume ? { resume: c.request.resume } : {}) };
     }
-    if (!request) return null;
-    const cls = classOf(request.priority);
-    const emergency = cls === 'emergency';
-    const resume = c.request.resume ?? { item: 0, offsetMs: 0 };
-    const items: PlannedItem[] = [];
-    if (resume.item === 0 && resume.offsetMs === 0) this.withChime(items, cls);
-    items.push(...expand(request.items).filter((it) => it.origin.kind === 'item' && it.origin.index >= resume.item).map((it) =>
-      it.origin.kind === 'item' && it.origin.index === resume.item ? { ...it, offsetMs: resume.offsetMs } : it));
-    // Circular 39: an emergency plays everywhere, at forced volume.
-    // Every zone, disabled ones included: a warning must reach everyone who can hear it.
-    const zones = emergency ? this.o.settings.zones.map((z) => z.name) : request.zones.length === 0 ? this.knownZones(this.o.settings.zones.map((z) => z.name)) : this.knownZones(request.zones);
-    const volume = emergency ? this.o.settings.emergencyVolume : this.effectiveVolume(request.volume, zones);
-    return {
+    const { plan, warnings } = planSession({
       key: c.key,
-      label: request.label || request.id,
-      source: 'request',
-      priority: request.priority,
-      zones,
-      volume,
-      volumeGainDb: this.o.volumeGainDb(volume),
-      items,
-      audioStartMs: null,
-      requestId: request.id,
-      origin: request.origin,
-      ...(request.display ? { display: request.display } : {}),
-      policy: this.o.interruption[cls],
-    };
+      subject,
+      settings: this.o.settings,
+      chime: this.o.chime,
+      interruption: this.o.interruption,
+      volumeGainDb: this.o.volumeGainDb,
+      nowMs: now,
+    });
+    this.warnPlan(warnings, { session: plan.key });
+    return plan;
   }
 
-  private withChime(items: PlannedItem[], cls: BulletinClass): void {
-    if (this.o.chime && this.o.chime.classes.includes(cls)) {
-      items.push({ content: this.o.chime.content, gapMs: 300, offsetMs: 0, origin: { kind: 'chime' } });
+  private warnPlan(warnings: readonly PlanWarning[], context: { session?: string } = {}): void {
+    for (const w of warnings) {
+      if (w.kind === 'zones-left-out') this.o.log.warn({ ...context, unknown: w.unknown, disabled: w.disabled }, 'zones unknown or disabled on this station: left out');
+      else this.o.log.warn(context, 'no usable zone on this station: the session plays on no horn');
     }
   }
 
@@ -339,25 +311,17 @@ export class Conductor extends EventEmitter {
 
   /** The named zones this station has and may use; unknown or disabled ones are left out, and said so. */
   private knownZones(names: readonly string[]): string[] {
-    const usable = new Set(this.o.settings.zones.filter((z) => z.enabled).map((z) => z.name));
-    const left = names.filter((n) => !usable.has(n));
-    if (left.length > 0) this.o.log.warn({ zones: left }, 'zones unknown or disabled on this station: left out');
-    return names.filter((n) => usable.has(n));
-  }
-
-  /** Zones sharing one amplifier can only play at one level: the lowest trim wins, so no zone is louder than allowed. */
-  private effectiveVolume(volume: number, zones: readonly string[]): number {
-    const trims = this.o.settings.zones.filter((z) => zones.includes(z.name)).map((z) => z.volume);
-    const trim = trims.length > 0 ? Math.min(...trims) : 100;
-    return Math.round((volume * trim * this.o.settings.masterVolume) / 10_000);
+    const { zones, warnings } = usableZones(names, this.o.settings.zones);
+    this.warnPlan(warnings);
+    return zones;
   }
 
   private begin(candidate: Candidate, plan: SessionPlan): void {
     const now = this.now();
     this.powerDown?.abort();
     this.powerDown = null;
-    if (plan.occurrenceId) this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId!, startMs: plan.scheduledMs! }, 'playing', candidate.kind === 'occurrence' ? (candidate.resume ?? { item: 0, offsetMs: 0 }) : { item: 0, offsetMs: 0 }, now);
-    if (plan.requestId) this.o.store.setRequestState(plan.requestId, 'playing', now);
+    if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', candidate.kind === 'occurrence' ? (candidate.resume ?? { item: 0, offsetMs: 0 }) : { item: 0, offsetMs: 0 }, now);
+    else this.o.store.setRequestState(plan.requestId, 'playing', now);
     const controller = new AbortController();
     const hooks = {
       logged: (row: PlayLogRow) => {
@@ -365,7 +329,7 @@ export class Conductor extends EventEmitter {
         this.emit('played', row);
       },
       progress: (resume: ResumePoint) => {
-        if (plan.occurrenceId) this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId!, startMs: plan.scheduledMs! }, 'playing', resume, this.now());
+        if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', resume, this.now());
       },
       bulletinPlayed: (id: string) => this.o.store.setRequestState(id, 'done', this.now()),
       clockLabel: () => this.o.clock.label(),
@@ -386,14 +350,14 @@ export class Conductor extends EventEmitter {
     const operatorStop = signal.reason instanceof StopSignal;
     const shuttingDown = this.stopped;
     if (outcome.completed || operatorStop) {
-      if (plan.occurrenceId) this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId!, startMs: plan.scheduledMs! }, 'done', { item: 0, offsetMs: 0 }, now);
-      if (plan.requestId) this.o.store.setRequestState(plan.requestId, 'done', now);
+      if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'done', { item: 0, offsetMs: 0 }, now);
+      else this.o.store.setRequestState(plan.requestId, 'done', now);
       if (!outcome.completed) this.logSkipped(plan, outcome, (signal.reason as StopSignal).message);
     } else {
       // Preempted, or the agent is stopping: come back to it per the policy.
       const resume = outcome.resume ?? { item: 0, offsetMs: 0 };
-      if (plan.occurrenceId) this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId!, startMs: plan.scheduledMs! }, 'interrupted', resume, now);
-      if (plan.requestId) this.o.store.setRequestState(plan.requestId, 'pending', now, resume);
+      if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'interrupted', resume, now);
+      else this.o.store.setRequestState(plan.requestId, 'pending', now, resume);
     }
     this.o.log.info({ session: plan.key, completed: outcome.completed, reason: outcome.reason }, 'session ended');
     this.emit('session', { key: plan.key, label: plan.label, state: outcome.completed ? 'completed' : operatorStop ? 'stopped' : 'interrupted' });
@@ -446,13 +410,9 @@ export class Conductor extends EventEmitter {
 
   private skippedRow(plan: SessionPlan, content: string, reason: string): PlayLogRow {
     return {
-      source: plan.source,
-      ...(plan.programmeId ? { programmeId: plan.programmeId } : {}),
-      ...(plan.occurrenceId ? { occurrenceId: plan.occurrenceId } : {}),
-      ...(plan.requestId ? { requestId: plan.requestId } : {}),
+      ...rowIdentity(plan),
       content,
       priority: plan.priority,
-      ...(plan.scheduledMs !== undefined ? { scheduledMs: plan.scheduledMs } : {}),
       zones: plan.zones,
       volume: plan.volume,
       result: 'skipped',
@@ -464,12 +424,3 @@ export class Conductor extends EventEmitter {
 
 /** The abort reason of an operator stop, as opposed to a preemption. */
 export class StopSignal extends Error {}
-
-/** Programme or request items with repeats expanded, numbered for resume points. */
-function expand(items: ReadonlyArray<{ content: string; repeat: number; gapMs: number }>): PlannedItem[] {
-  const out: PlannedItem[] = [];
-  for (const it of items) {
-    for (let r = 0; r < it.repeat; r++) out.push({ content: it.content, gapMs: it.gapMs, offsetMs: 0, origin: { kind: 'item', index: out.length } });
-  }
-  return out;
-}

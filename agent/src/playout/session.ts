@@ -24,10 +24,9 @@ export interface PlannedItem {
   origin: ItemOrigin;
 }
 
-export interface SessionPlan {
+interface PlanCommon {
   key: string;
   label: string;
-  source: 'schedule' | 'request';
   priority: number;
   zones: string[];
   volume: number;
@@ -36,15 +35,35 @@ export interface SessionPlan {
   items: PlannedItem[];
   /** The instant the audio must start (scheduled), or null for as soon as possible. */
   audioStartMs: number | null;
-  scheduledMs?: number;
-  programmeId?: string;
-  occurrenceId?: string;
-  requestId?: string;
   /** schedule, or who asked: cli, province, button. */
   origin: string;
+  policy: InterruptionPolicy;
+}
+
+/** A scheduled occurrence of a programme. */
+export interface OccurrencePlan extends PlanCommon {
+  kind: 'occurrence';
+  programmeId: string;
+  occurrenceId: string;
+  scheduledMs: number;
+}
+
+/** An operator's request: play now, an emergency. */
+export interface RequestPlan extends PlanCommon {
+  kind: 'request';
+  requestId: string;
   /** The request's text for the bulletin board. */
   display?: { text: string; instructions: string };
-  policy: InterruptionPolicy;
+}
+
+/** Made by `planSession` (schedule/session-plan.ts). */
+export type SessionPlan = OccurrencePlan | RequestPlan;
+
+/** The play-log fields that say which occurrence or request a row proves. */
+export function rowIdentity(plan: SessionPlan): Pick<PlayLogRow, 'source' | 'programmeId' | 'occurrenceId' | 'requestId' | 'scheduledMs'> {
+  return plan.kind === 'occurrence'
+    ? { source: 'schedule', programmeId: plan.programmeId, occurrenceId: plan.occurrenceId, scheduledMs: plan.scheduledMs }
+    : { source: 'request', requestId: plan.requestId };
 }
 
 export interface SessionHooks {
@@ -91,13 +110,10 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
   };
 
   const row = (item: PlannedItem, fields: Partial<PlayLogRow> & Pick<PlayLogRow, 'result'>): PlayLogRow => ({
-    source: plan.source,
-    ...(plan.programmeId ? { programmeId: plan.programmeId } : {}),
-    ...(plan.occurrenceId ? { occurrenceId: plan.occurrenceId } : {}),
-    ...(item.origin.kind === 'bulletin' ? { requestId: item.origin.requestId } : plan.requestId ? { requestId: plan.requestId } : {}),
+    ...rowIdentity(plan),
+    ...(item.origin.kind === 'bulletin' ? { requestId: item.origin.requestId } : {}),
     content: item.content,
     priority: item.origin.kind === 'bulletin' ? item.origin.priority : plan.priority,
-    ...(plan.scheduledMs !== undefined ? { scheduledMs: plan.scheduledMs } : {}),
     zones: plan.zones,
     volume: plan.volume,
     clock: hooks.clockLabel(),

@@ -1,0 +1,199 @@
+import type { BulletinClass, InterruptionPolicy, Occurrence, Programme, ProgrammeItem } from '../domain/types.js';
+import { classOf } from '../domain/types.js';
+import type { StationRequest } from '../domain/request.js';
+import type { ResumePoint } from './arbiter.js';
+import type { PlannedItem, SessionPlan } from '../playout/session.js';
+
+/**
+ * What one session plays, where and how loud: the Circular 39 rules as pure
+ * logic over plain data. The arbiter chose what starts; this says what that
+ * means, item by item, and the conductor only carries it out.
+ *
+ * Rules:
+ * - An emergency plays on every zone of the station at the forced volume,
+ *   disabled zones included: a warning must reach everyone who can hear it.
+ *   The zones and volume it names are not used.
+ * - Any other session plays on the zones it names (a request naming none:
+ *   every zone) that the station has and may use; unknown or disabled zones
+ *   are left out, and said so.
+ * - Volume is the programme's or request's, times the lowest trim of its
+ *   zones (they share one audio output: no zone louder than allowed), times
+ *   the master volume.
+ * - Queued priority bulletins head a scheduled programme in the operator's
+ *   order, each after a chime of its class, always whole (never resumed).
+ * - A session resumes from its resume point: earlier items are left out, the
+ *   item it points at starts at its offset. The chime plays only at a fresh
+ *   start, never on a resume.
+ * - A scheduled programme's audio starts at its instant, unless it resumes or
+ *   its instant has passed; a request starts as soon as possible.
+ */
+
+/** The station settings planning reads; the province's target may change them. */
+export interface PlanSettings {
+  /** Per zone: volume trim 0-100, and whether the schedule may use it at all (a broken horn line). */
+  zones: ReadonlyArray<{ name: string; volume: number; enabled: boolean }>;
+  emergencyVolume: number;
+  /** 0-100 on top of programme and zone volume. */
+  masterVolume: number;
+}
+
+/** What the arbiter chose, with the documents it names. */
+export type PlanSubject =
+  | {
+      kind: 'occurrence';
+      occurrence: Occurrence;
+      programme: Programme;
+      resume?: ResumePoint;
+      /** Pending `next-programme` requests, in the operator's order. */
+      bulletins: readonly StationRequest[];
+    }
+  | { kind: 'request'; request: StationRequest; resume?: ResumePoint };
+
+export interface PlanInput {
+  /** The arbiter's key for the candidate. */
+  key: string;
+  subject: PlanSubject;
+  settings: PlanSettings;
+  /** Cached chime content and the classes it precedes, if enabled. */
+  chime: { content: string; classes: readonly BulletinClass[] } | null;
+  interruption: Readonly<Record<BulletinClass, InterruptionPolicy>>;
+  volumeGainDb: (volumePercent: number) => number;
+  nowMs: number;
+}
+
+export type PlanWarning =
+  /** Zones named but not played on: the station lacks them, or they are switched off. */
+  | { kind: 'zones-left-out'; unknown: string[]; disabled: string[] }
+  /** Nothing left to play on: the session runs, but no horn carries it. */
+  | { kind: 'no-zone' };
+
+export interface PlanResult {
+  plan: SessionPlan;
+  warnings: PlanWarning[];
+}
+
+const START: ResumePoint = { item: 0, offsetMs: 0 };
+const CHIME_GAP_MS = 300;
+
+export function planSession(input: PlanInput): PlanResult {
+  const { subject, settings } = input;
+  const warnings: PlanWarning[] = [];
+  const withChime = (items: PlannedItem[], cls: BulletinClass): void => {
+    if (input.chime && input.chime.classes.includes(cls)) {
+      items.push({ content: input.chime.content, gapMs: CHIME_GAP_MS, offsetMs: 0, origin: { kind: 'chime' } });
+    }
+  };
+  const usable = (names: readonly string[]): string[] => {
+    const { zones, warnings: left } = usableZones(names, settings.zones);
+    warnings.push(...left);
+    return zones;
+  };
+  const noZoneWarning = (zones: readonly string[]): void => {
+    if (zones.length === 0) warnings.push({ kind: 'no-zone' });
+  };
+
+  if (subject.kind === 'occurrence') {
+    const p = subject.programme;
+    const resume = subject.resume ?? START;
+    const cls = classOf(p.priority);
+    const items: PlannedItem[] = [];
+    for (const b of subject.bulletins) {
+      withChime(items, classOf(b.priority));
+      b.items.forEach((it) => {
+        for (let r = 0; r < it.repeat; r++) items.push({ content: it.content, gapMs: it.gapMs, offsetMs: 0, origin: { kind: 'bulletin', requestId: b.id, priority: b.priority } });
+      });
+    }
+    if (isStart(resume)) withChime(items, cls);
+    items.push(...resumeFrom(p.items, resume));
+    const zones = usable(p.zones);
+    noZoneWarning(zones);
+    const volume = effectiveVolume(p.volume, zones, settings);
+    const fresh = !subject.resume;
+    return {
+      plan: {
+        kind: 'occurrence',
+        key: input.key,
+        label: p.name,
+        priority: p.priority,
+        zones,
+        volume,
+        volumeGainDb: input.volumeGainDb(volume),
+        items,
+        audioStartMs: fresh && subject.occurrence.startMs > input.nowMs ? subject.occurrence.startMs : null,
+        scheduledMs: subject.occurrence.startMs,
+        programmeId: p.id,
+        occurrenceId: subject.occurrence.id,
+        origin: 'schedule',
+        policy: input.interruption[cls],
+      },
+      warnings,
+    };
+  }
+
+  const request = subject.request;
+  const cls = classOf(request.priority);
+  const emergency = cls === 'emergency';
+  const resume = subject.resume ?? START;
+  const items: PlannedItem[] = [];
+  if (isStart(resume)) withChime(items, cls);
+  items.push(...resumeFrom(request.items, resume));
+  const allZones = settings.zones.map((z) => z.name);
+  const zones = emergency ? allZones : usable(request.zones.length === 0 ? allZones : request.zones);
+  noZoneWarning(zones);
+  const volume = emergency ? settings.emergencyVolume : effectiveVolume(request.volume, zones, settings);
+  return {
+    plan: {
+      kind: 'request',
+      key: input.key,
+      label: request.label || request.id,
+      priority: request.priority,
+      zones,
+      volume,
+      volumeGainDb: input.volumeGainDb(volume),
+      items,
+      audioStartMs: null,
+      requestId: request.id,
+      origin: request.origin,
+      ...(request.display ? { display: request.display } : {}),
+      policy: input.interruption[cls],
+    },
+    warnings,
+  };
+}
+
+/** The named zones this station has and may use, in the order named; the rest left out, and said so. */
+export function usableZones(names: readonly string[], stationZones: PlanSettings['zones']): { zones: string[]; warnings: PlanWarning[] } {
+  const known = new Set(stationZones.map((z) => z.name));
+  const enabled = new Set(stationZones.filter((z) => z.enabled).map((z) => z.name));
+  const zones = names.filter((n) => enabled.has(n));
+  const unknown = names.filter((n) => !known.has(n));
+  const disabled = names.filter((n) => known.has(n) && !enabled.has(n));
+  return { zones, warnings: unknown.length + disabled.length > 0 ? [{ kind: 'zones-left-out', unknown, disabled }] : [] };
+}
+
+/** Zones sharing one audio output can only play at one level: the lowest trim wins, so no zone is louder than allowed. */
+export function effectiveVolume(volume: number, zones: readonly string[], settings: Pick<PlanSettings, 'zones' | 'masterVolume'>): number {
+  const trims = settings.zones.filter((z) => zones.includes(z.name)).map((z) => z.volume);
+  const trim = trims.length > 0 ? Math.min(...trims) : 100;
+  return Math.round((volume * trim * settings.masterVolume) / 10_000);
+}
+
+/** Programme or request items with repeats expanded, numbered for resume points. */
+export function expand(items: readonly ProgrammeItem[]): PlannedItem[] {
+  const out: PlannedItem[] = [];
+  for (const it of items) {
+    for (let r = 0; r < it.repeat; r++) out.push({ content: it.content, gapMs: it.gapMs, offsetMs: 0, origin: { kind: 'item', index: out.length } });
+  }
+  return out;
+}
+
+/** The items from a resume point on: the one it points at starts at its offset. */
+function resumeFrom(items: readonly ProgrammeItem[], resume: ResumePoint): PlannedItem[] {
+  return expand(items)
+    .filter((it) => it.origin.kind === 'item' && it.origin.index >= resume.item)
+    .map((it) => (it.origin.kind === 'item' && it.origin.index === resume.item ? { ...it, offsetMs: resume.offsetMs } : it));
+}
+
+function isStart(resume: ResumePoint): boolean {
+  return resume.item === 0 && resume.offsetMs === 0;
+}
