@@ -1,5 +1,6 @@
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ConfigSchema, type Config } from './schema.js';
+import { checkConfig, formatFinding } from './check.js';
 import { describeIssues } from '../domain/schemas.js';
 import { isValidTimezone } from '../schedule/planner.js';
 
@@ -45,22 +46,18 @@ export function parseConfig(raw: unknown, path = '(config)'): Config {
   if (!isValidTimezone(result.data.station.timezone)) {
     problems.push(`station.timezone: unknown time zone "${result.data.station.timezone}"; use an IANA name such as Asia/Ho_Chi_Minh`);
   }
-  // Files the configuration points at must be readable now, not fail later inside the MQTT client.
-  const sync = result.data.sync;
-  const files: Array<[string, string | undefined]> = [
-    ['sync.passwordFile', sync?.passwordFile],
-    ['sync.tls.caFile', sync?.tls.caFile],
-    ['sync.tls.certFile', sync?.tls.certFile],
-    ['sync.tls.keyFile', sync?.tls.keyFile],
-  ];
-  for (const [field, file] of files) {
-    if (file === undefined) continue;
-    try {
-      accessSync(file, constants.R_OK);
-    } catch (err) {
-      problems.push(`${field}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path and that user loa may read it`);
-    }
-  }
   if (problems.length > 0) throw new ConfigError(path, problems);
   return result.data;
+}
+
+/**
+ * For the daemon: the configuration, refused as a whole when what it points
+ * at is wrong (see `checkConfig`). The `loa` command uses `loadConfig`, so
+ * `loa safe-off` and `loa doctor` still work with such a file.
+ */
+export function loadConfigForStart(path: string): Config {
+  const config = loadConfig(path);
+  const findings = checkConfig(config);
+  if (findings.length > 0) throw new ConfigError(path, findings.map((f) => formatFinding(f)));
+  return config;
 }
