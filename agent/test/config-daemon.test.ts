@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../src/cli/main.js';
@@ -81,6 +81,11 @@ t.test('a misspelled configuration key stops the daemon with the nearest known k
   const doctor = await loa('--config', path, '--lang', 'en', 'doctor');
   t.equal(doctor.code, 1);
   t.match(doctor.out, /\[FAIL\s*\] config\s+schedule: unknown key "emergencyVolum": did you mean "emergencyVolume"\?/);
+  // systemd's ExecStopPost still switches every relay off with such a file (StateDirectory= exists).
+  mkdirSync(join(dir, 'typo', 'state'), { recursive: true });
+  const off = await loa('--config', path, '--json', 'safe-off');
+  t.equal(off.code, 0);
+  t.same((JSON.parse(off.out) as { outputs: string[] }).outputs.sort(), ['amp', 'north']);
 });
 
 t.test('with the real daemon: a misspelled programme key is refused; a quarantined file shows in status and doctor until healed', async (t) => {

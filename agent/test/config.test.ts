@@ -90,6 +90,9 @@ t.test('what the configuration points at is checked: files, folders, keys, certi
   t.match(fields(base({ bridge: { path: 'ttyACM0' } })), [/^bridge\.path: ttyACM0 is not an absolute path/]);
   t.match(fields(base({ bridge: { path: stateFile } })), [/^bridge\.path: .* is not a serial device/]);
   t.same(fields(base({ bridge: { path: join(dir, 'unplugged') } })), [], 'a microcontroller unplugged at boot is not a configuration mistake');
+  t.match(fields(base({ paths: { state: join(dir, 'state'), socket: join(dir, 'x'.repeat(120), 'loa.sock') } })), [/^paths\.socket: .* is longer than the 107 bytes/]);
+  writeFileSync(join(dir, 'empty-password'), '\n');
+  t.match(fields(base({}, { passwordFile: join(dir, 'empty-password') })), [/^sync\.passwordFile: .*empty-password is empty/]);
   const all = checkConfig(base({ paths: { state: stateFile, socket: join(dir, 'loa.sock') } }, { tls: { caFile: dir }, provinceKeys: ['x'] }));
   t.same(all.map((f) => f.field), ['paths.state', 'sync.tls.caFile', 'sync.provinceKeys.0'], 'every finding at once');
   t.ok(all.every((f) => f.problem.vi && f.fix.vi && f.problem.vi !== f.problem.en), 'each in Vietnamese too');
@@ -146,4 +149,22 @@ t.test('a target part or board playlist from a newer province with an unknown ke
   const errors = r.state === 'invalid' ? r.errors.join('\n') : '';
   t.match(errors, /part settings: settings: unknown key "nightVolume"/);
   t.match(errors, /part board: board\.defaultPlaylist\.items\.0: unknown key "colour"/);
+});
+
+t.test('a broker URL that does not parse is refused by the schema', async (t) => {
+  t.match(problems({ station: { id: 'x' }, sync: { brokers: ['mqtts://[::1:8883'], provinceKeys: ['k'] } }).join(), /sync\.brokers\.0: not a valid URL/);
+});
+
+t.test('unknown keys alone leave a configuration safe-off can still use; any other problem does not', async (t) => {
+  const typo = (raw: unknown): ConfigError => {
+    try {
+      parseConfig(raw);
+    } catch (err) {
+      if (err instanceof ConfigError) return err;
+    }
+    throw new Error('not refused');
+  };
+  const lenient = typo({ station: { id: 'x' }, relays: { zones: [{ name: 'north', line: 22, amplifier: 'amp', volum: 3 }], tailMS: 5 } }).withoutUnknownKeys;
+  t.same(lenient?.relays.zones.map((z) => [z.name, z.line, z.volume]), [['north', 22, 100]]);
+  t.equal(typo({ station: { id: 'x' }, relays: { tailMS: 5, zoneLeadMs: -1 } }).withoutUnknownKeys, null);
 });

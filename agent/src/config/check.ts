@@ -39,6 +39,10 @@ export function checkConfig(config: Config): ConfigFinding[] {
   };
   folder('paths.state', config.paths.state);
   folder('paths.socket', dirname(resolve(config.paths.socket)));
+  // sockaddr_un holds 108 bytes with the final NUL: a longer path fails at listen(), every restart.
+  if (Buffer.byteLength(resolve(config.paths.socket)) > 107) {
+    add('paths.socket', { en: `${resolve(config.paths.socket)} is longer than the 107 bytes a Unix socket path may have`, vi: `${resolve(config.paths.socket)} dài quá 107 byte, giới hạn của đường dẫn socket Unix` }, { en: 'use a shorter path, e.g. /run/loa/loa.sock', vi: 'dùng đường dẫn ngắn hơn, ví dụ /run/loa/loa.sock' });
+  }
   if (isDirectory(config.paths.socket)) {
     add('paths.socket', { en: `${config.paths.socket} is a folder`, vi: `${config.paths.socket} là một thư mục` }, { en: 'give the path of the socket file, e.g. /run/loa/loa.sock', vi: 'ghi đường dẫn tệp socket, ví dụ /run/loa/loa.sock' });
   }
@@ -64,7 +68,10 @@ export function checkConfig(config: Config): ConfigFinding[] {
       }
       return readFileSync(path);
     };
-    readable('sync.passwordFile', sync.passwordFile);
+    const password = readable('sync.passwordFile', sync.passwordFile);
+    if (password && password.toString('utf8').trim() === '') {
+      add('sync.passwordFile', { en: `${sync.passwordFile} is empty`, vi: `${sync.passwordFile} trống` }, { en: "put this station's broker password in the file", vi: 'ghi mật khẩu máy chủ MQTT của đài vào tệp' });
+    }
     const ca = readable('sync.tls.caFile', sync.tls.caFile);
     if (ca) {
       const bad = certificatesProblem(ca);
