@@ -63,7 +63,7 @@ for (const [name, doc, field] of mistakes) {
 
     const doctor = await loa('--config', path, '--lang', 'en', 'doctor');
     t.equal(doctor.code, 1);
-    t.match(doctor.out, /\[FAIL\s*\] config\s+.*the agent will not start \(1 problems\)/);
+    t.match(doctor.out, /\[FAIL\s*\] config\s+.*the agent will not start \(1 problem\)/);
     for (const f of findings) {
       t.ok(doctor.out.includes(`config     ${f.field}: ${f.problem.en}\n         → ${f.fix.en}`), `doctor shows ${f.field} the same way`);
     }

@@ -33,12 +33,10 @@ export function checkConfig(config: Config): ConfigFinding[] {
   const findings: ConfigFinding[] = [];
   const add = (field: string, problem: Msg, fix: Msg): void => void findings.push({ field, problem, fix });
 
-  const folder = (field: string, path: string): void => {
-    const problem = folderProblem(path);
-    if (problem) add(field, problem, { en: `point ${field} at a folder user loa can write, or create it`, vi: `đặt ${field} là thư mục mà người dùng loa ghi được, hoặc tạo thư mục đó` });
-  };
-  folder('paths.state', config.paths.state);
-  folder('paths.socket', dirname(resolve(config.paths.socket)));
+  const stateProblem = folderProblem(config.paths.state);
+  if (stateProblem) add('paths.state', stateProblem, { en: 'point paths.state at a folder user loa can write, or create it', vi: 'đặt paths.state là thư mục mà người dùng loa ghi được, hoặc tạo thư mục đó' });
+  const socketProblem = folderProblem(dirname(resolve(config.paths.socket)));
+  if (socketProblem) add('paths.socket', socketProblem, { en: 'put the socket in a folder user loa can write (systemd makes /run/loa)', vi: 'đặt socket trong thư mục mà người dùng loa ghi được (systemd tạo /run/loa)' });
   // sockaddr_un holds 108 bytes with the final NUL: a longer path fails at listen(), every restart.
   if (Buffer.byteLength(resolve(config.paths.socket)) > 107) {
     add('paths.socket', { en: `${resolve(config.paths.socket)} is longer than the 107 bytes a Unix socket path may have`, vi: `${resolve(config.paths.socket)} dài quá 107 byte, giới hạn của đường dẫn socket Unix` }, { en: 'use a shorter path, e.g. /run/loa/loa.sock', vi: 'dùng đường dẫn ngắn hơn, ví dụ /run/loa/loa.sock' });

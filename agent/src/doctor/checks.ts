@@ -45,7 +45,7 @@ export async function runDoctor(input: DoctorInput): Promise<{ checks: Check[] }
   checks.push(
     findings.length === 0
       ? { name: 'config', status: 'ok', detail: `${input.configPath}: ${config.station.id}` }
-      : { name: 'config', status: 'fail', detail: L({ vi: `${input.configPath}: tác tử sẽ không khởi động (${findings.length} lỗi)`, en: `${input.configPath}: the agent will not start (${findings.length} problems)` }) },
+      : { name: 'config', status: 'fail', detail: L({ vi: `${input.configPath}: tác tử sẽ không khởi động (${findings.length} lỗi)`, en: `${input.configPath}: the agent will not start (${findings.length} ${findings.length === 1 ? 'problem' : 'problems'})` }) },
     ...findings.map((f): Check => ({ name: 'config', status: 'fail', detail: `${f.field}: ${f.problem[locale]}`, fix: f.fix[locale] })),
   );
   const flagged = new Set(findings.map((f) => f.field));
