@@ -7,6 +7,7 @@ import { Province } from '../../province/src/province.js';
 import { generateProvinceKeys, signPayload } from '../src/sync/signing.js';
 import { stationTopics, groupCmdTopic } from '../src/sync/topics.js';
 import { readAppliedTarget } from '../src/sync/station-port.js';
+import type { Programme } from '../src/domain/types.js';
 import { makeContent, makeStation, programme, programmeIds, tempDir, until, waitEvent, type TestStation } from './sync-fixture.js';
 
 // The main flows against the embedded broker (aedes, MQTT 3.1.1): real sync
@@ -82,6 +83,23 @@ t.test('aedes', async (t) => {
     const after = s1.client.status().refused;
     t.equal((after.malformed ?? 0) - (before.malformed ?? 0), 2, 'truncated and unsigned heads refused as malformed');
     t.equal(readAppliedTarget(s1.db)?.version, v1);
+    t.same(programmeIds(s1.db), ['evening', 'morning']);
+  });
+
+  await t.test('a target from a newer province with an unknown key is refused whole, the key named, and the province told', async (t) => {
+    const rejected = waitEvent<{ state: string; errors: string[] }>(s1.client, 'pending', (p) => p.state === 'rejected');
+    const daily = { ...programme('dawn', a.sha256), recurrence: { kind: 'daily', time: '05:00', weekday: [1] } } as unknown as Programme;
+    const version = await province.publishTarget({ station: 'st-1', programmes: [daily], content: [a], settings: { volume: 80, nightVolume: 20 } as unknown as { volume: number } });
+    const p = await rejected;
+    t.match(p.errors.join('\n'), /recurrence: unknown key "weekday": did you mean "weekdays"\?/);
+    t.match(p.errors.join('\n'), /settings: unknown key "nightVolume"/);
+    const ev = await province.waitFor(
+      () => [...province.received.values()].find((m) => m.kind === 'event' && (m.body as { event: string; data?: { version?: number } }).event === 'target.rejected' && (m.body as { data?: { version?: number } }).data?.version === version),
+      10_000,
+      'rejection event',
+    );
+    t.match(JSON.stringify(ev.body), /unknown key \\"weekday\\": did you mean \\"weekdays\\"/, 'the event names the key and the nearest known one');
+    t.equal(readAppliedTarget(s1.db)?.version, v1, 'nothing of it applied');
     t.same(programmeIds(s1.db), ['evening', 'morning']);
   });
 

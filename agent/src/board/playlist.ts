@@ -1,5 +1,6 @@
 import { DateTime } from 'luxon';
 import { z } from 'zod';
+import { strict } from '../lib/strict.js';
 
 /**
  * What the HDMI board shows, as data, and the pure planner that picks the
@@ -23,7 +24,7 @@ const id = z.string().min(1).max(100);
 /** Seconds on screen; one hour at most, so a playlist keeps rotating. */
 const durationS = z.number().int().min(1).max(3600);
 
-export const NoticeItemSchema = z.object({
+export const NoticeItemSchema = strict.object({
   kind: z.literal('notice'),
   id,
   durationS,
@@ -34,14 +35,14 @@ export const NoticeItemSchema = z.object({
   date: isoDate.optional(),
 });
 
-export const TextItemSchema = z.object({
+export const TextItemSchema = strict.object({
   kind: z.literal('text'),
   id,
   durationS,
   text: line(20_000),
 });
 
-export const ImageItemSchema = z.object({
+export const ImageItemSchema = strict.object({
   kind: z.literal('image'),
   id,
   durationS,
@@ -51,7 +52,7 @@ export const ImageItemSchema = z.object({
 });
 
 /** H.264 MP4, shown muted and looped for the slot. */
-export const VideoItemSchema = z.object({
+export const VideoItemSchema = strict.object({
   kind: z.literal('video'),
   id,
   durationS,
@@ -59,10 +60,10 @@ export const VideoItemSchema = z.object({
   caption: text(300).default(''),
 });
 
-export const ClockItemSchema = z.object({ kind: z.literal('clock'), id, durationS });
+export const ClockItemSchema = strict.object({ kind: z.literal('clock'), id, durationS });
 
 /** A QR code citizens scan to reach the province's feedback channel (or any link the province gives). */
-export const QrItemSchema = z.object({
+export const QrItemSchema = strict.object({
   kind: z.literal('qr'),
   id,
   durationS,
@@ -80,7 +81,7 @@ export type BoardItem = z.infer<typeof BoardItemSchema>;
  * dates. `from` > `to` crosses midnight (weekday and dates then refer to
  * the day the window starts). Times are station local time.
  */
-export const DaypartSchema = z
+export const DaypartSchema = strict
   .object({
     weekdays: z.array(z.number().int().min(1).max(7)).min(1).optional(),
     from: hhmm.default('00:00'),
@@ -93,7 +94,7 @@ export const DaypartSchema = z
   .refine((d) => !d.validFrom || !d.validTo || d.validFrom <= d.validTo, { message: 'validFrom is after validTo', path: ['validTo'] });
 export type Daypart = z.infer<typeof DaypartSchema>;
 
-export const PlaylistSchema = z
+export const PlaylistSchema = strict
   .object({
     id,
     name: text(200).default(''),
@@ -108,7 +109,7 @@ export const PlaylistSchema = z
   .refine((p) => new Set(p.items.map((i) => i.id)).size === p.items.length, { message: 'item ids must be unique', path: ['items'] });
 export type Playlist = z.infer<typeof PlaylistSchema>;
 
-export const BoardScheduleSchema = z.object({
+export const BoardScheduleSchema = strict.object({
   playlists: z.array(PlaylistSchema).max(100).default([]),
   defaultPlaylist: PlaylistSchema,
 });

@@ -78,8 +78,9 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
         return result.checks.some((c) => c.status === 'fail') ? 1 : 0;
       }
       case 'safe-off': {
-        if (!config) throw configError!;
-        emit(await safeOff(config.relays, { stateDir: config.paths.state, log: createLogger({ level: 'warn' }) }), 'safe-off');
+        const usable = config ?? configError?.withoutUnknownKeys; // a typo must not leave the amplifiers on
+        if (!usable) throw configError!;
+        emit(await safeOff(usable.relays, { stateDir: usable.paths.state, log: createLogger({ level: 'warn' }) }), 'safe-off');
         return 0;
       }
       case 'status':

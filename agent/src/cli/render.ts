@@ -1,5 +1,6 @@
 import { DateTime } from 'luxon';
 import { MESSAGES, type Locale, type MessageKey } from './messages.js';
+import { describeUnplayable, type UnplayableContent } from '../cache/unplayable.js';
 
 export interface Out {
   stdout: { write(s: string): unknown };
@@ -35,6 +36,8 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
       ];
       const problems = (r.problems as string[]) ?? [];
       if (problems.length > 0) lines.push(`${t('problems')}:`, ...problems.map((p) => `  ! ${p}`));
+      const unplayable = (r.unplayable as UnplayableContent[] | undefined) ?? [];
+      if (unplayable.length > 0) lines.push(`${t('unplayable')}:`, ...unplayable.map((u) => `  ! ${describeUnplayable(u, locale)}`));
       return lines.join('\n');
     }
     case 'schedule': {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { strict } from '../lib/strict.js';
 import { BridgeConfigSchema } from '../../../firmware-bridge/src/config.js';
 import { OUTBOX_DEFAULTS } from '../sync/outbox.js';
 
@@ -16,7 +17,7 @@ const name = z
 
 const line = z.number().int().min(0).max(4095);
 
-export const AmplifierSchema = z.object({
+export const AmplifierSchema = strict.object({
   name,
   line,
   activeLow: z.boolean().default(true),
@@ -24,7 +25,7 @@ export const AmplifierSchema = z.object({
   warmupMs: z.number().int().min(0).max(5000).default(2000),
 });
 
-export const ZoneSchema = z.object({
+export const ZoneSchema = strict.object({
   name,
   /** Village or residential group the zone's horns serve, for people. */
   label: z.string().max(80).optional(),
@@ -35,7 +36,7 @@ export const ZoneSchema = z.object({
   volume: z.number().int().min(0).max(100).default(100),
 });
 
-export const RelaysSchema = z
+export const RelaysSchema = strict
   .object({
     driver: z.enum(['sim', 'sysfs', 'gpiod', 'bridge']).default('sim'),
     /** gpiod: the chip (`gpiochip0`); sysfs: the chip label whose base offsets line numbers. */
@@ -77,16 +78,16 @@ export const RelaysSchema = z
   });
 
 export const SinkSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('alsa'), device: z.string().min(1).default('default') }),
+  strict.object({ kind: z.literal('alsa'), device: z.string().min(1).default('default') }),
   /** Raw PCM (s16le 48 kHz stereo) to a file, paced in real time like a sound card. */
-  z.object({ kind: z.literal('file'), path: z.string().min(1) }),
+  strict.object({ kind: z.literal('file'), path: z.string().min(1) }),
   /** Discards audio, paced in real time like a sound card. */
-  z.object({ kind: z.literal('null') }),
+  strict.object({ kind: z.literal('null') }),
 ]);
 
-export const AudioSchema = z.object({
+export const AudioSchema = strict.object({
   sink: SinkSchema.default({ kind: 'alsa', device: 'default' }),
-  loudness: z
+  loudness: strict
     .object({
       targetLufs: z.number().min(-40).max(-10).default(-23),
       truePeakDbtp: z.number().min(-10).max(0).default(-2),
@@ -94,7 +95,7 @@ export const AudioSchema = z.object({
     .default({ targetLufs: -23, truePeakDbtp: -2 }),
   fadeMs: z.number().int().min(0).max(2000).default(30),
   /** A chime before bulletins of these classes. */
-  chime: z
+  chime: strict
     .object({ enabled: z.boolean().default(true), classes: z.array(z.enum(['normal', 'priority', 'emergency'])).default(['priority', 'emergency']) })
     .default({ enabled: true, classes: ['priority', 'emergency'] }),
   /** A decoder that yields no audio for this long is killed and the item failed. */
@@ -103,10 +104,10 @@ export const AudioSchema = z.object({
   ffprobePath: z.string().default('ffprobe'),
 });
 
-export const ScheduleSchema = z.object({
+export const ScheduleSchema = strict.object({
   /** A programme whose start was missed (agent down, clock wrong) still plays this late; after that it is logged missed. */
   graceMs: z.number().int().min(0).max(3_600_000).default(300_000),
-  interruption: z
+  interruption: strict
     .object({
       normal: z.enum(['resume', 'restart', 'drop']).default('resume'),
       priority: z.enum(['resume', 'restart', 'drop']).default('restart'),
@@ -122,15 +123,15 @@ export const ScheduleSchema = z.object({
  * schedule, CLI requests). Credentials are per device; the province key is
  * pinned here and never learnt from the network.
  */
-export const SyncSchema = z.object({
+export const SyncSchema = strict.object({
   /** Tried in order, round robin on failure: mqtts://host:8883, mqtt://..., ws(s)://... */
-  brokers: z.array(z.string().regex(/^(mqtts?|wss?):\/\/\S+$/, 'use mqtt://, mqtts://, ws:// or wss:// URLs')).min(1),
+  brokers: z.array(z.string().regex(/^(mqtts?|wss?):\/\/\S+$/, 'use mqtt://, mqtts://, ws:// or wss:// URLs').refine((u) => URL.canParse(u), 'not a valid URL (host:port?)')).min(1),
   /** Broker user name; the station id when absent. */
   username: z.string().min(1).max(128).optional(),
   /** The password itself, or (better) a file holding it, readable by loa only. */
   password: z.string().min(1).optional(),
   passwordFile: z.string().min(1).optional(),
-  tls: z
+  tls: strict
     .object({
       /** The province CA that signed the broker's certificate (pinned, not the system store). */
       caFile: z.string().min(1).optional(),
@@ -149,7 +150,7 @@ export const SyncSchema = z.object({
   protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5),
   /** Broker-side session kept this long while offline, so commands sent during a short drop still arrive. */
   sessionExpiryS: z.number().int().min(0).max(604_800).default(3600),
-  reconnect: z
+  reconnect: strict
     .object({
       /** Backoff with full jitter; the very first connect after boot waits a random part of initialMs too. */
       initialMs: z.number().int().min(100).max(600_000).default(5000),
@@ -157,7 +158,7 @@ export const SyncSchema = z.object({
       connectTimeoutMs: z.number().int().min(1000).max(120_000).default(15_000),
     })
     .default({ initialMs: 5000, maxMs: 120_000, connectTimeoutMs: 15_000 }),
-  download: z
+  download: strict
     .object({
       parallel: z.number().int().min(1).max(8).default(2),
       /** Attempts per file before the target is reported as failed (it is retried on the next target or re-sync). */
@@ -166,7 +167,7 @@ export const SyncSchema = z.object({
     .default({ parallel: 2, attempts: 8 }),
   /** Health is coalesced: at most one pending report, published at most this often. */
   healthIntervalS: z.number().int().min(10).max(86_400).default(300),
-  outbox: z
+  outbox: strict
     .object({
       maxRows: z.number().int().min(100).max(10_000_000).default(OUTBOX_DEFAULTS.maxRows),
       maxBytes: z.number().int().min(65_536).default(OUTBOX_DEFAULTS.maxBytes),
@@ -178,7 +179,7 @@ export type SyncConfig = z.infer<typeof SyncSchema>;
 
 const hhmm = z.string().regex(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, 'expected HH:MM (00:00-24:00)');
 
-export const BoardConfigSchema = z.object({
+export const BoardConfigSchema = strict.object({
   /** The player page's loopback port (127.0.0.1 only). */
   port: z.number().int().min(0).max(65535).default(8090),
   /**
@@ -186,7 +187,7 @@ export const BoardConfigSchema = z.object({
    * over the DevTools Protocol and restarts when it crashes or hangs.
    * Absent: nobody supervises the browser.
    */
-  kiosk: z
+  kiosk: strict
     .object({
       cdpUrl: z.string().url().default('http://127.0.0.1:9222'),
       /** Argument vector run to restart the browser. */
@@ -195,7 +196,7 @@ export const BoardConfigSchema = z.object({
     })
     .optional(),
   /** Screen power: on in these windows (station local time), off outside; an emergency always wakes it. */
-  display: z
+  display: strict
     .object({
       /** cec-ctl (v4l-utils), cec-client (libcec), blank (a black page, for screens without CEC), sim (records, for tests and the demo). */
       driver: z.enum(['cec-ctl', 'cec-client', 'blank', 'sim']).default('cec-ctl'),
@@ -204,7 +205,7 @@ export const BoardConfigSchema = z.object({
       /** Empty: always on. */
       on: z
         .array(
-          z
+          strict
             .object({
               weekdays: z.array(z.number().int().min(1).max(7)).min(1).optional(),
               /** Later than `to`: the window crosses midnight (weekdays are the day it starts). */
@@ -224,15 +225,15 @@ export const BoardConfigSchema = z.object({
 });
 export type BoardConfig = z.infer<typeof BoardConfigSchema>;
 
-export const ConfigSchema = z.object({
-  station: z.object({
+export const ConfigSchema = strict.object({
+  station: strict.object({
     id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" or "-" (at most 64)'),
     name: z.string().max(120).default(''),
     timezone: z.string().default('Asia/Ho_Chi_Minh'),
     /** Operator-facing language: vi or en. */
     locale: z.enum(['vi', 'en']).default('vi'),
   }),
-  paths: z
+  paths: strict
     .object({
       state: z.string().default('/var/lib/loa'),
       socket: z.string().default('/run/loa/loa.sock'),
@@ -241,15 +242,15 @@ export const ConfigSchema = z.object({
   relays: RelaysSchema.default(() => RelaysSchema.parse({})),
   audio: AudioSchema.default(() => AudioSchema.parse({})),
   schedule: ScheduleSchema.default(() => ScheduleSchema.parse({})),
-  cache: z.object({ quotaMb: z.number().int().min(16).default(2048) }).default({ quotaMb: 2048 }),
-  clock: z
+  cache: strict.object({ quotaMb: z.number().int().min(16).default(2048) }).default({ quotaMb: 2048 }),
+  clock: strict
     .object({
       /** Trust the system clock without NTP or a battery RTC (bench rigs only). */
       trustWithoutSync: z.boolean().default(false),
     })
     .default({ trustWithoutSync: false }),
   sync: SyncSchema.optional(),
-  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
+  log: strict.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
   /** The station microcontroller (firmware-bridge/PROTOCOL.md), when the I/O board has one. */
   bridge: BridgeConfigSchema.optional(),
   /** The HDMI bulletin board, when the station has one. */

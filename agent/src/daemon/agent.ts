@@ -24,6 +24,7 @@ import { RequestSchema } from '../domain/request.js';
 import { ScheduleDocumentSchema, describeIssues } from '../domain/schemas.js';
 import { SOFTWARE_VERSION } from '../version.js';
 import { startOfLocalDay } from '../schedule/planner.js';
+import { unplayableContent } from '../cache/unplayable.js';
 
 export interface Agent {
   config: Config;
@@ -253,6 +254,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
         outbox: store.outboxDepth(),
         sync: agent.sync ? agent.sync.status() : null,
         problems: agent.problems(),
+        unplayable: unplayableContent(store.db),
       };
     },
     'schedule.list': (p) => {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { loadConfig, ConfigError, DEFAULT_CONFIG_PATH } from '../config/load.js';
+import { loadConfigForStart, ConfigError, DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { createLogger } from '../lib/logger.js';
 import { startAgent, type Agent } from './agent.js';
 import { createNotifier, createWatchdog } from './systemd-notify.js';
@@ -13,7 +13,7 @@ export async function runDaemon(argv: string[]): Promise<void> {
   const configPath = values.config ?? process.env.LOA_CONFIG ?? DEFAULT_CONFIG_PATH;
   let config;
   try {
-    config = loadConfig(configPath);
+    config = loadConfigForStart(configPath);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`loa-agent: configuration error in ${err.message}\n`);

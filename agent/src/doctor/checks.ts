@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
+import { existsSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Config } from '../config/schema.js';
 import type { ConfigError } from '../config/load.js';
+import { checkConfig } from '../config/check.js';
+import { describeUnplayable, unplayableContent } from '../cache/unplayable.js';
 import { databasePath } from '../store/database.js';
 import { DEFAULT_BOARD_FONTS } from '../board/server.js';
 import { call } from '../cli/client.js';
@@ -33,15 +35,20 @@ export async function runDoctor(input: DoctorInput): Promise<{ checks: Check[] }
   const checks: Check[] = [];
   const { config } = input;
   if (!config) {
-    checks.push({
-      name: 'config',
-      status: 'fail',
-      detail: input.configError?.message ?? input.configPath,
-      fix: L({ vi: `sửa ${input.configPath} theo thông báo trên`, en: `fix ${input.configPath} as the message says` }),
-    });
+    const fix = L({ vi: `sửa ${input.configPath} theo thông báo trên`, en: `fix ${input.configPath} as the message says` });
+    for (const problem of input.configError?.problems ?? [input.configPath]) checks.push({ name: 'config', status: 'fail', detail: problem, fix });
     return { checks };
   }
-  checks.push({ name: 'config', status: 'ok', detail: `${input.configPath}: ${config.station.id}` });
+  // The very findings that make the daemon refuse to start (exit 78).
+  const findings = checkConfig(config);
+  const locale = input.locale ?? 'vi';
+  checks.push(
+    findings.length === 0
+      ? { name: 'config', status: 'ok', detail: `${input.configPath}: ${config.station.id}` }
+      : { name: 'config', status: 'fail', detail: L({ vi: `${input.configPath}: tác tử sẽ không khởi động (${findings.length} lỗi)`, en: `${input.configPath}: the agent will not start (${findings.length} ${findings.length === 1 ? 'problem' : 'problems'})` }) },
+    ...findings.map((f): Check => ({ name: 'config', status: 'fail', detail: `${f.field}: ${f.problem[locale]}`, fix: f.fix[locale] })),
+  );
+  const flagged = new Set(findings.map((f) => f.field));
 
   const ffmpeg = await output(config.audio.ffmpegPath, ['-version']);
   checks.push(
@@ -50,10 +57,11 @@ export async function runDoctor(input: DoctorInput): Promise<{ checks: Check[] }
       : { name: 'ffmpeg', status: 'fail', detail: L({ vi: 'không tìm thấy ffmpeg', en: 'ffmpeg not found' }), fix: 'sudo apt-get install ffmpeg' },
   );
 
-  checks.push(await audioCheck(config, L));
+  if (!flagged.has('audio.sink.path')) checks.push(await audioCheck(config, L));
   checks.push(relayCheck(config, L));
-  checks.push(diskCheck(config, L));
+  if (!flagged.has('paths.state')) checks.push(diskCheck(config, L));
   checks.push(databaseCheck(config, L));
+  checks.push(...contentChecks(config, locale));
   checks.push(...boardChecks(config, L));
 
   try {
@@ -84,14 +92,8 @@ export async function runDoctor(input: DoctorInput): Promise<{ checks: Check[] }
 async function audioCheck(config: Config, L: (m: { vi: string; en: string }) => string): Promise<Check> {
   const sink = config.audio.sink;
   if (sink.kind === 'null') return { name: 'audio', status: 'warn', detail: L({ vi: 'âm thanh ra null (không phát ra loa)', en: 'audio goes to the null sink (no sound)' }) };
-  if (sink.kind === 'file') {
-    try {
-      accessSync(dirname(sink.path), constants.W_OK);
-      return { name: 'audio', status: 'ok', detail: `file ${sink.path}` };
-    } catch {
-      return { name: 'audio', status: 'fail', detail: `${dirname(sink.path)}`, fix: L({ vi: 'thư mục không ghi được', en: 'directory not writable' }) };
-    }
-  }
+  // Its folder is checked with the configuration (checkConfig).
+  if (sink.kind === 'file') return { name: 'audio', status: 'ok', detail: `file ${sink.path}` };
   const devices = await output('aplay', ['-L'], true);
   if (devices === null) return { name: 'audio', status: 'fail', detail: L({ vi: 'thiếu aplay', en: 'aplay missing' }), fix: 'sudo apt-get install alsa-utils' };
   const names = devices.split('\n').filter((l) => l && !l.startsWith(' '));
@@ -128,7 +130,10 @@ function relayCheck(config: Config, L: (m: { vi: string; en: string }) => string
 
 function diskCheck(config: Config, L: (m: { vi: string; en: string }) => string): Check {
   try {
-    const s = statfsSync(config.paths.state);
+    // A state folder not made yet (checkConfig found it creatable) lives on its nearest existing ancestor's filesystem.
+    let dir = config.paths.state;
+    while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+    const s = statfsSync(dir);
     const free = s.bavail * s.bsize;
     const total = s.blocks * s.bsize;
     const detail = `${config.paths.state}: ${(free / 1_048_576).toFixed(0)} MB / ${(total / 1_048_576).toFixed(0)} MB`;
@@ -154,6 +159,26 @@ function databaseCheck(config: Config, L: (m: { vi: string; en: string }) => str
     }
   } catch (err) {
     return { name: 'database', status: 'fail', detail: (err as Error).message, fix: L({ vi: 'khởi động lại tác tử: nó cất tệp hỏng và dựng lại', en: 'restart the agent: it keeps the bad file aside and rebuilds' }) };
+  }
+}
+
+/** Quarantined or missing content (cache/unplayable.ts), one failure per file, until it is fetched again. */
+function contentChecks(config: Config, locale: Locale): Check[] {
+  const path = databasePath(config.paths.state);
+  if (!existsSync(path)) return [];
+  let db: Database.Database | null = null;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    return unplayableContent(db).map((u) => ({
+      name: 'content',
+      status: 'fail',
+      detail: describeUnplayable(u, locale),
+      fix: locale === 'vi' ? 'chờ tỉnh gửi lại (loa status), hoặc nhập lại tệp: loa cache import FILE' : 'wait for the province to send it again (loa status), or import the file again: loa cache import FILE',
+    }));
+  } catch {
+    return []; // databaseCheck reports a database that cannot be read
+  } finally {
+    db?.close();
   }
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { strict } from '../lib/strict.js';
 import type { Programme } from './types.js';
 
 /**
@@ -12,15 +13,15 @@ const localTime = z
   .regex(/^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$/, 'use a local time HH:MM or HH:MM:SS (24-hour)');
 export const ContentIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'use the content SHA-256 as 64 lowercase hex digits');
 
-export const ProgrammeItemSchema = z.object({
+export const ProgrammeItemSchema = strict.object({
   content: ContentIdSchema,
   repeat: z.number().int().min(1).max(20).default(1),
   gapMs: z.number().int().min(0).max(600_000).default(0),
 });
 
 export const RecurrenceSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('once'), date: localDate, time: localTime }),
-  z
+  strict.object({ kind: z.literal('once'), date: localDate, time: localTime }),
+  strict
     .object({
       kind: z.literal('daily'),
       time: localTime,
@@ -34,7 +35,7 @@ export const RecurrenceSchema = z.discriminatedUnion('kind', [
     }),
 ]);
 
-export const ProgrammeSchema = z.object({
+export const ProgrammeSchema = strict.object({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" or "-" (at most 64)'),
   name: z.string().min(1).max(200),
   priority: z.number().int().min(0).max(8).default(0),
@@ -44,7 +45,7 @@ export const ProgrammeSchema = z.object({
   volume: z.number().int().min(0).max(100).default(80),
 }) satisfies z.ZodType<Programme, unknown>;
 
-export const ScheduleDocumentSchema = z
+export const ScheduleDocumentSchema = strict
   .object({ programmes: z.array(ProgrammeSchema) })
   .superRefine((doc, ctx) => {
     const ids = new Set<string>();

@@ -47,11 +47,9 @@ export class StationMedia {
       targetLufs: config.audio.loudness.targetLufs,
       truePeakDbtp: config.audio.loudness.truePeakDbtp,
     });
-    const scan = await cache.startupScan();
+    // Quarantined and missing content is not a startup problem: `loa status` shows it live (cache/unplayable.ts) until it heals.
+    await cache.startupScan();
     const problems: string[] = [];
-    if (scan.quarantined.length > 0) problems.push(`content quarantined (corrupt), to be fetched again: ${scan.quarantined.join(', ')}`);
-    if (scan.missing.length > 0) problems.push(`content missing from disk, to be fetched again: ${scan.missing.join(', ')}`);
-
     const sink = sinkOverride ?? createSink(config.audio.sink, log);
     await sink.open();
 

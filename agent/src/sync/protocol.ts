@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { strict } from '../lib/strict.js';
 import { BoardScheduleSchema } from '../board/playlist.js';
 import { ContentIdSchema, ProgrammeSchema } from '../domain/schemas.js';
 
@@ -42,7 +43,7 @@ export type Envelope = z.infer<typeof EnvelopeSchema>;
 
 // --- target state (province -> station, retained) -------------------------------
 
-export const TargetPartRefSchema = z.strictObject({
+export const TargetPartRefSchema = strict.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'use 1-64 lowercase letters, digits, ".", "_" or "-"'),
   sha256: ContentIdSchema,
   bytes: z.number().int().min(2).max(MAX_PAYLOAD_BYTES),
@@ -53,7 +54,7 @@ export const TargetPartRefSchema = z.strictObject({
  * which parts. The parts are not signed themselves: the head pins each by
  * SHA-256, so a part is authentic exactly when its hash matches.
  */
-export const TargetHeadSchema = z.strictObject({
+export const TargetHeadSchema = strict.object({
   type: z.literal('target'),
   station: ident,
   /** Strictly increasing per station; also the replay guard for targets. */
@@ -63,7 +64,7 @@ export const TargetHeadSchema = z.strictObject({
 });
 export type TargetHead = z.infer<typeof TargetHeadSchema>;
 
-export const ContentEntrySchema = z.strictObject({
+export const ContentEntrySchema = strict.object({
   sha256: ContentIdSchema,
   /** audio for the speakers; image or video (H.264 MP4) for the bulletin board. */
   kind: z.enum(['audio', 'image', 'video']).default('audio'),
@@ -73,7 +74,7 @@ export const ContentEntrySchema = z.strictObject({
   url: z.string().regex(/^https?:\/\/\S+$/, 'use an http:// or https:// URL'),
 });
 
-export const ZoneSettingSchema = z.strictObject({
+export const ZoneSettingSchema = strict.object({
   name: zoneName,
   label: z.string().max(80).optional(),
   /** Trim 0-100 for this zone. */
@@ -82,7 +83,7 @@ export const ZoneSettingSchema = z.strictObject({
   enabled: z.boolean().default(true),
 });
 
-export const StationSettingsSchema = z.strictObject({
+export const StationSettingsSchema = strict.object({
   /** Master volume 0-100, applied on top of programme and zone volume. */
   volume: volume.optional(),
   emergencyVolume: volume.optional(),
@@ -93,12 +94,12 @@ export const StationSettingsSchema = z.strictObject({
 });
 
 export const TargetPartSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('programmes'), version: seq, programmes: z.array(ProgrammeSchema).max(500) }),
-  z.strictObject({ kind: z.literal('content'), version: seq, content: z.array(ContentEntrySchema).max(2000) }),
-  z.strictObject({ kind: z.literal('zones'), version: seq, zones: z.array(ZoneSettingSchema).max(64) }),
-  z.strictObject({ kind: z.literal('settings'), version: seq, settings: StationSettingsSchema }),
+  strict.object({ kind: z.literal('programmes'), version: seq, programmes: z.array(ProgrammeSchema).max(500) }),
+  strict.object({ kind: z.literal('content'), version: seq, content: z.array(ContentEntrySchema).max(2000) }),
+  strict.object({ kind: z.literal('zones'), version: seq, zones: z.array(ZoneSettingSchema).max(64) }),
+  strict.object({ kind: z.literal('settings'), version: seq, settings: StationSettingsSchema }),
   /** The bulletin board's playlists (agent/src/board/playlist.ts); its images and videos are in the content manifest. */
-  z.strictObject({ kind: z.literal('board'), version: seq, board: BoardScheduleSchema }),
+  strict.object({ kind: z.literal('board'), version: seq, board: BoardScheduleSchema }),
 ]);
 export type TargetPart = z.infer<typeof TargetPartSchema>;
 /** A part as the province writes it (defaults not yet applied). */
