@@ -161,7 +161,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     : { SyncClient: null, provincePort: null };
   // The board shows what the one arbiter decided: an emergency on the speakers is one on the screen.
   board = config.board
-    ? await (await import('./board-link.js')).BoardLink.open(config.board, { log: log.child({ part: 'board' }), timezone: config.station.timezone, conductor, media, store, now })
+    ? await (await import('./board-link.js')).BoardLink.open(config.board, { log: log.child({ part: 'board' }), timezone: config.station.timezone, conductor, media, store, now, clockLabel: () => (clock.trusted ? clock.state.reason : `untrusted:${clock.state.reason}`) })
     : null;
   clock.on('jump', () => board?.clockJumped());
 
@@ -182,6 +182,10 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
         now,
       })
     : null;
+  // Time offline for the yearly report: every start begins offline, the link's transitions follow.
+  store.recordLink(false, now());
+  sync?.on('connected', () => store.recordLink(true, now()));
+  sync?.on('disconnected', () => store.recordLink(false, now()));
   sync?.start();
 
   const agent: Agent = {
