@@ -24,6 +24,7 @@ export const MESSAGES = {
   loa bridge status|relay|inputs|clock|watchdog   vi điều khiển của đài
   loa board [status]                 bảng tin điện tử: đang hiện gì, trang và kiosk
   loa board next [--limit N]         các mục sắp hiện
+  loa board log [--limit N]          nhật ký hiển thị (bằng chứng đã hiện)
   loa board show MỤC [--playlist ID] hiện ngay một mục, xong quay lại lịch
   loa board screenshot [FILE]        chụp màn hình bảng tin (PNG)
 
@@ -46,6 +47,7 @@ Tuỳ chọn chung: --config PATH, --json, --lang vi|en`,
   loa bridge status|relay|inputs|clock|watchdog   the station microcontroller
   loa board [status]                 the bulletin board: what shows, page and kiosk
   loa board next [--limit N]         what shows next
+  loa board log [--limit N]          display log (proof of display)
   loa board show ITEM [--playlist ID] show one item now, then back to the rotation
   loa board screenshot [FILE]        capture the board's screen (PNG)
 
@@ -132,6 +134,11 @@ Common options: --config PATH, --json, --lang vi|en`,
   boardColItem: { vi: 'Mục', en: 'Item' },
   boardColLabel: { vi: 'Nội dung', en: 'Content' },
   boardShown: { vi: 'Đang hiện {kind} "{item}" đến {until}; sau đó bảng tin quay lại lịch.', en: 'Showing {kind} "{item}" until {until}; then the board returns to its rotation.' },
+  boardLogEmpty: { vi: 'Nhật ký hiển thị trống.', en: 'The display log is empty.' },
+  boardResult_completed: { vi: 'đã hiện đủ', en: 'completed' },
+  boardResult_interrupted: { vi: 'bị cắt', en: 'interrupted' },
+  boardResult_failed: { vi: 'LỖI', en: 'FAILED' },
+  boardResult_unconfirmed: { vi: 'chưa xác nhận', en: 'unconfirmed' },
   boardScreenshotSaved: { vi: 'Đã lưu ảnh màn hình bảng tin: {path}', en: 'Board screenshot saved: {path}' },
   boardNone: { vi: 'Đài này không có bảng tin điện tử (cấu hình không có mục "board").', en: 'This station has no bulletin board (no "board" section in its configuration).' },
   boardNoKiosk: { vi: 'Chưa cấu hình trình duyệt kiosk (board.kiosk): tác tử không nhìn thấy màn hình để chụp.', en: 'No kiosk browser is configured (board.kiosk): the agent cannot see the screen to capture it.' },

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { openStore, databasePath } from '../store/database.js';
 import { StationStore } from '../store/station-store.js';
+import { recentBoardProof } from '../store/board-proof.js';
 import { Outbox, OUTBOX_DEFAULTS } from '../sync/outbox.js';
 import type { SyncClient } from '../sync/client.js';
 import type { BoardLink } from './board-link.js';
@@ -335,5 +336,6 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
     'cache.import': async (p) => media.importFile(String(p.path), typeof p.name === 'string' ? p.name : undefined),
     'cache.verify': async (p) => media.verify(typeof p.sha === 'string' ? p.sha : undefined),
     log: (p) => ({ rows: store.recentPlays(typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30) }),
+    'board.log': (p) => ({ rows: recentBoardProof(store.db, typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30) }),
   };
 }

@@ -370,6 +370,8 @@ export class Conductor extends EventEmitter {
       bulletinPlayed: (id: string) => this.o.store.setRequestState(id, 'done', this.now()),
       clockLabel: () => this.o.clock.label(),
       now: this.now,
+      // A programme is tried again within its grace window, a request for as long from now; an emergency never waits.
+      powerUpRetryUntilMs: () => (classOf(plan.priority) === 'emergency' ? null : (plan.scheduledMs ?? now) + this.o.settings.graceMs),
     };
     this.emit('session', { key: plan.key, label: plan.label, state: 'started' });
     const done = runSession(plan, this.o.ports, hooks, controller.signal)
@@ -385,7 +387,12 @@ export class Conductor extends EventEmitter {
     const now = this.now();
     const operatorStop = signal.reason instanceof StopSignal;
     const shuttingDown = this.stopped;
-    if (outcome.completed || operatorStop) {
+    if (outcome.failed) {
+      // Not done, not resumable: its rows say failed and why; the next programme is not held up.
+      if (plan.occurrenceId) this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId!, startMs: plan.scheduledMs! }, 'missed', { item: 0, offsetMs: 0 }, now);
+      if (plan.requestId) this.o.store.setRequestState(plan.requestId, 'failed', now);
+      this.o.store.recordEvent('playout.failed', 'error', `${plan.label}: ${outcome.reason ?? 'failed'}`, { session: plan.key, zones: plan.zones }, now);
+    } else if (outcome.completed || operatorStop) {
       if (plan.occurrenceId) this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId!, startMs: plan.scheduledMs! }, 'done', { item: 0, offsetMs: 0 }, now);
       if (plan.requestId) this.o.store.setRequestState(plan.requestId, 'done', now);
       if (!outcome.completed) this.logSkipped(plan, outcome, (signal.reason as StopSignal).message);
@@ -396,7 +403,7 @@ export class Conductor extends EventEmitter {
       if (plan.requestId) this.o.store.setRequestState(plan.requestId, 'pending', now, resume);
     }
     this.o.log.info({ session: plan.key, completed: outcome.completed, reason: outcome.reason }, 'session ended');
-    this.emit('session', { key: plan.key, label: plan.label, state: outcome.completed ? 'completed' : operatorStop ? 'stopped' : 'interrupted' });
+    this.emit('session', { key: plan.key, label: plan.label, state: outcome.failed ? 'failed' : outcome.completed ? 'completed' : operatorStop ? 'stopped' : 'interrupted' });
     if (this.current?.key === plan.key) this.current = null;
     if (shuttingDown) return;
     // Relays go down after the tail unless the next session claims them first.

@@ -160,7 +160,7 @@ export class StationStore {
     return out;
   }
 
-  setRequestState(id: string, state: 'pending' | 'playing' | 'done' | 'cancelled' | 'expired', nowMs: number, resume?: ResumePoint): void {
+  setRequestState(id: string, state: 'pending' | 'playing' | 'done' | 'cancelled' | 'expired' | 'failed', nowMs: number, resume?: ResumePoint): void {
     const row = this.db.prepare('SELECT doc FROM request WHERE id = ?').get(id) as { doc: string } | undefined;
     if (!row) return;
     const doc = JSON.parse(row.doc) as Record<string, unknown>;
