@@ -1,5 +1,7 @@
 import { DateTime } from 'luxon';
 import { MESSAGES, type Locale, type MessageKey } from './messages.js';
+import { renderReport } from './report.js';
+import type { YearlyReport } from '../report/yearly.js';
 
 export interface Out {
   stdout: { write(s: string): unknown };
@@ -95,6 +97,8 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
         .join('\n');
     case 'safe-off':
       return t('safeOff');
+    case 'report':
+      return renderReport(result as YearlyReport, t, locale, timezone);
     case 'board-log':
     case 'board-status':
     case 'board-next':

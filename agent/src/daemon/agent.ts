@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.js';
 import { openStore, databasePath } from '../store/database.js';
 import { StationStore } from '../store/station-store.js';
 import { recentBoardProof } from '../store/board-proof.js';
+import { stationReport } from '../report/station-report.js';
 import { Outbox, OUTBOX_DEFAULTS } from '../sync/outbox.js';
 import type { SyncClient } from '../sync/client.js';
 import type { BoardLink } from './board-link.js';
@@ -174,6 +175,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
           config, conductor, media, relays, clock, problems, log,
           onBoardSchedule: (schedule) => board?.setSchedule(schedule),
           boardScreenshot: board?.kiosk ? (quality) => board!.screenshot(quality) : null,
+          report: (range) => stationReport(store.db, { timezone: config.station.timezone, nowMs: now(), ...range }),
           onRestartRequested: opts.onRestartRequested ?? (() => log.warn('restart requested, but this agent was not started by the daemon')),
         }),
         db: opened.db,
@@ -336,6 +338,14 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
     'cache.import': async (p) => media.importFile(String(p.path), typeof p.name === 'string' ? p.name : undefined),
     'cache.verify': async (p) => media.verify(typeof p.sha === 'string' ? p.sha : undefined),
     log: (p) => ({ rows: store.recentPlays(typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30) }),
+    report: (p) => {
+      try {
+        return stationReport(store.db, { timezone: config.station.timezone, nowMs: now(), ...(typeof p.from === 'string' ? { from: p.from } : {}), ...(typeof p.to === 'string' ? { to: p.to } : {}) });
+      } catch (err) {
+        if (err instanceof RangeError) throw new OperatorError('bad-range', err.message);
+        throw err;
+      }
+    },
     'board.log': (p) => ({ rows: recentBoardProof(store.db, typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30) }),
   };
 }
