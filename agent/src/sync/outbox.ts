@@ -38,7 +38,7 @@ export interface OutboxLimits {
 export const OUTBOX_DEFAULTS: OutboxLimits = { maxRows: 200_000, maxBytes: 64 * 1024 * 1024 };
 
 /** Proof of display travels as an event but is dropped after every other event and answer. */
-const PROOF_EVENT = "json_extract(payload, '$.body.event') = 'board.shown'";
+const PROOF_EVENT = "COALESCE(json_extract(payload, '$.body.event'), '') = 'board.shown'";
 /** What is dropped first when the outbox is full; `name` is the key in the dropped counts. */
 const DROP_ORDER: ReadonlyArray<{ name: string; where: string }> = [
   { name: 'health', where: "kind = 'health'" },
