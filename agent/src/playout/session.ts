@@ -145,7 +145,7 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
       result: outcome.result,
       ...(outcome.startedAtMs !== null ? { startedMs: Math.round(outcome.startedAtMs) } : {}),
       endedMs: Math.round(outcome.endedAtMs),
-      ...(outcome.reason ?? powerProblem ? { reason: outcome.reason ?? powerProblem } : {}),
+      ...((outcome.reason ?? powerProblem) !== undefined ? { reason: outcome.reason ?? powerProblem } : {}),
     }));
     if (outcome.result === 'interrupted') {
       await discardPending(pending);
