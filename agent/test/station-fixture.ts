@@ -11,7 +11,7 @@ import { parseConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { startAgent, type Agent } from '../src/daemon/agent.js';
 import { silentLogger } from '../src/lib/logger.js';
-import { SimRelayDriver, simStatePath, type Transition } from '../src/relays/sim-driver.js';
+import { SimRelayDriver, simFaultsPath, simStatePath, type Transition } from '../src/relays/sim-driver.js';
 import { outputsOf } from '../src/relays/bank.js';
 import { makeTestTone } from '../src/audio/tones.js';
 import type { PlayLogRow } from '../src/store/station-store.js';
@@ -58,7 +58,7 @@ export async function startStation(
     ...over,
   });
   const names = new Map(outputsOf(config.relays).map((o) => [o.line, o.name]));
-  const relays = new SimRelayDriver({ statePath: simStatePath(config.paths.state), names });
+  const relays = new SimRelayDriver({ statePath: simStatePath(config.paths.state), names, faultsPath: simFaultsPath(config.paths.state) });
   mkdirSync(config.paths.state, { recursive: true });
   const agent = await startAgent(config, { log: silentLogger(), ...(opts.ownRelays === false ? {} : { relayDriver: relays }) });
   const played: PlayLogRow[] = [];

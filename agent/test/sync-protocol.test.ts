@@ -6,7 +6,7 @@ import { generateProvinceKeys, keyId, keyRing, loadPublicKey, openEnvelope, rawP
 import { CommandLog, ProvinceClock, ReplayGuard, decideCommand, type CommandContext } from '../src/sync/guard.js';
 import { Outbox } from '../src/sync/outbox.js';
 import { assembleTarget } from '../src/sync/target.js';
-import type { Command, TimeBeacon } from '../src/sync/protocol.js';
+import { outboxMessage, type Command, type TimeBeacon } from '../src/sync/protocol.js';
 import { buildTarget } from '../../province/src/target-builder.js';
 import type { Programme } from '../src/domain/types.js';
 
@@ -255,4 +255,23 @@ t.test('targets: the board part, and each content entry used as the kind it is',
     t.match(bad.errors.join('\n'), /board playlist d: item v: content a+ is audio, not video/);
     t.match(bad.errors.join('\n'), /board playlist d: item gone: content d+ is not in the content manifest/);
   }
+});
+
+t.test('outbox: proof of display (board.shown) outlives other events and answers, goes before the play log', async (t) => {
+  const o = new Outbox(db(), { maxRows: 100, maxBytes: 1_000_000 }, () => 42);
+  const shown = (i: number): unknown => outboxMessage('s1', 'event', { event: 'board.shown', level: 'info', message: 'board text x: completed', data: { i } }, `shown-${i}`, 42);
+  for (let i = 0; i < 40; i++) o.add('event', shown(i), `shown-${i}`);
+  for (let i = 0; i < 30; i++) o.add('play', { i }, `play-${i}`);
+  for (let i = 0; i < 20; i++) o.add('response', { i });
+  for (let i = 0; i < 40; i++) o.add('event', outboxMessage('s1', 'event', { event: 'input', level: 'info', message: 'x' }, `ev-${i}`, 42), `ev-${i}`);
+  const d1 = o.dropped();
+  t.ok((d1.event ?? 0) > 0, 'other events dropped first');
+  t.equal(d1.proof, undefined, 'no showing dropped while other events remain');
+  t.equal(o.next(1000).filter((r) => r.id.startsWith('shown-')).length, 40);
+  for (let i = 30; i < 90; i++) o.add('play', { i }, `play-${i}`);
+  const d2 = o.dropped();
+  t.ok((d2.proof ?? 0) > 0, 'showings go once events and answers are gone');
+  t.equal(d2.play, undefined, 'the play log goes last');
+  t.equal(o.next(1000).filter((r) => r.id.startsWith('play-')).length, 90);
+  t.equal(o.next(1000).filter((r) => !r.id.startsWith('play-') && !r.id.startsWith('shown-')).length, 0, 'nothing else left');
 });

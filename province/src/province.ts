@@ -151,6 +151,14 @@ export class Province extends EventEmitter {
     this.beaconTimer = setInterval(() => void this.beacon().catch(() => undefined), intervalMs);
   }
 
+  /** Asks a station for its yearly report (the `report` command) and resolves with the figures it answers. */
+  async report(station: string, range: { from?: string; to?: string } = {}, timeoutMs = 30_000): Promise<unknown> {
+    const cmd = await this.send({ station }, { action: 'report', ...range });
+    const r = await this.waitResponse(cmd.id, undefined, timeoutMs);
+    if (r.status !== 'done') throw new Error(`station ${station} did not report: ${r.reason ?? r.status}`);
+    return r.result;
+  }
+
   /** Resolves with the first answer to `id` that satisfies `pred`. */
   waitResponse(id: string, pred: (r: CommandResponse) => boolean = (r) => r.status !== 'accepted', timeoutMs = 30_000): Promise<CommandResponse> {
     return this.waitFor(() => this.responses.get(id)?.find(pred), timeoutMs, `an answer to command ${id}`);

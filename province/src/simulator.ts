@@ -32,6 +32,7 @@ export const USAGE = `usage:
       target STATION FILE.json             publish a target: {"programmes":[...],"zones"?:[...],"settings"?:{...}}
                                            (content is every served file a programme names, by SHA-256)
       send station:ID|group:NAME JSON [TTL_S]   sign and send a command, e.g. {"action":"stop"}
+      report STATION [FROM TO]             ask a station for its yearly report (days YYYY-MM-DD; default: its reporting year)
       content                              list served content (name, sha256)
       stations                             print what each station last reported
       quit
@@ -214,8 +215,14 @@ export async function runSimulator(argv: string[], io: SimulatorIo): Promise<voi
           out('sent-command', { id: cmd.id, to: cmd.to, command: cmd.command, ttlMs: cmd.ttlMs });
           return true;
         }
+        case 'report': {
+          if (!a) throw new Error('usage: report STATION [FROM TO]');
+          const [from, to] = rest;
+          out('report', { station: a, figures: await province.report(a, { ...(from ? { from } : {}), ...(to ? { to } : {}) }) });
+          return true;
+        }
         default:
-          throw new Error(`unknown "${verb}": target, send, content, stations, quit`);
+          throw new Error(`unknown "${verb}": target, send, report, content, stations, quit`);
       }
     } catch (err) {
       out('error', { line, error: (err as Error).message });

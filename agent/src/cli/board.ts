@@ -20,7 +20,7 @@ export interface BoardCommandContext {
 /** Refusals field staff meet at the board, in their language rather than the daemon's English. */
 const LOCALISED: Record<string, MessageKey> = { 'no-board': 'boardNone', 'no-kiosk': 'boardNoKiosk', emergency: 'boardEmergencyRefused' };
 
-const USAGE = 'loa board status|next [--limit N]|screenshot [FILE]|show ITEM [--playlist ID]';
+const USAGE = 'loa board status|next [--limit N]|log [--limit N]|screenshot [FILE]|show ITEM [--playlist ID]';
 
 /** `loa board ...`: what the bulletin board shows, what comes next, a screenshot, one item now. */
 export async function boardCommand(args: string[], ctx: BoardCommandContext): Promise<number> {
@@ -32,6 +32,9 @@ export async function boardCommand(args: string[], ctx: BoardCommandContext): Pr
         return 0;
       case 'next':
         emit(await rpc('board.next', { count: ctx.limit ?? 10 }), 'board-next');
+        return 0;
+      case 'log':
+        emit(await rpc('board.log', { limit: ctx.limit ?? 30 }), 'board-log');
         return 0;
       case 'show':
         if (!args[1]) break;

@@ -10,6 +10,7 @@ import { runDoctor } from '../doctor/checks.js';
 import { safeOff } from '../relays/safe-off.js';
 import { createLogger } from '../lib/logger.js';
 import { boardCommand } from './board.js';
+import { reportCsv, type YearlyReport } from '../report/yearly.js';
 
 /**
  * `loa`: field staff's command. It talks to the running daemon over the
@@ -37,6 +38,9 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
         playlist: { type: 'string' },
         text: { type: 'string' },
         instructions: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        csv: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -156,6 +160,12 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
       case 'log':
         emit(await rpc('log', { limit: num(v.limit) ?? 30 }), 'log');
         return 0;
+      case 'report': {
+        const report = await rpc<YearlyReport>('report', { ...(v.from ? { from: v.from } : {}), ...(v.to ? { to: v.to } : {}) });
+        if (v.csv) out.stdout.write(reportCsv(report));
+        else emit(report, 'report');
+        return 0;
+      }
       default:
         out.stderr.write(t('unknownCommand', { cmd }) + '\n');
         return 2;

@@ -19,11 +19,13 @@ export const MESSAGES = {
   loa test-tone [--zones a,b]        phát âm thử
   loa cache ls|import FILE|verify [SHA]
   loa log [--limit N]                nhật ký phát
+  loa report [--from NGÀY --to NGÀY] [--csv]   báo cáo năm (mặc định: 15/12 năm trước đến 14/12)
   loa doctor                         kiểm tra cấu hình và thiết bị
   loa safe-off                       tắt mọi rơ-le (không cần tác tử)
   loa bridge status|relay|inputs|clock|watchdog   vi điều khiển của đài
   loa board [status]                 bảng tin điện tử: đang hiện gì, trang và kiosk
   loa board next [--limit N]         các mục sắp hiện
+  loa board log [--limit N]          nhật ký hiển thị (bằng chứng đã hiện)
   loa board show MỤC [--playlist ID] hiện ngay một mục, xong quay lại lịch
   loa board screenshot [FILE]        chụp màn hình bảng tin (PNG)
 
@@ -41,11 +43,13 @@ Tuỳ chọn chung: --config PATH, --json, --lang vi|en`,
   loa test-tone [--zones a,b]        play a test tone
   loa cache ls|import FILE|verify [SHA]
   loa log [--limit N]                play log
+  loa report [--from DATE --to DATE] [--csv]   yearly report (default: 15 Dec last year to 14 Dec)
   loa doctor                         check configuration and hardware
   loa safe-off                       switch every relay off (works without the agent)
   loa bridge status|relay|inputs|clock|watchdog   the station microcontroller
   loa board [status]                 the bulletin board: what shows, page and kiosk
   loa board next [--limit N]         what shows next
+  loa board log [--limit N]          display log (proof of display)
   loa board show ITEM [--playlist ID] show one item now, then back to the rotation
   loa board screenshot [FILE]        capture the board's screen (PNG)
 
@@ -133,6 +137,34 @@ Common options: --config PATH, --json, --lang vi|en`,
   boardColItem: { vi: 'Mục', en: 'Item' },
   boardColLabel: { vi: 'Nội dung', en: 'Content' },
   boardShown: { vi: 'Đang hiện {kind} "{item}" đến {until}; sau đó bảng tin quay lại lịch.', en: 'Showing {kind} "{item}" until {until}; then the board returns to its rotation.' },
+  reportTitle: { vi: 'Báo cáo năm của đài, từ {from} đến {to} (múi giờ {tz})', en: 'Station yearly report, {from} to {to} (time zone {tz})' },
+  reportCountedUntil: { vi: 'Năm báo cáo chưa kết thúc: số liệu tính đến {at}.', en: 'The reporting year has not ended: figures up to {at}.' },
+  reportColGroup: { vi: 'Loại / cụm loa', en: 'Class / zone' },
+  reportColItems: { vi: 'Mục', en: 'Items' },
+  reportColScheduled: { vi: 'Theo lịch', en: 'Scheduled' },
+  reportColRequested: { vi: 'Yêu cầu', en: 'Requested' },
+  reportColPlayed: { vi: 'Đã phát', en: 'Played' },
+  reportColInterrupted: { vi: 'Bị ngắt', en: 'Interrupted' },
+  reportColMissed: { vi: 'Bỏ lỡ', en: 'Missed' },
+  reportColFailed: { vi: 'Lỗi', en: 'Failed' },
+  reportColSkipped: { vi: 'Bỏ qua', en: 'Skipped' },
+  reportColHours: { vi: 'Giờ phát', en: 'Hours on air' },
+  reportTotal: { vi: 'Tổng', en: 'Total' },
+  reportZone: { vi: 'cụm {zone}', en: 'zone {zone}' },
+  class_normal: { vi: 'thường', en: 'normal' },
+  class_priority: { vi: 'ưu tiên', en: 'priority' },
+  class_emergency: { vi: 'khẩn cấp', en: 'emergency' },
+  reportEmergencies: { vi: 'Thông báo khẩn cấp đã phát: {n}; thời gian từ yêu cầu đến âm thanh đầu tiên: trung vị {median} ms, p95 {p95} ms, lâu nhất {max} ms', en: 'Emergencies on air: {n}; request to first sample: median {median} ms, p95 {p95} ms, longest {max} ms' },
+  reportEmergenciesNone: { vi: 'Thông báo khẩn cấp đã phát: 0', en: 'Emergencies on air: 0' },
+  reportBoard: { vi: 'Bảng tin: {n} lượt hiện ({completed} đủ, {interrupted} bị cắt, {failed} lỗi, {unconfirmed} chưa xác nhận; {emergency} khẩn cấp)', en: 'Board: {n} showings ({completed} completed, {interrupted} interrupted, {failed} failed, {unconfirmed} unconfirmed; {emergency} emergency)' },
+  reportOffline: { vi: 'Mất kết nối với tỉnh: {hours} giờ, {periods} lần', en: 'Province link down: {hours} hours, {periods} times' },
+  reportOfflineUnknown: { vi: 'Mất kết nối với tỉnh: chưa có số liệu', en: 'Province link down: no records' },
+  reportFaults: { vi: 'Sự cố (cảnh báo và lỗi): {n}', en: 'Faults (warnings and errors): {n}' },
+  boardLogEmpty: { vi: 'Nhật ký hiển thị trống.', en: 'The display log is empty.' },
+  boardResult_completed: { vi: 'đã hiện đủ', en: 'completed' },
+  boardResult_interrupted: { vi: 'bị cắt', en: 'interrupted' },
+  boardResult_failed: { vi: 'LỖI', en: 'FAILED' },
+  boardResult_unconfirmed: { vi: 'chưa xác nhận', en: 'unconfirmed' },
   boardScreenshotSaved: { vi: 'Đã lưu ảnh màn hình bảng tin: {path}', en: 'Board screenshot saved: {path}' },
   boardNone: { vi: 'Đài này không có bảng tin điện tử (cấu hình không có mục "board").', en: 'This station has no bulletin board (no "board" section in its configuration).' },
   boardNoKiosk: { vi: 'Chưa cấu hình trình duyệt kiosk (board.kiosk): tác tử không nhìn thấy màn hình để chụp.', en: 'No kiosk browser is configured (board.kiosk): the agent cannot see the screen to capture it.' },

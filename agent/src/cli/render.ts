@@ -1,6 +1,8 @@
 import { DateTime } from 'luxon';
 import { MESSAGES, type Locale, type MessageKey } from './messages.js';
 import { describeUnplayable, type UnplayableContent } from '../cache/unplayable.js';
+import { renderReport } from './report.js';
+import type { YearlyReport } from '../report/yearly.js';
 
 export interface Out {
   stdout: { write(s: string): unknown };
@@ -98,6 +100,9 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
         .join('\n');
     case 'safe-off':
       return t('safeOff');
+    case 'report':
+      return renderReport(result as YearlyReport, t, locale, timezone);
+    case 'board-log':
     case 'board-status':
     case 'board-next':
     case 'board-show':
@@ -156,6 +161,23 @@ function renderBoard(kind: string, r: Row, t: T, locale: Locale, timezone: strin
       const rows = ((r.showings as Row[]) ?? []).map((s) => [at(s.startMs), at(s.endMs), named('kind', s.kind), named('source', s.source), String(s.itemId), String(s.label ?? '')]);
       const head = [t('boardColStart'), t('boardColEnd'), t('boardColKind'), t('boardColSource'), t('boardColItem'), t('boardColLabel')];
       return [...(r.emergency ? [t('boardAfterEmergency')] : []), table([head, ...rows])].join('\n');
+    }
+    case 'board-log': {
+      const rows = (r.rows as Row[]) ?? [];
+      if (rows.length === 0) return t('boardLogEmpty');
+      return rows
+        .map((x) =>
+          [
+            at(x.shownMs ?? x.endedMs),
+            at(x.endedMs),
+            pad(t(`boardResult_${String(x.result)}` as MessageKey), 12),
+            pad(named('kind', x.kind), 10),
+            pad(named('source', x.source), 10),
+            String(x.itemId),
+            x.problem ? `— ${String(x.problem)}` : '',
+          ].join('  ').trimEnd(),
+        )
+        .join('\n');
     }
     case 'board-show':
       return [t('boardShown', { kind: named('kind', r.kind), item: String(r.itemId), until: at(r.untilMs) }), ...(r.blanked ? [t('boardShownBlanked')] : [])].join('\n');

@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { openStore, databasePath } from '../store/database.js';
 import { StationStore } from '../store/station-store.js';
+import { recentBoardProof } from '../store/board-proof.js';
+import { stationReport } from '../report/station-report.js';
 import { Outbox, OUTBOX_DEFAULTS } from '../sync/outbox.js';
 import type { SyncClient } from '../sync/client.js';
 import type { BoardLink } from './board-link.js';
@@ -162,7 +164,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     : { SyncClient: null, provincePort: null };
   // The board shows what the one arbiter decided: an emergency on the speakers is one on the screen.
   board = config.board
-    ? await (await import('./board-link.js')).BoardLink.open(config.board, { log: log.child({ part: 'board' }), timezone: config.station.timezone, conductor, media, store, now })
+    ? await (await import('./board-link.js')).BoardLink.open(config.board, { log: log.child({ part: 'board' }), timezone: config.station.timezone, conductor, media, store, now, clockLabel: () => (clock.trusted ? clock.state.reason : `untrusted:${clock.state.reason}`) })
     : null;
   clock.on('jump', () => board?.clockJumped());
 
@@ -174,6 +176,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
           config, conductor, media, relays, clock, problems, log,
           onBoardSchedule: (schedule) => board?.setSchedule(schedule),
           boardScreenshot: board?.kiosk ? (quality) => board!.screenshot(quality) : null,
+          report: (range) => stationReport(store.db, { timezone: config.station.timezone, nowMs: now(), ...range }),
           onRestartRequested: opts.onRestartRequested ?? (() => log.warn('restart requested, but this agent was not started by the daemon')),
         }),
         db: opened.db,
@@ -183,6 +186,10 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
         now,
       })
     : null;
+  // Time offline for the yearly report: every start begins offline, the link's transitions follow.
+  store.recordLink(false, now());
+  sync?.on('connected', () => store.recordLink(true, now()));
+  sync?.on('disconnected', () => store.recordLink(false, now()));
   sync?.start();
 
   const agent: Agent = {
@@ -333,5 +340,14 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
     'cache.import': async (p) => media.importFile(String(p.path), typeof p.name === 'string' ? p.name : undefined),
     'cache.verify': async (p) => media.verify(typeof p.sha === 'string' ? p.sha : undefined),
     log: (p) => ({ rows: store.recentPlays(typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30) }),
+    report: (p) => {
+      try {
+        return stationReport(store.db, { timezone: config.station.timezone, nowMs: now(), ...(typeof p.from === 'string' ? { from: p.from } : {}), ...(typeof p.to === 'string' ? { to: p.to } : {}) });
+      } catch (err) {
+        if (err instanceof RangeError) throw new OperatorError('bad-range', err.message);
+        throw err;
+      }
+    },
+    'board.log': (p) => ({ rows: recentBoardProof(store.db, typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30) }),
   };
 }

@@ -13,9 +13,6 @@ import { DisplayController, type DisplayPowerEvent } from '../board/display-cont
 import { readAppliedTarget } from '../sync/station-port.js';
 import { boardHandlers } from './board-control.js';
 
-/** Proof-of-display rows are written in batches: a board changes every few seconds, an SD card wears. */
-const PROOF_FLUSH_MS = 60_000;
-
 /**
  * The HDMI bulletin board as the agent runs it: the page server (fed the
  * province's playlists and the one arbiter's emergency), the screen's power,
@@ -32,7 +29,7 @@ export class BoardLink {
   private kioskTimer: NodeJS.Timeout | null = null;
   private checking: Promise<unknown> | null = null;
   private readonly pendingProof: BoardProofRow[] = [];
-  private flushTimer: NodeJS.Timeout | null = null;
+  private flushTimer: NodeJS.Immediate | null = null;
   private scheduleProblem: string | null = null;
 
   private constructor(
@@ -173,20 +170,23 @@ export class BoardLink {
     // The rotation runs on behind a black page at night; what no one could see needs no proof.
     if (row.result === 'unconfirmed' && this.server.blanked) return;
     this.pendingProof.push(row);
-    // An emergency's or a failure's record is written at once; routine rotation waits for the batch.
-    if (row.source === 'emergency' || row.result === 'failed') this.flushProof();
-    else this.flushTimer ??= setTimeout(() => this.flushProof(), PROOF_FLUSH_MS);
+    // Written at once, in one transaction for the showings that end together
+    // (an emergency replacing a showing, a new schedule): a crash loses only
+    // what was on screen at that instant, and the SD card sees one commit
+    // per change of screen, every few seconds at most.
+    this.flushTimer ??= setImmediate(() => this.flushProof());
   }
 
   private flushProof(): void {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.flushTimer) clearImmediate(this.flushTimer);
     this.flushTimer = null;
     const rows = this.pendingProof.splice(0);
     if (rows.length === 0) return;
-    this.d.store.recordEvents(
-      rows.map((row) => ({ event: 'board.shown', level: row.result === 'failed' ? 'warn' : 'info', message: `board ${row.kind} ${row.itemId}: ${row.result}`, data: { ...row } })),
-      this.d.now(),
-    );
+    try {
+      this.d.store.logShowings(rows, this.d.clockLabel(), this.d.now());
+    } catch (err) {
+      this.d.log.error({ err, rows: rows.length }, 'proof of display could not be written');
+    }
   }
 
   private noteKiosk(h: KioskHealth): void {
@@ -212,4 +212,6 @@ export interface BoardLinkDeps {
   media: StationMedia;
   store: StationStore;
   now: () => number;
+  /** The clock's trust label, stamped on each proof-of-display row like a play-log row. */
+  clockLabel: () => string;
 }

@@ -30,6 +30,8 @@ export function provincePort(deps: {
   onRestartRequested: () => void;
   /** A new target's board playlists (null: the target has none). */
   onBoardSchedule: (schedule: BoardSchedule | null) => void;
+  /** The yearly report's figures for days from..to (absent: the current reporting year); throws RangeError on a bad range. */
+  report: (range: { from?: string; to?: string }) => unknown;
   /** What the board's screen shows (null: no kiosk to ask). */
   boardScreenshot: ((quality: number) => Promise<{ jpeg: Buffer; showing: string | null }>) | null;
 }): StationPort {
@@ -38,7 +40,7 @@ export function provincePort(deps: {
   return {
     describe: () => ({
       zones: zoneNames,
-      capabilities: ['play', 'stop', 'volume', 'relay-test', 'reboot', ...(config.bridge ? ['bridge'] : []), ...(config.board ? ['board'] : []), ...(config.board?.kiosk ? ['board-screenshot'] : [])],
+      capabilities: ['play', 'stop', 'volume', 'relay-test', 'reboot', 'report', ...(config.bridge ? ['bridge'] : []), ...(config.board ? ['board'] : []), ...(config.board?.kiosk ? ['board-screenshot'] : [])],
       software: `loa ${SOFTWARE_VERSION}`,
     }),
     contentCache: {
@@ -109,6 +111,13 @@ export function provincePort(deps: {
           log.warn({ reason: a.reason }, 'restart requested by the province');
           setTimeout(deps.onRestartRequested, 1000);
           return { status: 'done', result: { restartingAgent: true } };
+        case 'report':
+          try {
+            return { status: 'done', result: deps.report({ ...(a.from ? { from: a.from } : {}), ...(a.to ? { to: a.to } : {}) }) };
+          } catch (err) {
+            if (err instanceof RangeError) return { status: 'rejected', reason: err.message };
+            throw err;
+          }
         case 'board-screenshot': {
           if (!deps.boardScreenshot) return { status: 'rejected', reason: config.board ? 'the board has no kiosk browser configured (board.kiosk)' : 'this station has no board' };
           try {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Occurrence, Programme, InterruptionPolicy, BulletinClass } from '../domain/types.js';
+import { classOf } from '../domain/types.js';
 import type { StationRequest } from '../domain/request.js';
 import { decide, type Candidate, type ResumePoint } from '../schedule/arbiter.js';
 import { expandOccurrences } from '../schedule/planner.js';
@@ -49,7 +50,7 @@ export interface ConductorOptions {
 export interface SessionEvent {
   key: string;
   label: string;
-  state: 'started' | 'completed' | 'stopped' | 'interrupted';
+  state: 'started' | 'completed' | 'stopped' | 'interrupted' | 'failed';
 }
 
 export interface ConductorEvents {
@@ -334,6 +335,8 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       bulletinPlayed: (id: string) => this.o.store.setRequestState(id, 'done', this.now()),
       clockLabel: () => this.o.clock.label(),
       now: this.now,
+      // A programme is tried again within its grace window, a request for as long from now; an emergency never waits.
+      powerUpRetryUntilMs: () => (classOf(plan.priority) === 'emergency' ? null : (plan.kind === 'occurrence' ? plan.scheduledMs : now) + this.o.settings.graceMs),
     };
     this.emit('session', { key: plan.key, label: plan.label, state: 'started' });
     const done = runSession(plan, this.o.ports, hooks, controller.signal)
@@ -349,7 +352,12 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     const now = this.now();
     const operatorStop = signal.reason instanceof StopSignal;
     const shuttingDown = this.stopped;
-    if (outcome.completed || operatorStop) {
+    if (outcome.failed) {
+      // Not done, not resumable: its rows say failed and why; the next programme is not held up.
+      if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'missed', { item: 0, offsetMs: 0 }, now);
+      else this.o.store.setRequestState(plan.requestId, 'failed', now);
+      this.o.store.recordEvent('playout.failed', 'error', `${plan.label}: ${outcome.reason ?? 'failed'}`, { session: plan.key, zones: plan.zones }, now);
+    } else if (outcome.completed || operatorStop) {
       if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'done', { item: 0, offsetMs: 0 }, now);
       else this.o.store.setRequestState(plan.requestId, 'done', now);
       if (!outcome.completed) this.logSkipped(plan, outcome, (signal.reason as StopSignal).message);
@@ -360,7 +368,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       else this.o.store.setRequestState(plan.requestId, 'pending', now, resume);
     }
     this.o.log.info({ session: plan.key, completed: outcome.completed, reason: outcome.reason }, 'session ended');
-    this.emit('session', { key: plan.key, label: plan.label, state: outcome.completed ? 'completed' : operatorStop ? 'stopped' : 'interrupted' });
+    this.emit('session', { key: plan.key, label: plan.label, state: outcome.failed ? 'failed' : outcome.completed ? 'completed' : operatorStop ? 'stopped' : 'interrupted' });
     if (this.current?.key === plan.key) this.current = null;
     if (shuttingDown) return;
     // Relays go down after the tail unless the next session claims them first.

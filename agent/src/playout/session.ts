@@ -74,6 +74,11 @@ export interface SessionHooks {
   bulletinPlayed(requestId: string): void;
   clockLabel(): string;
   now(): number;
+  /**
+   * Until when a failed relay power-up is tried again (the session's grace
+   * window); null: go on air at once without it, as an emergency must.
+   */
+  powerUpRetryUntilMs(): number | null;
 }
 
 export interface SessionOutcome {
@@ -83,6 +88,8 @@ export interface SessionOutcome {
   resume?: ResumePoint;
   /** Why it was cut off. */
   reason?: string;
+  /** The relays could not be powered up within the retry window: every item has a failed row, none played. */
+  failed?: true;
 }
 
 export interface SessionPorts {
@@ -121,12 +128,15 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
   });
 
   let pending: Promise<Prepared> | null = plan.items.length > 0 ? prepare(0) : null;
-  const earliest = await ports.relays.powerUp(plan.zones, plan.audioStartMs ?? hooks.now(), signal).catch(async (err: unknown) => {
-    if (signal.aborted) return hooks.now();
+  const power = await powerUp(plan, ports, hooks, signal);
+  if ('problem' in power && !power.goOnAir) {
     await discardPending(pending); // no ffmpeg left waiting for a session that cannot go on air
-    throw err;
-  });
-  let startAt: number | null = Math.max(plan.audioStartMs ?? 0, earliest);
+    for (const item of plan.items) hooks.logged(row(item, { result: 'failed', reason: power.problem }));
+    return { completed: false, failed: true, reason: power.problem };
+  }
+  // An emergency goes on air even so: whatever switched on carries it, and each row says what failed.
+  const powerProblem = 'problem' in power ? power.problem : undefined;
+  let startAt: number | null = Math.max(plan.audioStartMs ?? 0, 'startMs' in power ? power.startMs : hooks.now());
   log.info({ session: plan.key, label: plan.label, zones: plan.zones, startAt: new Date(startAt).toISOString() }, 'session starting');
 
   for (let i = 0; i < plan.items.length; i++) {
@@ -151,7 +161,7 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
       result: outcome.result,
       ...(outcome.startedAtMs !== null ? { startedMs: Math.round(outcome.startedAtMs) } : {}),
       endedMs: Math.round(outcome.endedAtMs),
-      ...(outcome.reason ? { reason: outcome.reason } : {}),
+      ...((outcome.reason ?? powerProblem) !== undefined ? { reason: outcome.reason ?? powerProblem } : {}),
     }));
     if (outcome.result === 'interrupted') {
       await discardPending(pending);
@@ -171,6 +181,39 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
   }
   await ports.audio.drain();
   return { completed: true };
+}
+
+/** Waits before trying a failed power-up again: a relay line's hiccup passes, a dead one does not. */
+const POWER_UP_RETRY_MS = [1000, 2000, 5000, 10_000, 15_000];
+
+type PowerUp = { startMs: number } | { problem: string; goOnAir: boolean };
+
+/**
+ * Powers the session's relays, trying again within the retry window. An
+ * abort ends the wait at once: the caller sees the signal and interrupts.
+ */
+async function powerUp(plan: SessionPlan, ports: SessionPorts, hooks: SessionHooks, signal: AbortSignal): Promise<PowerUp> {
+  const until = hooks.powerUpRetryUntilMs();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { startMs: await ports.relays.powerUp(plan.zones, plan.audioStartMs ?? hooks.now(), signal) };
+    } catch (err) {
+      if (signal.aborted) return { startMs: hooks.now() };
+      const message = (err as Error).message;
+      const wait = POWER_UP_RETRY_MS[Math.min(attempt - 1, POWER_UP_RETRY_MS.length - 1)]!;
+      if (until === null || hooks.now() + wait > until) {
+        const problem = `relay power-up failed${attempt > 1 ? ` (${attempt} attempts)` : ''}: ${message}`;
+        ports.log.error({ session: plan.key, zones: plan.zones, attempts: attempt, err: message, onAir: until === null }, until === null ? 'relay power-up failed: going on air regardless' : 'relay power-up failed: session given up');
+        return { problem, goOnAir: until === null };
+      }
+      ports.log.warn({ session: plan.key, attempt, err: message, retryInMs: wait }, 'relay power-up failed: trying again');
+      try {
+        await sleep(wait, signal);
+      } catch {
+        return { startMs: hooks.now() };
+      }
+    }
+  }
 }
 
 async function discardPending(pending: Promise<Prepared> | null): Promise<void> {

@@ -3,7 +3,7 @@ import type { Logger } from '../lib/logger.js';
 import { outputsOf } from './bank.js';
 import type { RelayDriver } from './driver.js';
 import { GpiodRelayDriver } from './gpiod-driver.js';
-import { SimRelayDriver, simJournalPath, simStatePath } from './sim-driver.js';
+import { SimRelayDriver, simFaultsPath, simJournalPath, simStatePath } from './sim-driver.js';
 import { SysfsRelayDriver } from './sysfs-driver.js';
 
 export interface RelayDriverDeps {
@@ -21,6 +21,7 @@ export function createRelayDriver(cfg: RelaysConfig, deps: RelayDriverDeps): Rel
       return new SimRelayDriver({
         statePath: simStatePath(deps.stateDir),
         journalPath: simJournalPath(deps.stateDir),
+        faultsPath: simFaultsPath(deps.stateDir),
         names: new Map(outputsOf(cfg).map((o) => [o.line, o.name])),
         log: deps.log,
       });

@@ -18,6 +18,9 @@ import type { Level, RelayDriver } from './driver.js';
  *   emitted as a `transition` event, and appended to an optional journal
  *   (JSON lines) that the demo and `loa relay` show.
  * - Writing the level a line already has is not a transition.
+ * - Faults can be injected from outside, as a broken line would show them:
+ *   while the faults file (`relays-sim.faults.json`, `{"failWrites": [3]}`)
+ *   names a line, every write to it fails with EIO and changes nothing.
  */
 export interface Transition {
   /** Wall clock, fractional milliseconds. */
@@ -41,6 +44,8 @@ export interface SimRelayDriverOptions {
   memoryLimit?: number;
   /** Where a failed journal append is reported (the journal never fails a write). */
   log?: Logger;
+  /** Injected faults (`{"failWrites": [line, ...]}`), read at every write; absent file: none. */
+  faultsPath?: string;
 }
 
 interface StateFile {
@@ -56,6 +61,10 @@ export function simStatePath(stateDir: string): string {
 
 export function simJournalPath(stateDir: string): string {
   return join(stateDir, 'relays-sim.jsonl');
+}
+
+export function simFaultsPath(stateDir: string): string {
+  return join(stateDir, 'relays-sim.faults.json');
 }
 
 /** Wall clock with sub-millisecond resolution. */
@@ -96,6 +105,9 @@ export class SimRelayDriver extends EventEmitter<{ transition: [Transition] }> i
     this.assertClaimed(line);
     const atMs = this.opts.now();
     await this.serial(async () => {
+      if (this.opts.faultsPath && (await injectedWriteFaults(this.opts.faultsPath)).includes(line)) {
+        throw Object.assign(new Error(`simulated GPIO line ${line}: write failed (EIO, fault injected by ${this.opts.faultsPath})`), { code: 'EIO' });
+      }
       const state = await this.load();
       if (state.levels[line] === level) return;
       await this.save(state, [this.transition(line, level, atMs)]);
@@ -174,6 +186,16 @@ export class SimRelayDriver extends EventEmitter<{ transition: [Transition] }> i
     const size = await stat(path).then((s) => s.size, () => 0);
     if (size + lines.length > this.opts.journalMaxBytes) await rename(path, `${path}.1`).catch(() => undefined);
     await appendFile(path, lines);
+  }
+}
+
+/** Lines whose writes fail now, per the faults file; an absent or unreadable file injects nothing. */
+async function injectedWriteFaults(path: string): Promise<number[]> {
+  try {
+    const parsed = JSON.parse(await readFile(path, 'utf8')) as { failWrites?: unknown };
+    return Array.isArray(parsed.failWrites) ? parsed.failWrites.filter((n): n is number => typeof n === 'number') : [];
+  } catch {
+    return [];
   }
 }
 

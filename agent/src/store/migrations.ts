@@ -114,4 +114,39 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE content ADD COLUMN kind TEXT NOT NULL DEFAULT 'audio';
   `,
+  // 3: proof of display, province link and faults kept for the yearly report (agent/src/report/).
+  `
+  -- Proof of display: one row per board showing, written when it ends.
+  CREATE TABLE board_proof (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    id        TEXT NOT NULL UNIQUE,
+    key       TEXT NOT NULL,
+    item_id   TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    source    TEXT NOT NULL,
+    shown_ms  INTEGER,
+    ended_ms  INTEGER NOT NULL,
+    result    TEXT NOT NULL,
+    problem   TEXT,
+    clock     TEXT NOT NULL
+  );
+  CREATE INDEX board_proof_ended ON board_proof(ended_ms);
+
+  -- Province link up/down transitions (and the agent's own starts), for time offline.
+  CREATE TABLE link_change (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms  INTEGER NOT NULL,
+    online INTEGER NOT NULL
+  );
+
+  -- Warnings and errors reported to the province, kept after the outbox has sent them.
+  CREATE TABLE fault_log (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms   INTEGER NOT NULL,
+    event   TEXT NOT NULL,
+    level   TEXT NOT NULL,
+    message TEXT NOT NULL
+  );
+  CREATE INDEX fault_log_at ON fault_log(at_ms);
+  `,
 ];

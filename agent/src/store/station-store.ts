@@ -6,6 +6,8 @@ import { RequestSchema, type StationRequest } from '../domain/request.js';
 import type { OccurrenceRecord, ResumePoint } from '../schedule/arbiter.js';
 import type { Outbox } from '../sync/outbox.js';
 import { outboxMessage } from '../sync/protocol.js';
+import type { BoardProofRow } from '../board/server.js';
+import { recordBoardProof } from './board-proof.js';
 
 export interface PlayLogRow {
   source: 'schedule' | 'request';
@@ -158,7 +160,7 @@ export class StationStore {
     return out;
   }
 
-  setRequestState(id: string, state: 'pending' | 'playing' | 'done' | 'cancelled' | 'expired', nowMs: number, resume?: ResumePoint): void {
+  setRequestState(id: string, state: 'pending' | 'playing' | 'done' | 'cancelled' | 'expired' | 'failed', nowMs: number, resume?: ResumePoint): void {
     const row = this.db.prepare('SELECT doc FROM request WHERE id = ?').get(id) as { doc: string } | undefined;
     if (!row) return;
     const doc = JSON.parse(row.doc) as Record<string, unknown>;
@@ -231,7 +233,23 @@ export class StationStore {
   /** An event for the province (fault, recovery, operator action), kept until sent; body as docs/schemas/event. */
   recordEvent(event: string, level: 'info' | 'warn' | 'error', message: string, data: Record<string, unknown>, nowMs: number): void {
     const id = randomUUID();
-    this.outbox.add('event', outboxMessage(this.stationId, 'event', { event, level, message, data }, id, nowMs), id);
+    this.db.transaction(() => {
+      this.outbox.add('event', outboxMessage(this.stationId, 'event', { event, level, message, data }, id, nowMs), id);
+      // Kept after the outbox has sent it: the yearly report counts faults.
+      if (level !== 'info') this.db.prepare('INSERT INTO fault_log (at_ms, event, level, message) VALUES (?, ?, ?, ?)').run(nowMs, event, level, message);
+    })();
+  }
+
+  /** Board showings (proof of display) and their outbox copies, in one transaction. */
+  logShowings(rows: readonly BoardProofRow[], clock: string, nowMs: number): void {
+    recordBoardProof(this.db, this.outbox, this.stationId, rows, clock, nowMs);
+  }
+
+  /** The province link went up or down (time offline in the yearly report); repeats are not recorded. */
+  recordLink(online: boolean, nowMs: number): void {
+    const last = this.db.prepare('SELECT online FROM link_change ORDER BY seq DESC LIMIT 1').get() as { online: number } | undefined;
+    if (last && last.online === Number(online)) return;
+    this.db.prepare('INSERT INTO link_change (at_ms, online) VALUES (?, ?)').run(nowMs, Number(online));
   }
 
   /** Several events in one transaction: one SD-card flush instead of one each. */

@@ -4,6 +4,7 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { randomUUID, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Db } from '../store/database.js';
+import { boardProofBetween, boardShownEvent } from '../store/board-proof.js';
 import type { SyncConfig } from '../config/schema.js';
 import { Backoff, sleep } from '../lib/backoff.js';
 import { CommandLog, ProvinceClock, ReplayGuard, decideCommand } from './guard.js';
@@ -564,10 +565,13 @@ export class SyncClient extends EventEmitter {
       const rows = this.opts.db
         .prepare('SELECT * FROM play_log WHERE COALESCE(started_ms, scheduled_ms, 0) BETWEEN ? AND ? ORDER BY seq LIMIT ?')
         .all(a.sinceMs, a.untilMs ?? Number.MAX_SAFE_INTEGER, a.maxRows) as Array<{ id: string }>;
+      // Proof of display too, each showing under its own id as first sent.
+      const showings = boardProofBetween(this.opts.db, a.sinceMs, a.untilMs ?? Number.MAX_SAFE_INTEGER, a.maxRows);
       this.opts.db.transaction(() => {
         for (const r of rows) this.send('play', r, r.id);
+        for (const p of showings) this.send('event', boardShownEvent(p), p.id);
       })();
-      return { status: 'done', result: { rows: rows.length } };
+      return { status: 'done', result: { rows: rows.length, showings: showings.length } };
     }
     return this.opts.port.runCommand({
       id: cmd.id,

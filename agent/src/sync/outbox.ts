@@ -14,9 +14,10 @@ import type { OutboxKind } from './protocol.js';
  *
  * Bound (a station offline for months): when the table exceeds maxRows or
  * maxBytes, the oldest rows are dropped in this order: health first (only
- * the latest matters), then events, then answers to commands, then play
- * log (the play log also stays in the play_log table and can be sent again
- * with the upload-log command). Dropped counts are kept in `meta` and sent
+ * the latest matters), then events, then answers to commands, then proof
+ * of display (`board.shown` events), then play log (both also stay in their
+ * tables, play_log and board_proof, and can be sent again with the
+ * upload-log command). Dropped counts are kept in `meta` and sent
  * as one `outbox.dropped` event, so the province knows exactly what it lost.
  */
 
@@ -36,7 +37,16 @@ export interface OutboxLimits {
 /** Bounds for a station without a sync section (its records still wait for a later province link). */
 export const OUTBOX_DEFAULTS: OutboxLimits = { maxRows: 200_000, maxBytes: 64 * 1024 * 1024 };
 
-const DROP_ORDER: readonly OutboxKind[] = ['health', 'event', 'response', 'play'];
+/** Proof of display travels as an event but is dropped after every other event and answer. */
+const PROOF_EVENT = "COALESCE(json_extract(payload, '$.body.event'), '') = 'board.shown'";
+/** What is dropped first when the outbox is full; `name` is the key in the dropped counts. */
+const DROP_ORDER: ReadonlyArray<{ name: string; where: string }> = [
+  { name: 'health', where: "kind = 'health'" },
+  { name: 'event', where: `kind = 'event' AND NOT (${PROOF_EVENT})` },
+  { name: 'response', where: "kind = 'response'" },
+  { name: 'proof', where: `kind = 'event' AND ${PROOF_EVENT}` },
+  { name: 'play', where: "kind = 'play'" },
+];
 const DROPPED_KEY = 'sync.outbox_dropped';
 const RECOUNT_EVERY = 10_000;
 
@@ -168,15 +178,15 @@ export class Outbox {
     if (this.n <= this.limits.maxRows && this.bytes <= this.limits.maxBytes) return;
     let { n, bytes } = this.countStmt.get() as { n: number; bytes: number };
     const dropped = this.dropped();
-    for (const kind of DROP_ORDER) {
+    for (const { name, where } of DROP_ORDER) {
       while (n > this.limits.maxRows || bytes > this.limits.maxBytes) {
         // Drop in chunks of ~1 % so a full outbox is not trimmed one row per insert.
         const chunk = Math.max(1, Math.ceil(this.limits.maxRows / 100), n - this.limits.maxRows);
         const gone = this.db
-          .prepare('DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?) RETURNING length(payload) AS len')
-          .all(kind, chunk) as Array<{ len: number }>;
+          .prepare(`DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE ${where} ORDER BY seq LIMIT ?) RETURNING length(payload) AS len`)
+          .all(chunk) as Array<{ len: number }>;
         if (gone.length === 0) break;
-        dropped[kind] = (dropped[kind] ?? 0) + gone.length;
+        dropped[name] = (dropped[name] ?? 0) + gone.length;
         n -= gone.length;
         bytes -= gone.reduce((s, g) => s + g.len, 0);
       }

@@ -108,6 +108,7 @@ export type TargetPartInput = z.input<typeof TargetPartSchema>;
 // --- commands (province -> station, not retained) ---------------------------------
 
 const zonesField = z.array(zoneName).max(64).optional();
+const reportDay = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day as YYYY-MM-DD');
 
 export const CommandActionSchema = z.discriminatedUnion('action', [
   z.strictObject({
@@ -146,6 +147,12 @@ export const CommandActionSchema = z.discriminatedUnion('action', [
     maxRows: z.number().int().min(1).max(50_000).default(5000),
   }),
   z.strictObject({ action: z.literal('reboot'), reason: z.string().max(200).default('') }),
+  /**
+   * The yearly report's figures in the answer's result (as `loa report --json`), for the days
+   * from..to (YYYY-MM-DD, both counted, the station's time zone); absent: the current reporting
+   * year, 15 December to 14 December.
+   */
+  z.strictObject({ action: z.literal('report'), from: reportDay.optional(), to: reportDay.optional() }),
   /** What the bulletin board shows right now, as a JPEG in the answer's result (proof of display). */
   z.strictObject({ action: z.literal('board-screenshot'), quality: z.number().int().min(10).max(95).default(60) }),
 ]);

@@ -101,6 +101,8 @@ export class SimulatedStation extends EventEmitter implements StationPort {
         return { status: 'done' };
       case 'board-screenshot':
         return { status: 'rejected', reason: 'a simulated station has no board' };
+      case 'report':
+        return { status: 'rejected', reason: 'a simulated station keeps no records to report' };
     }
   }
 
