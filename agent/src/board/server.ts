@@ -160,9 +160,13 @@ export class BoardServer extends EventEmitter {
     this.recompute();
   }
 
-  /** The arbiter's emergency, or null when it ends or is cancelled. Pushed to the page at once. */
+  /**
+   * The arbiter's emergency, or null when it ends or is cancelled. Pushed to
+   * the page at once. Never throws for an emergency: input the schema cannot
+   * take still shows the default alert.
+   */
   setEmergency(input: BoardEmergencyInput | null): void {
-    const next = input === null ? null : BoardEmergencySchema.parse(input);
+    const next = input === null ? null : this.emergencyOf(input);
     if (JSON.stringify(next) === JSON.stringify(this.emergency)) return;
     this.emergency = next;
     this.o.log.warn({ emergency: next?.key ?? null }, next ? 'board emergency takeover' : 'board emergency ended');
@@ -170,6 +174,13 @@ export class BoardServer extends EventEmitter {
     if (!next) this.pushBlank();
     this.recompute();
     if (next) this.pushBlank();
+  }
+
+  private emergencyOf(input: BoardEmergencyInput): BoardEmergency {
+    const r = BoardEmergencySchema.safeParse(input);
+    if (r.success) return r.data;
+    this.o.log.error({ issues: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }, 'board emergency text unusable; showing the default alert');
+    return BoardEmergencySchema.parse({ key: typeof input.key === 'string' && input.key ? input.key.slice(0, 300) : 'emergency', title: '' });
   }
 
   /** Blanks the page (the screen is off) or shows it again. An emergency is never hidden: blank waits for its end. */
