@@ -65,9 +65,16 @@ interface Showing {
   now: BoardNow;
   shownMs: number | null;
   problem: string | null;
+  /** Blocks the page had to cut, even at its smallest type (title, body...): the screen shows "…" there. */
+  truncated: string[];
 }
 
-const AckSchema = z.object({ key: z.string().max(400), ok: z.boolean(), problem: z.string().max(500).optional() });
+const AckSchema = z.object({
+  key: z.string().max(400),
+  ok: z.boolean(),
+  problem: z.string().max(500).optional(),
+  truncated: z.array(z.string().max(20)).max(10).optional(),
+});
 /** Comment lines keep idle SSE connections from being dropped by anything in between. */
 const HEARTBEAT_MS = 15_000;
 /** setTimeout's limit; a longer deadline is simply re-asked. */
@@ -211,8 +218,11 @@ export class BoardServer extends EventEmitter {
   }
 
   /** The player pages: how many listen now, when one last answered, and when the current showing was confirmed. */
-  pages(): { connected: number; lastAckMs: number | null; showingConfirmedMs: number | null; showingProblem: string | null } {
-    return { connected: this.clients.size, lastAckMs: this.lastAckMs, showingConfirmedMs: this.current?.shownMs ?? null, showingProblem: this.current?.problem ?? null };
+  pages(): { connected: number; lastAckMs: number | null; showingConfirmedMs: number | null; showingProblem: string | null; showingTruncated: string[] } {
+    return {
+      connected: this.clients.size, lastAckMs: this.lastAckMs, showingConfirmedMs: this.current?.shownMs ?? null,
+      showingProblem: this.current?.problem ?? null, showingTruncated: this.current?.truncated ?? [],
+    };
   }
 
   /**
@@ -281,7 +291,7 @@ export class BoardServer extends EventEmitter {
     const next = this.override ?? boardNow(nowMs, this.o.timezone, this.schedule.playlists, this.schedule.defaultPlaylist, this.emergency, this.planOptions());
     if (next.key !== this.current?.now.key) {
       if (this.current) this.finish(this.current, nowMs);
-      this.current = { now: next, shownMs: null, problem: null };
+      this.current = { now: next, shownMs: null, problem: null, truncated: [] };
       this.emit('show', next);
       this.broadcast();
     }
@@ -375,6 +385,11 @@ export class BoardServer extends EventEmitter {
       if (c && c.now.key === parsed.key) {
         // Behind a black page nobody saw it yet; the page acks again when it shows.
         if (c.shownMs === null && !this.blanked) c.shownMs = this.now();
+        const truncated = parsed.truncated ?? [];
+        if (truncated.join() !== c.truncated.join()) {
+          c.truncated = truncated;
+          if (truncated.length > 0) this.o.log.warn({ key: c.now.key, truncated }, 'board text does not fit the screen even at the smallest type: shown cut, marked "…"');
+        }
         if (!parsed.ok && c.problem === null) {
           c.problem = parsed.problem ?? 'page could not render the item';
           this.o.log.warn({ key: c.now.key, problem: c.problem }, 'board item failed to render');

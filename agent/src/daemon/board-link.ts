@@ -124,9 +124,16 @@ export class BoardLink {
     return [
       ...(this.scheduleProblem ? [this.scheduleProblem] : []),
       ...(this.followProblem ? [this.followProblem] : []),
+      ...this.truncationProblem(),
       ...this.display.problems(),
       ...(this.kioskHealth === 'restarted' ? ['board browser was restarted at the last check'] : []),
     ];
+  }
+
+  private truncationProblem(): string[] {
+    const cut = this.server.pages().showingTruncated;
+    const item = this.server.showing()?.item;
+    return cut.length > 0 && item ? [`board ${item.kind} "${item.id}" is too long for the screen even at the smallest type: its ${cut.join(', ')} shown cut (marked "…"); shorten it`] : [];
   }
 
   /** `loa board ...` on the control socket. */
