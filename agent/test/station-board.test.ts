@@ -44,3 +44,18 @@ t.test('a sleeping screen is woken by an emergency and put back to sleep after i
   const events = s.agent.store.outbox.next(100).map((r) => JSON.parse(r.payload) as { body: { event?: string; data?: { on?: boolean; reason?: string } } });
   t.same(events.filter((e) => e.body.event === 'board.display').map((e) => [e.body.data?.on, e.body.data?.reason]), [[false, 'schedule'], [true, 'emergency'], [false, 'schedule']]);
 });
+
+t.test('a board that cannot start leaves the station on air, and says so', async (t) => {
+  const { createServer } = await import('node:net');
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const s = await startStation({ board: { port: (taken.address() as { port: number }).port } });
+  t.teardown(() => s.stop());
+  t.equal(s.agent.board, null);
+  t.match(s.agent.problems(), [/board could not start: .*EADDRINUSE/]);
+  const alert = await s.tone('alert', { seconds: 1 });
+  s.agent.conductor.submit({ id: 'flood', mode: 'now', priority: 9, label: '', items: [{ content: alert, repeat: 1, gapMs: 0 }], zones: [], volume: 100, origin: 'test' });
+  const [row] = await s.rows(1);
+  t.equal(row!.result, 'played', 'the emergency aired without the board');
+});
