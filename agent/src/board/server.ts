@@ -19,6 +19,9 @@ export const DEFAULT_BOARD_FONTS = {
   bold: '/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf',
 } as const;
 
+/** Debian `fonts-noto-color-emoji`: the kiosk's Chromium draws emoji with it (a system font, not served). */
+export const EMOJI_FONT = '/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf';
+
 /** Proof of display: one row per showing, like a play-log row. */
 export interface BoardProofRow {
   key: string;
@@ -123,6 +126,9 @@ export class BoardServer extends EventEmitter {
         this.o.log.error({ weight, path }, 'board font missing: Vietnamese may render with the wrong font (install Debian fonts-noto-core)'),
       );
     }
+    await access(EMOJI_FONT).catch(() =>
+      this.o.log.warn({ path: EMOJI_FONT }, 'emoji font missing: emoji on the board show as empty boxes (install Debian fonts-noto-color-emoji)'),
+    );
     const server = createServer((req, res) => this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
