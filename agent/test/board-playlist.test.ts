@@ -147,3 +147,18 @@ t.test('a QR item links to its own URL, else to the station feedback channel, el
   t.equal(at('2026-11-27T00:00:10').item.id, 'own', 'with no feedback URL configured, only the item with its own URL rotates');
   t.throws(() => PlaylistSchema.parse({ id: 'x', items: [{ kind: 'qr', id: 'q', durationS: 5, url: 'javascript:alert(1)' }] }), /http/);
 });
+
+t.test('texts from the province are cleaned where they enter: no control or invisible characters, cut not refused; a blank emergency title is the default', async (t) => {
+  const s = BoardScheduleSchema.parse({ defaultPlaylist: { id: 'd', ticker: 'Chợ\u0000 phiên\u202E', items: [
+    { kind: 'notice', id: 'n', durationS: 5, title: '\u200BHọp\u0007 dân  ', body: `Dòng 1\r\n\r\n\r\nDòng 2\u2066x\u2069 ${'chữ '.repeat(10_000)}`, issuer: 'UBND\u001b[31m' },
+  ] } });
+  const n = s.defaultPlaylist.items[0] as Extract<(typeof s.defaultPlaylist.items)[number], { kind: 'notice' }>;
+  t.equal(n.title, 'Họp dân');
+  t.equal(n.issuer, 'UBND[31m');
+  t.equal(s.defaultPlaylist.ticker, 'Chợ phiên');
+  t.match(n.body, /^Dòng 1\n\nDòng 2x chữ chữ/, 'paragraphs kept, at most one blank line');
+  t.equal([...n.body].length, 20_000, 'a body over its bound is cut to it');
+  t.ok(n.body.endsWith('…'), 'and says so');
+  t.equal(BoardEmergencySchema.parse({ key: 'k', title: ' \u200B\t' }).title, 'Thông báo khẩn cấp');
+  t.equal(BoardEmergencySchema.parse({ key: 'k', title: 'Lũ '.repeat(200) }).title.length, 300);
+});

@@ -44,3 +44,33 @@ t.test('a sleeping screen is woken by an emergency and put back to sleep after i
   const events = s.agent.store.outbox.next(100).map((r) => JSON.parse(r.payload) as { body: { event?: string; data?: { on?: boolean; reason?: string } } });
   t.same(events.filter((e) => e.body.event === 'board.display').map((e) => [e.body.data?.on, e.body.data?.reason]), [[false, 'schedule'], [true, 'emergency'], [false, 'schedule']]);
 });
+
+t.test('a board that cannot start leaves the station on air, and says so', async (t) => {
+  const { createServer } = await import('node:net');
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const s = await startStation({ board: { port: (taken.address() as { port: number }).port } });
+  t.teardown(() => s.stop());
+  t.equal(s.agent.board, null);
+  t.match(s.agent.problems(), [/board could not start: .*EADDRINUSE/]);
+  const alert = await s.tone('alert', { seconds: 1 });
+  s.agent.conductor.submit({ id: 'flood', mode: 'now', priority: 9, label: '', items: [{ content: alert, repeat: 1, gapMs: 0 }], zones: [], volume: 100, origin: 'test' });
+  const [row] = await s.rows(1);
+  t.equal(row!.result, 'played', 'the emergency aired without the board');
+});
+
+t.test('a board that fails while following an emergency never stops it on the speakers', async (t) => {
+  const s = await startStation({ board: { port: 0 } });
+  t.teardown(() => s.stop());
+  const board = s.agent.board!.server;
+  // Fault injection: the board's server breaks the moment the emergency reaches it.
+  board.setEmergency = () => { throw new Error('the board broke'); };
+  const alert = await s.tone('alert', { seconds: 2 });
+  s.agent.conductor.submit({ id: 'flood', mode: 'now', priority: 9, label: 'Lũ quét', items: [{ content: alert, repeat: 1, gapMs: 0 }], zones: [], volume: 100, origin: 'test' });
+  await until(() => s.agent.problems().some((p) => /board could not show request:flood: the board broke/.test(p)), 5000, 'the failure reported');
+  const [row] = await s.rows(1);
+  t.equal(row!.result, 'played', 'the emergency played to its end');
+  const events = s.agent.store.outbox.next(100).map((r) => JSON.parse(r.payload) as { body: { event?: string; message?: string } });
+  t.ok(events.some((e) => e.body.event === 'board.error' && /the board broke/.test(e.body.message ?? '')), 'and recorded for the province');
+});

@@ -19,7 +19,10 @@ function player(timezone: string): void {
   let current = '';
   // The screen is off: everything hidden, the page black (the server never blanks an emergency).
   let blanked = false;
-  let lastAck: { key: string; ok: boolean; problem?: string } | null = null;
+  let lastAck: { key: string; ok: boolean; problem?: string; truncated?: string[] } | null = null;
+  let lastShow: Show | null = null;
+  // The smallest scale of the type: every size in the CSS times this still reads across a yard.
+  const FLOOR_K = 0.35;
   const timeFmt = new Intl.DateTimeFormat('vi-VN', { timeZone: timezone, hour: '2-digit', minute: '2-digit', hour12: false });
   const dateFmt = new Intl.DateTimeFormat('vi-VN', { timeZone: timezone, weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
 
@@ -30,7 +33,7 @@ function player(timezone: string): void {
     return e;
   };
   const ack = (key: string, ok: boolean, problem?: string): void => {
-    lastAck = { key, ok, problem };
+    lastAck = { key, ok, problem, ...(cut.length > 0 ? { truncated: cut } : {}) };
     void fetch('/ack', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(lastAck) }).catch(() => undefined);
   };
   const setBlank = (blank: boolean): void => {
@@ -43,19 +46,62 @@ function player(timezone: string): void {
     // The server counts a showing as seen only once it is visible.
     if (!blank && lastAck?.key === current) ack(lastAck.key, lastAck.ok, lastAck.problem);
   };
-  // Shrinks the type until the block fits its box (large first: a board is read from across the yard).
-  const fit = (box: HTMLElement, maxPx: number, minPx: number): void => {
-    let lo = minPx;
-    let hi = maxPx;
-    box.style.fontSize = `${hi}px`;
-    if (box.scrollHeight <= box.clientHeight) return;
-    while (hi - lo > 1) {
-      const mid = Math.floor((lo + hi) / 2);
-      box.style.fontSize = `${mid}px`;
-      if (box.scrollHeight <= box.clientHeight) lo = mid;
-      else hi = mid;
+  /** What the last fit had to cut (the blocks' names), reported with the ack. */
+  let cut: string[] = [];
+  /**
+   * Fits the text of `root` whole: one scale (--k) for every block in it, so
+   * the layout keeps its hierarchy, shrunk by bisection until nothing
+   * overflows, down to `floorK` (a size still readable across the yard).
+   * Beyond that the blocks marked data-cut (in order) are cut between two
+   * lines, never through a glyph, and a visible "…" says that text is
+   * missing. Returns the names of the blocks cut.
+   */
+  const fitText = (root: HTMLElement, floorK: number): string[] => {
+    const fits = (): boolean => root.scrollHeight <= root.clientHeight + 1 && root.scrollWidth <= root.clientWidth + 1;
+    const setK = (k: number): void => root.style.setProperty('--k', String(k));
+    setK(1);
+    if (fits()) return [];
+    let lo = floorK;
+    let hi = 1;
+    setK(lo);
+    if (fits()) {
+      for (let i = 0; i < 10 && hi - lo > 0.005; i++) {
+        const mid = (lo + hi) / 2;
+        setK(mid);
+        if (fits()) lo = mid;
+        else hi = mid;
+      }
+      setK(lo);
+      return [];
     }
-    box.style.fontSize = `${lo}px`;
+    const names: string[] = [];
+    // From the last block up: the body goes before the title.
+    root.classList.add('truncated');
+    for (const block of Array.from(root.querySelectorAll<HTMLElement>('[data-cut]')).reverse()) {
+      if (fits()) break;
+      names.push(block.dataset.cut!);
+      const more = el('div', 'more', '…');
+      block.after(more);
+      // What the root has to lose (the "…" included), taken from this block's bottom.
+      const { top, bottom } = block.getBoundingClientRect();
+      const limit = bottom - (root.scrollHeight - root.clientHeight);
+      // Cut at the bottom of the last line box within the limit: every line kept is whole, its dots below included.
+      const lineGap = (r: DOMRect): number => (parseFloat(getComputedStyle(block).lineHeight) - r.height) / 2;
+      let cutAt = top;
+      const walker = document.createTreeWalker(block, NodeFilter.SHOW_TEXT);
+      const range = document.createRange();
+      outer: for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        range.selectNodeContents(n);
+        for (const r of Array.from(range.getClientRects())) {
+          const lineBottom = r.bottom + lineGap(r);
+          if (lineBottom > limit) break outer;
+          cutAt = Math.max(cutAt, lineBottom);
+        }
+      }
+      block.classList.add('cut');
+      block.style.height = `${Math.max(0, Math.floor(cutAt - top))}px`;
+    }
+    return names;
   };
   const tick = (): void => {
     const now = new Date(Date.now() + offsetMs);
@@ -70,24 +116,31 @@ function player(timezone: string): void {
     ticker: string;
     item: ShownItem;
   }
+  /** A block the fit may cut when even the smallest type does not hold it all. */
+  const cuttable = (e: HTMLElement, name: string): HTMLElement => {
+    e.dataset.cut = name;
+    return e;
+  };
   const render = (s: Show): void => {
     offsetMs = s.serverNowMs - Date.now();
     if (s.key === current) return;
     current = s.key;
+    lastShow = s;
     const it = s.item;
     document.body.classList.toggle('emergency', it.kind === 'emergency');
     const page = el('div', `page ${it.kind}`);
-    let fitBox: HTMLElement | null = null;
+    // The element whose text must fit whole (null: nothing to fit).
+    let fitRoot: HTMLElement | null = null;
     let media: HTMLImageElement | HTMLVideoElement | null = null;
     if (it.kind === 'notice') {
-      page.append(el('div', 'issuer', it.issuer));
-      page.append(el('h1', 'title', it.title));
+      if (it.issuer) page.append(el('div', 'issuer', it.issuer));
+      if (it.title) page.append(cuttable(el('h1', 'title', it.title), 'title'));
       if (it.date) page.append(el('div', 'date', new Date(`${it.date}T12:00:00Z`).toLocaleDateString('vi-VN', { timeZone: 'UTC', day: 'numeric', month: 'long', year: 'numeric' })));
-      fitBox = el('div', 'body', it.body);
-      page.append(fitBox);
+      page.append(cuttable(el('div', 'body', it.body), 'body'));
+      fitRoot = page;
     } else if (it.kind === 'text') {
-      fitBox = el('div', 'body text', it.text);
-      page.append(fitBox);
+      page.append(cuttable(el('div', 'body text', it.text), 'text'));
+      fitRoot = page;
     } else if (it.kind === 'image') {
       const img = document.createElement('img');
       img.alt = it.caption;
@@ -107,18 +160,19 @@ function player(timezone: string): void {
       if (it.caption) page.append(el('div', 'caption', it.caption));
       media = video;
     } else if (it.kind === 'emergency') {
-      page.append(el('h1', 'title', it.title));
-      fitBox = el('div', 'body', '');
-      if (it.text) fitBox.append(el('p', 'alert-text', it.text));
-      if (it.instructions) fitBox.append(el('p', 'instructions', it.instructions));
-      page.append(fitBox);
+      page.append(cuttable(el('h1', 'title', it.title), 'title'));
+      const body = el('div', 'body', '');
+      if (it.text) body.append(el('p', 'alert-text', it.text));
+      if (it.instructions) body.append(el('p', 'instructions', it.instructions));
+      if (body.childElementCount > 0) page.append(cuttable(body, 'body'));
+      fitRoot = page;
     } else if (it.kind === 'qr') {
-      if (it.title) page.append(el('h1', 'title', it.title));
+      // The code on the left, its words on the right: a long title or URL never pushes the code (or itself) off screen.
       // Drawn module by module (the server encodes): crisp at any size, nothing for the browser to decode.
       const modules = (it as typeof it & { modules?: string[] }).modules ?? [];
       const quiet = 4;
       const n = modules.length + 2 * quiet;
-      const scale = Math.max(2, Math.floor(Math.min(window.innerHeight * 0.55, window.innerWidth * 0.5) / n));
+      const scale = Math.max(2, Math.floor(Math.min(window.innerHeight * 0.62, window.innerWidth * 0.42) / n));
       const canvas = document.createElement('canvas');
       canvas.width = canvas.height = n * scale;
       const g = canvas.getContext('2d')!;
@@ -128,8 +182,12 @@ function player(timezone: string): void {
       modules.forEach((row, r) => {
         for (let c = 0; c < row.length; c++) if (row[c] === '1') g.fillRect((c + quiet) * scale, (r + quiet) * scale, scale, scale);
       });
-      page.append(canvas, el('div', 'qr-url', it.url ?? ''));
-      if (it.caption) page.append(el('div', 'caption', it.caption));
+      const words = el('div', 'qr-text');
+      if (it.title) words.append(cuttable(el('h1', 'title', it.title), 'title'));
+      if (it.caption) words.append(cuttable(el('div', 'caption', it.caption), 'caption'));
+      words.append(cuttable(el('div', 'qr-url', it.url ?? ''), 'url'));
+      page.append(canvas, words);
+      fitRoot = words;
     } else {
       page.append(el('div', 'big-time', ''), el('div', 'big-date', ''));
     }
@@ -141,7 +199,8 @@ function player(timezone: string): void {
     tick();
     const key = s.key;
     void document.fonts.ready.then(() => {
-      if (fitBox) fit(fitBox, it.kind === 'emergency' ? 80 : 64, 12);
+      if (key !== current) return;
+      cut = fitRoot ? fitText(fitRoot, FLOOR_K) : [];
       document.body.dataset.key = key;
       if (!media) return ack(key, true);
       const m = media;
@@ -166,40 +225,67 @@ function player(timezone: string): void {
 
   setInterval(tick, 1000);
   tick();
+  // A new screen size (the kiosk's window settling) lays the showing out again.
+  window.addEventListener('resize', () => {
+    if (!lastShow) return;
+    current = '';
+    render(lastShow);
+  });
   // EventSource reconnects by itself; meanwhile the last item stays on screen.
   const events = new EventSource('/events');
   events.addEventListener('show', (e) => render(JSON.parse((e as MessageEvent<string>).data) as Show));
   events.addEventListener('blank', (e) => setBlank((JSON.parse((e as MessageEvent<string>).data) as { blank: boolean }).blank));
 }
 
+/*
+ * Every size of text is a base times --k, the scale fitText() sets. Line
+ * heights hold Vietnamese whole: a capital with two stacked marks (Ẩ, Ẫ, Ặ)
+ * reaches well above the font's cap height and a dot below (ặ, ộ) below its
+ * baseline (Noto Sans: ascent 1.07 em, descent 0.29 em, and marks and dots
+ * reach the edges of that box), so a line of 1.6 em leaves a gap between
+ * the dots of one line and the marks of the next at every size, down to the
+ * fit's smallest type. No text box
+ * clips: blocks keep their natural height and the fit shrinks or cuts them
+ * between lines, so no glyph is ever drawn in part.
+ */
 const STYLE = `
 @font-face { font-family: 'LoaBoard'; src: url('/font/regular') format('truetype'); font-weight: 400; }
 @font-face { font-family: 'LoaBoard'; src: url('/font/bold') format('truetype'); font-weight: 700; }
 * { box-sizing: border-box; margin: 0; padding: 0; }
 html, body { width: 100vw; height: 100vh; overflow: hidden; background: #0b2545; color: #fff; cursor: none;
-  font-family: 'LoaBoard', sans-serif; }
+  font-family: 'LoaBoard', 'Noto Color Emoji', sans-serif; }
 #stage { position: absolute; inset: 0 0 8vh 0; overflow: hidden; }
-.page { width: 100%; height: 100%; padding: 4vh 5vw; display: flex; flex-direction: column; gap: 2vh; overflow: hidden; }
-.issuer { font-size: 3.5vh; text-transform: uppercase; opacity: 0.85; overflow-wrap: anywhere; max-height: 10vh; overflow: hidden; }
-.title { font-size: 7vh; font-weight: 700; line-height: 1.2; overflow-wrap: anywhere; max-height: 30vh; overflow: hidden; }
-.date { font-size: 3vh; opacity: 0.85; }
-.body { flex: 1 1 auto; min-height: 0; overflow: hidden; white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.35; }
-.text { display: flex; align-items: center; font-weight: 700; }
+:root { --lh: 1.6; }
+.page { --k: 1; width: 100%; height: 100%; padding: 4vh 5vw; display: flex; flex-direction: column; gap: 2vh; overflow: hidden; }
+.page > *, .qr-text > * { flex: none; min-width: 0; }
+.issuer { font-size: calc(var(--k) * 3.5vh); line-height: var(--lh); text-transform: uppercase; opacity: 0.85; overflow-wrap: anywhere; }
+.title { font-size: calc(var(--k) * 7vh); font-weight: 700; line-height: var(--lh); overflow-wrap: anywhere; }
+.date { font-size: calc(var(--k) * 3vh); line-height: var(--lh); opacity: 0.85; }
+.body { font-size: calc(var(--k) * 5.5vh); white-space: pre-wrap; overflow-wrap: anywhere; line-height: var(--lh); }
+.body.text { font-size: calc(var(--k) * 9vh); font-weight: 700; }
+.cut { overflow: hidden; }
+.more { font-size: 6vh; line-height: 1; font-weight: 700; text-align: center; opacity: 0.9; }
 .image img, .video video { flex: 1 1 auto; min-height: 0; object-fit: contain; width: 100%; }
-.caption { font-size: 4vh; text-align: center; overflow-wrap: anywhere; max-height: 12vh; overflow: hidden; }
-.clock, .qr { justify-content: center; align-items: center; }
-.qr canvas { flex: 0 0 auto; image-rendering: pixelated; }
-.qr-url { font-size: 3.5vh; overflow-wrap: anywhere; text-align: center; }
-.big-time { font-size: 30vh; font-weight: 700; line-height: 1; }
-.big-date { font-size: 6vh; text-transform: capitalize; }
+.caption { font-size: 4vh; line-height: var(--lh); text-align: center; overflow-wrap: anywhere; max-height: calc(2 * var(--lh) * 4vh); overflow: hidden; }
+.clock, .text { justify-content: safe center; }
+.clock { align-items: center; }
+.qr { flex-direction: row; align-items: center; gap: 4vw; }
+.qr canvas { flex: none; image-rendering: pixelated; }
+.qr-text { --k: 1; flex: 1 1 0; height: 100%; display: flex; flex-direction: column; justify-content: safe center; gap: 2vh; overflow: hidden; }
+.qr .title { font-size: calc(var(--k) * 6vh); }
+.qr .caption { font-size: calc(var(--k) * 4vh); max-height: none; overflow: visible; text-align: left; }
+.qr-url { font-size: calc(var(--k) * 3.5vh); line-height: var(--lh); overflow-wrap: anywhere; opacity: 0.9; }
+.big-time { font-size: 30vh; font-weight: 700; line-height: 1.2; }
+.big-date { font-size: 6vh; line-height: var(--lh); text-transform: capitalize; }
 body.emergency, body.emergency #stage { background: #b00000; }
 body.blank { background: #000; }
 body.blank #stage, body.blank #ticker, body.blank #corner-clock { visibility: hidden; }
-.emergency .title { font-size: 13vh; line-height: 1.1; text-transform: uppercase; max-height: 40vh; }
-.emergency .instructions { margin-top: 2vh; font-weight: 700; }
-#corner-clock { position: absolute; right: 2vw; bottom: 1vh; height: 6vh; font-size: 5vh; line-height: 6vh; }
+.emergency .title { font-size: calc(var(--k) * 12vh); line-height: var(--lh); text-transform: uppercase; }
+.emergency .body { font-size: calc(var(--k) * 7vh); }
+.emergency .instructions { margin-top: 0.5em; font-weight: 700; }
+#corner-clock { position: absolute; right: 2vw; bottom: 1vh; height: 6vh; font-size: 4vh; line-height: 6vh; }
 #ticker { position: absolute; left: 0; right: 14vw; bottom: 0; height: 8vh; overflow: hidden; background: #13315c; }
-#ticker-text { position: absolute; white-space: nowrap; font-size: 5vh; line-height: 8vh; padding-left: 100%;
+#ticker-text { position: absolute; white-space: nowrap; font-size: 4.5vh; line-height: 8vh; padding-left: 100%;
   animation: scroll 30s linear infinite; }
 @keyframes scroll { from { transform: translateX(0); } to { transform: translateX(-100%); } }
 `;

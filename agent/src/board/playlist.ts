@@ -1,6 +1,7 @@
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { strict } from '../lib/strict.js';
+import { cleanString } from '../lib/text.js';
 
 /**
  * What the HDMI board shows, as data, and the pure planner that picks the
@@ -13,11 +14,11 @@ import { strict } from '../lib/strict.js';
  * board never goes blank.
  */
 
-// Vietnamese text arrives precomposed or decomposed depending on the
-// keyboard that typed it; NFC lets one font's precomposed glyphs (and line
-// breaking) treat both the same.
-const text = (max: number) => z.string().max(max).transform((s) => s.normalize('NFC'));
-const line = (max: number) => text(max).refine((s) => s.trim().length > 0, 'must not be blank');
+// Every text is cleaned where it enters (lib/text.ts): NFC, so the font's
+// precomposed glyphs and line breaking treat every keyboard's Vietnamese the
+// same; no control or invisible characters; cut, not refused, when too long.
+const text = (max: number, multiline = false) => cleanString(max, { multiline });
+const line = (max: number, multiline = false) => text(max, multiline).refine((s) => s.length > 0, 'must not be blank');
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
 const hhmm = z.string().regex(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, 'expected HH:MM (00:00-24:00)');
 const id = z.string().min(1).max(100);
@@ -29,7 +30,7 @@ export const NoticeItemSchema = strict.object({
   id,
   durationS,
   title: line(300),
-  body: text(20_000),
+  body: text(20_000, true),
   /** The issuing body, e.g. "UBND xã Mường Tè". */
   issuer: text(300).default(''),
   date: isoDate.optional(),
@@ -39,7 +40,7 @@ export const TextItemSchema = strict.object({
   kind: z.literal('text'),
   id,
   durationS,
-  text: line(20_000),
+  text: line(20_000, true),
 });
 
 export const ImageItemSchema = strict.object({
@@ -119,12 +120,18 @@ export type BoardScheduleInput = z.input<typeof BoardScheduleSchema>;
 /** Until the province sends a schedule, the board shows the date and time. */
 export const BUILTIN_BOARD_SCHEDULE: BoardScheduleInput = { defaultPlaylist: { id: 'builtin', items: [{ kind: 'clock', id: 'clock', durationS: 60 }] } };
 
-/** The station's emergency as the board shows it: the arbiter decides, the board obeys. */
+/** What the emergency screen says when the alert has no title of its own (uppercased on screen). */
+export const DEFAULT_EMERGENCY_TITLE = 'Thông báo khẩn cấp';
+
+/**
+ * The station's emergency as the board shows it: the arbiter decides, the
+ * board obeys. Nothing here refuses: a blank title becomes the default one.
+ */
 export const BoardEmergencySchema = z.object({
-  key: id,
-  title: line(300),
-  text: text(5000).default(''),
-  instructions: text(5000).default(''),
+  key: z.string().min(1).max(300),
+  title: text(300).transform((s) => s || DEFAULT_EMERGENCY_TITLE),
+  text: text(5000, true).default(''),
+  instructions: text(5000, true).default(''),
 });
 export type BoardEmergency = z.infer<typeof BoardEmergencySchema>;
 export type BoardEmergencyInput = z.input<typeof BoardEmergencySchema>;

@@ -19,6 +19,9 @@ export const DEFAULT_BOARD_FONTS = {
   bold: '/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf',
 } as const;
 
+/** Debian `fonts-noto-color-emoji`: the kiosk's Chromium draws emoji with it (a system font, not served). */
+export const EMOJI_FONT = '/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf';
+
 /** Proof of display: one row per showing, like a play-log row. */
 export interface BoardProofRow {
   key: string;
@@ -65,9 +68,16 @@ interface Showing {
   now: BoardNow;
   shownMs: number | null;
   problem: string | null;
+  /** Blocks the page had to cut, even at its smallest type (title, body...): the screen shows "…" there. */
+  truncated: string[];
 }
 
-const AckSchema = z.object({ key: z.string().max(400), ok: z.boolean(), problem: z.string().max(500).optional() });
+const AckSchema = z.object({
+  key: z.string().max(400),
+  ok: z.boolean(),
+  problem: z.string().max(500).optional(),
+  truncated: z.array(z.string().max(20)).max(10).optional(),
+});
 /** Comment lines keep idle SSE connections from being dropped by anything in between. */
 const HEARTBEAT_MS = 15_000;
 /** setTimeout's limit; a longer deadline is simply re-asked. */
@@ -116,6 +126,9 @@ export class BoardServer extends EventEmitter {
         this.o.log.error({ weight, path }, 'board font missing: Vietnamese may render with the wrong font (install Debian fonts-noto-core)'),
       );
     }
+    await access(EMOJI_FONT).catch(() =>
+      this.o.log.warn({ path: EMOJI_FONT }, 'emoji font missing: emoji on the board show as empty boxes (install Debian fonts-noto-color-emoji)'),
+    );
     const server = createServer((req, res) => this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -160,9 +173,13 @@ export class BoardServer extends EventEmitter {
     this.recompute();
   }
 
-  /** The arbiter's emergency, or null when it ends or is cancelled. Pushed to the page at once. */
+  /**
+   * The arbiter's emergency, or null when it ends or is cancelled. Pushed to
+   * the page at once. Never throws for an emergency: input the schema cannot
+   * take still shows the default alert.
+   */
   setEmergency(input: BoardEmergencyInput | null): void {
-    const next = input === null ? null : BoardEmergencySchema.parse(input);
+    const next = input === null ? null : this.emergencyOf(input);
     if (JSON.stringify(next) === JSON.stringify(this.emergency)) return;
     this.emergency = next;
     this.o.log.warn({ emergency: next?.key ?? null }, next ? 'board emergency takeover' : 'board emergency ended');
@@ -170,6 +187,13 @@ export class BoardServer extends EventEmitter {
     if (!next) this.pushBlank();
     this.recompute();
     if (next) this.pushBlank();
+  }
+
+  private emergencyOf(input: BoardEmergencyInput): BoardEmergency {
+    const r = BoardEmergencySchema.safeParse(input);
+    if (r.success) return r.data;
+    this.o.log.error({ issues: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }, 'board emergency text unusable; showing the default alert');
+    return BoardEmergencySchema.parse({ key: typeof input.key === 'string' && input.key ? input.key.slice(0, 300) : 'emergency', title: '' });
   }
 
   /** Blanks the page (the screen is off) or shows it again. An emergency is never hidden: blank waits for its end. */
@@ -200,8 +224,11 @@ export class BoardServer extends EventEmitter {
   }
 
   /** The player pages: how many listen now, when one last answered, and when the current showing was confirmed. */
-  pages(): { connected: number; lastAckMs: number | null; showingConfirmedMs: number | null; showingProblem: string | null } {
-    return { connected: this.clients.size, lastAckMs: this.lastAckMs, showingConfirmedMs: this.current?.shownMs ?? null, showingProblem: this.current?.problem ?? null };
+  pages(): { connected: number; lastAckMs: number | null; showingConfirmedMs: number | null; showingProblem: string | null; showingTruncated: string[] } {
+    return {
+      connected: this.clients.size, lastAckMs: this.lastAckMs, showingConfirmedMs: this.current?.shownMs ?? null,
+      showingProblem: this.current?.problem ?? null, showingTruncated: this.current?.truncated ?? [],
+    };
   }
 
   /**
@@ -270,7 +297,7 @@ export class BoardServer extends EventEmitter {
     const next = this.override ?? boardNow(nowMs, this.o.timezone, this.schedule.playlists, this.schedule.defaultPlaylist, this.emergency, this.planOptions());
     if (next.key !== this.current?.now.key) {
       if (this.current) this.finish(this.current, nowMs);
-      this.current = { now: next, shownMs: null, problem: null };
+      this.current = { now: next, shownMs: null, problem: null, truncated: [] };
       this.emit('show', next);
       this.broadcast();
     }
@@ -364,6 +391,11 @@ export class BoardServer extends EventEmitter {
       if (c && c.now.key === parsed.key) {
         // Behind a black page nobody saw it yet; the page acks again when it shows.
         if (c.shownMs === null && !this.blanked) c.shownMs = this.now();
+        const truncated = parsed.truncated ?? [];
+        if (truncated.join() !== c.truncated.join()) {
+          c.truncated = truncated;
+          if (truncated.length > 0) this.o.log.warn({ key: c.now.key, truncated }, 'board text does not fit the screen even at the smallest type: shown cut, marked "…"');
+        }
         if (!parsed.ok && c.problem === null) {
           c.problem = parsed.problem ?? 'page could not render the item';
           this.o.log.warn({ key: c.now.key, problem: c.problem }, 'board item failed to render');

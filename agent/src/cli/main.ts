@@ -113,7 +113,8 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
           label: v.label,
           text: v.text,
           instructions: v.instructions,
-        }, 120_000);
+          // Importing a file can take a while on an SD card; content already cached is answered at once.
+        }, isContent ? 30_000 : 120_000);
         emit(result, 'play');
         return 0;
       }
@@ -174,6 +175,10 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
     if (err instanceof DaemonUnavailable) {
       out.stderr.write(t('daemonDown', { socket }) + '\n');
       return 3;
+    }
+    if (err instanceof DaemonError && (err.code === 'timeout' || err.code === 'closed') && !v.json) {
+      out.stderr.write((err.code === 'timeout' ? t('daemonTimeout', { seconds: err.message.match(/\d+/)?.[0] ?? '?' }) : t('daemonClosed')) + '\n');
+      return 1;
     }
     if (err instanceof DaemonError || err instanceof ConfigError || err instanceof SyntaxError || (err as NodeJS.ErrnoException).code === 'ENOENT') {
       if (v.json) out.stdout.write(JSON.stringify({ error: { code: (err as DaemonError).code ?? 'error', message: (err as Error).message } }) + '\n');

@@ -27,6 +27,7 @@ import { ScheduleDocumentSchema, describeIssues } from '../domain/schemas.js';
 import { SOFTWARE_VERSION } from '../version.js';
 import { startOfLocalDay } from '../schedule/planner.js';
 import { unplayableContent } from '../cache/unplayable.js';
+import { cleanField } from '../lib/text.js';
 
 export interface Agent {
   config: Config;
@@ -52,6 +53,8 @@ export interface AgentOptions {
   onRestartRequested?: () => void;
   /** Each turn of the main loop that proved progress (the daemon feeds systemd's watchdog here). */
   onHeartbeat?: () => void;
+  /** Uncaught errors the daemon caught (daemon/fault-guard.ts), for `problems()`. */
+  faults?: () => string[];
   now?: () => number;
 }
 
@@ -157,15 +160,22 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     ...conductor.problems,
     ...(clock.trusted ? [] : [`clock not trusted (${clock.state.reason}): scheduled programmes wait`]),
     ...(board?.problems() ?? []),
+    ...(opts.faults?.() ?? []),
   ];
 
   const { SyncClient, provincePort } = config.sync
     ? { SyncClient: (await import('../sync/client.js')).SyncClient, provincePort: (await import('./province-port.js')).provincePort }
     : { SyncClient: null, provincePort: null };
   // The board shows what the one arbiter decided: an emergency on the speakers is one on the screen.
-  board = config.board
-    ? await (await import('./board-link.js')).BoardLink.open(config.board, { log: log.child({ part: 'board' }), timezone: config.station.timezone, conductor, media, store, now, clockLabel: () => (clock.trusted ? clock.state.reason : `untrusted:${clock.state.reason}`) })
-    : null;
+  // A board that cannot start (its port taken) is a problem to report, never a station off air.
+  try {
+    board = config.board
+      ? await (await import('./board-link.js')).BoardLink.open(config.board, { log: log.child({ part: 'board' }), timezone: config.station.timezone, conductor, media, store, now, clockLabel: () => (clock.trusted ? clock.state.reason : `untrusted:${clock.state.reason}`) })
+      : null;
+  } catch (err) {
+    log.error({ err }, 'board could not start; the station plays without it');
+    startupProblems.push(`board could not start: ${(err as Error).message.split('\n')[0]}`);
+  }
   clock.on('jump', () => board?.clockJumped());
 
   const sync = config.sync && SyncClient && provincePort
@@ -285,8 +295,8 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
       return { programmes: parsed.data.programmes.length, missingContent: [...new Set(missing)] };
     },
     play: async (p) => {
-      const sha = typeof p.file === 'string' ? (await media.importFile(p.file, typeof p.label === 'string' ? p.label : undefined, undefined, 'audio')).sha256 : media.resolveId(String(p.content ?? ''));
-      if (!sha) throw new OperatorError('unknown-content', `no cached content matches "${String(p.content)}": see loa cache ls`);
+      const sha = typeof p.file === 'string' ? (await media.importFile(p.file, cleanField(p.label, 200) || undefined, undefined, 'audio')).sha256 : media.resolveId(String(p.content ?? ''));
+      if (!sha) throw new OperatorError('unknown-content', `no cached content matches "${cleanField(p.content, 80)}": see loa cache ls`);
       const cls = (typeof p.class === 'string' ? p.class : 'normal') as BulletinClass;
       if (!(cls in CLASS_PRIORITY)) throw new OperatorError('bad-class', `class must be normal, priority or emergency, not "${cls}"`);
       const priority = typeof p.priority === 'number' ? p.priority : CLASS_PRIORITY[cls];

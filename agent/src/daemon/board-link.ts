@@ -31,6 +31,8 @@ export class BoardLink {
   private readonly pendingProof: BoardProofRow[] = [];
   private flushTimer: NodeJS.Immediate | null = null;
   private scheduleProblem: string | null = null;
+  /** The last time the board could not follow the conductor (the speakers played on regardless). */
+  private followProblem: string | null = null;
 
   private constructor(
     private readonly cfg: BoardConfig,
@@ -68,7 +70,7 @@ export class BoardLink {
     const { conductor, store, log } = this.d;
     await this.server.start();
     this.setSchedule(readAppliedTarget(store.db)?.board ?? null);
-    // After begin()/finish() have updated what plays.
+    // After begin()/finish() have updated what plays. Whatever the board does, the conductor never sees it.
     conductor.on('session', () => queueMicrotask(() => this.followConductor()));
     this.server.on('proof', (row: BoardProofRow) => this.proof(row));
     this.display.on('power', (e: DisplayPowerEvent) => {
@@ -118,9 +120,17 @@ export class BoardLink {
   problems(): string[] {
     return [
       ...(this.scheduleProblem ? [this.scheduleProblem] : []),
+      ...(this.followProblem ? [this.followProblem] : []),
+      ...this.truncationProblem(),
       ...this.display.problems(),
       ...(this.kioskHealth === 'restarted' ? ['board browser was restarted at the last check'] : []),
     ];
+  }
+
+  private truncationProblem(): string[] {
+    const cut = this.server.pages().showingTruncated;
+    const item = this.server.showing()?.item;
+    return cut.length > 0 && item ? [`board ${item.kind} "${item.id}" is too long for the screen even at the smallest type: its ${cut.join(', ')} shown cut (marked "…"); shorten it`] : [];
   }
 
   /** `loa board ...` on the control socket. */
@@ -158,12 +168,22 @@ export class BoardLink {
     this.flushProof();
   }
 
+  /** Runs in a microtask: nothing may escape it (it would end the agent, and the emergency with it). */
   private followConductor(): void {
     const np = this.d.conductor.nowPlaying();
-    const emergency = np !== null && classOf(np.priority) === 'emergency';
-    // A sleeping screen is woken first, so the alert is the first thing it shows.
-    this.display.setEmergency(emergency);
-    this.server.setEmergency(emergency ? { key: np.key, title: np.label || 'Thông báo khẩn cấp', ...np.display } : null);
+    try {
+      const emergency = np !== null && classOf(np.priority) === 'emergency';
+      // A sleeping screen is woken first, so the alert is the first thing it shows.
+      this.display.setEmergency(emergency);
+      this.server.setEmergency(emergency ? { key: np.key, title: emergencyTitle(np.label, np.key), ...np.display } : null);
+      if (this.followProblem) this.d.log.info('board follows the conductor again');
+      this.followProblem = null;
+    } catch (err) {
+      const message = `board could not show ${np?.key ?? 'the end of a broadcast'}: ${(err as Error).message.split('\n')[0]}`;
+      this.d.log.error({ err, session: np?.key ?? null }, 'board could not follow the conductor; audio continues');
+      if (message !== this.followProblem) this.d.store.recordEvent('board.error', 'error', message, { session: np?.key ?? null }, this.d.now());
+      this.followProblem = message;
+    }
   }
 
   private proof(row: BoardProofRow): void {
@@ -203,6 +223,15 @@ export class BoardLink {
       });
     });
   }
+}
+
+/**
+ * The conductor labels a request without a label by its id
+ * ("request:<id>"); the screen says "Thông báo khẩn cấp" instead (the
+ * board's schema also turns a blank title into it).
+ */
+export function emergencyTitle(label: string, key: string): string {
+  return key === `request:${label}` ? '' : label;
 }
 
 export interface BoardLinkDeps {

@@ -3,6 +3,7 @@ import { loadConfigForStart, ConfigError, DEFAULT_CONFIG_PATH } from '../config/
 import { createLogger } from '../lib/logger.js';
 import { startAgent, type Agent } from './agent.js';
 import { createNotifier, createWatchdog } from './systemd-notify.js';
+import { FaultGuard } from './fault-guard.js';
 
 /**
  * loa-agent: the station daemon. Exits non-zero with the reason on stderr
@@ -22,6 +23,9 @@ export async function runDaemon(argv: string[]): Promise<void> {
     throw err;
   }
   const log = createLogger({ level: config.log.level });
+  // From here on an error nobody caught is reported, not the end of the station.
+  const faults = new FaultGuard({ log, exit: (code) => process.exit(code) });
+  faults.install();
   const notify = createNotifier({ log });
   const watchdog = createWatchdog({ notifier: notify, log });
   let agent: Agent;
@@ -29,6 +33,7 @@ export async function runDaemon(argv: string[]): Promise<void> {
     agent = await startAgent(config, {
       log,
       onHeartbeat: () => watchdog.progress(),
+      faults: () => faults.problems(),
       // EX_TEMPFAIL: systemd (Restart=on-failure) starts the agent again; relays go off in between.
       onRestartRequested: () => void agent.stop().finally(() => process.exit(75)),
     });
@@ -36,6 +41,7 @@ export async function runDaemon(argv: string[]): Promise<void> {
     log.fatal({ err }, 'agent could not start');
     process.exit(1);
   }
+  faults.recordTo((f, stack) => agent.store.recordEvent('agent.fault', 'error', `internal error caught (${f.origin}): ${f.message}`, { origin: f.origin, stack: stack?.slice(0, 2000) ?? null }, f.atMs));
   await notify.ready(`station ${config.station.id} on air`);
   watchdog.start();
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { strict } from '../lib/strict.js';
 import { BoardScheduleSchema } from '../board/playlist.js';
 import { ContentIdSchema, ProgrammeSchema } from '../domain/schemas.js';
+import { cleanString } from '../lib/text.js';
 
 /**
  * Every payload of the provincial protocol (docs/protocol.md), as zod
@@ -120,11 +121,12 @@ export const CommandActionSchema = z.discriminatedUnion('action', [
     priority: z.number().int().min(0).max(9),
     volume: volume.optional(),
     repeat: z.number().int().min(1).max(20).default(1),
-    label: z.string().max(200).default(''),
+    /** Cut, not refused, when too long (lib/text.ts): an emergency airs whatever its wording. The payload bound limits the rest. */
+    label: cleanString(200).default(''),
     /** Shown on the bulletin board while it plays (an emergency takes the whole screen). */
-    text: z.string().max(5000).optional(),
+    text: cleanString(5000, { multiline: true }).optional(),
     /** What people must do, shown under the text. */
-    instructions: z.string().max(5000).optional(),
+    instructions: cleanString(5000, { multiline: true }).optional(),
   }),
   z.strictObject({
     action: z.literal('stop'),
