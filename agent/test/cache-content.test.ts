@@ -137,6 +137,7 @@ t.test('verify: a corrupted file is quarantined, reported once, never offered fo
   // The province sends it again: it is good once more.
   const back = await cache.import(toneA, 'a');
   t.equal(back.state, 'ok');
+  t.match(problems(db)[1], { event: 'content.healed', data: { sha256: rec.sha256, was: 'quarantined' } }, 'the province hears it is good again');
   t.equal(await cache.verify(rec.sha256), 'ok');
   t.match(await cache.verifyBeforePlay('f'.repeat(64)), { problem: /not in the cache/ });
 });
