@@ -220,6 +220,17 @@ t.test('aedes', async (t) => {
     t.equal(failures.length, 1, 'the same failure is reported once, not once per retry');
   });
 
+  await t.test('the province refuses, and says so, an event without the outbox envelope', async (t) => {
+    const refused = waitEvent<{ station: string; errors: string[] }>(province, 'invalid', (r) => r.station === 'st-1');
+    // What the content cache once wrote straight into the outbox table: a bare event body.
+    await province.publishRaw(stationTopics('st-1').out('event'), JSON.stringify({ event: 'content.problem', level: 'error', message: 'x', data: {} }));
+    t.ok((await refused).errors.length > 0, 'named as invalid, with the reasons');
+    const bodyRefused = waitEvent<{ station: string; errors: string[] }>(province, 'invalid', (r) => r.station === 'st-1');
+    await province.publishRaw(stationTopics('st-1').out('event'), JSON.stringify({ id: 'e-1', station: 'st-1', kind: 'event', createdMs: Date.now(), body: { event: 'x', level: 'loud' } }));
+    t.ok((await bodyRefused).errors.length > 0, 'an envelope with an unreadable event body is refused too');
+    t.notOk(province.received.has('e-1'));
+  });
+
   await t.test('failover: a dead broker in the list is skipped', async (t) => {
     const { freePort } = await import('../../province/src/mosquitto.js');
     const dead = `mqtt://127.0.0.1:${await freePort()}`;
