@@ -16,7 +16,7 @@ import type { AudioSink } from '../audio/sink.js';
 import { ClockMonitor, systemNtpSynchronized } from '../clock/monitor.js';
 import { Conductor, type StationSettings as ConductorSettings } from '../playout/conductor.js';
 import { readAppliedTarget } from '../sync/station-port.js';
-import { withTargetSettings } from '../sync/target-settings.js';
+import { settingsFromConfig, withTargetSettings } from '../sync/target-settings.js';
 import { relayPort } from '../playout/relay-port.js';
 import { StationMedia } from '../playout/media.js';
 import { startControlServer, OperatorError } from './control-server.js';
@@ -235,14 +235,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
 
 /** The config, with the target in force on top: what the province set survives a restart. */
 function startupSettings(config: Config, db: Db): ConductorSettings {
-  const fromConfig: ConductorSettings = {
-    zones: config.relays.zones.map((z) => ({ name: z.name, volume: z.volume, enabled: true })),
-    graceMs: config.schedule.graceMs,
-    emergencyVolume: config.schedule.emergencyVolume,
-    masterVolume: 100,
-  };
   const applied = readAppliedTarget(db);
-  return applied ? withTargetSettings(fromConfig, applied) : fromConfig;
+  return applied ? withTargetSettings(settingsFromConfig(config), applied) : settingsFromConfig(config);
 }
 
 function controlHandlers(agent: Agent, startedMs: number, now: () => number): Record<string, (p: Record<string, unknown>) => unknown> {

@@ -7,7 +7,7 @@ import type { RelayPort } from '../playout/ports.js';
 import type { ClockMonitor } from '../clock/monitor.js';
 import type { StationPort, StationCommand, CommandOutcome, StationSnapshot } from '../sync/station-port.js';
 import type { ValidatedTarget } from '../sync/target.js';
-import { withTargetSettings } from '../sync/target-settings.js';
+import { settingsFromConfig, withTargetSettings } from '../sync/target-settings.js';
 import type { BoardSchedule } from '../board/playlist.js';
 import { RequestSchema } from '../domain/request.js';
 import { sleep } from '../lib/backoff.js';
@@ -47,7 +47,7 @@ export function provincePort(deps: {
       import: (path, name, sha, kind) => media.importFile(path, name, sha, kind),
     },
     onTargetActivated: (target: ValidatedTarget) => {
-      conductor.updateSettings(withTargetSettings(conductor.settings, target));
+      conductor.updateSettings(withTargetSettings(settingsFromConfig(config), target));
       conductor.reloadSchedule();
       conductor.kick(`target ${target.version} activated`);
       deps.onBoardSchedule(target.board);
