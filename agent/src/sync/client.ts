@@ -56,8 +56,6 @@ export interface SyncStatus {
   refused: Record<string, number>;
 }
 
-export { ACCEPTED_AFTER_MS } from './commands.js';
-
 export class SyncClient extends EventEmitter {
   readonly outbox: Outbox;
   private readonly topics: StationTopics;

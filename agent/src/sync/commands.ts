@@ -13,7 +13,7 @@ import type { PortAction, StationPort } from './station-port.js';
  */
 
 /** A command still running after this long is answered "accepted" first. */
-export const ACCEPTED_AFTER_MS = 500;
+const ACCEPTED_AFTER_MS = 500;
 
 export type ArrivedOn = { station: string } | { group: string };
 

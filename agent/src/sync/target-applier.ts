@@ -87,7 +87,7 @@ export class TargetApplier {
     // Bounded: parts of versions nobody asks for are not hoarded.
     if (!referenced && !this.parts.has(name) && this.parts.size >= MAX_TARGET_PARTS) return this.o.refuse('part-overflow', { part: name });
     this.parts.set(name, payload);
-    if (this.head && referenced && this.wanted?.version !== this.head.version) this.tryAssemble();
+    if (this.head && referenced && this.wanted?.version !== this.head.version && !this.refused(this.head.version)) this.tryAssemble();
   }
 
   /** A retained part cleared by the province. */
@@ -103,7 +103,12 @@ export class TargetApplier {
     this.head = head;
     // Every head is a reason to look again, the same version included (retained, redelivered on reconnect).
     if (this.wanted?.version === head.version) this.reconcile(`target ${head.version} seen again`);
-    else this.tryAssemble();
+    else if (!this.refused(head.version)) this.tryAssemble();
+  }
+
+  /** A version already refused whole stays refused (reported once) until `resync`. */
+  private refused(version: number): boolean {
+    return this.pending?.state === 'rejected' && this.pending.version === version;
   }
 
   /** The province asked for everything again: forget what was received and compare at once. */
