@@ -100,6 +100,8 @@ export class TargetApplier {
     if (head.version < appliedVersion) return this.o.refuse('old-target', { version: head.version, applied: appliedVersion });
     if (this.head && head.version < this.head.version) return this.o.refuse('old-target', { version: head.version, pending: this.head.version });
     if (head.version === appliedVersion) this.lastSyncMs = this.o.now();
+    // A newer head supersedes a target still downloading at once, before its own parts are in.
+    if (this.abort && this.abort.version > appliedVersion && this.abort.version < head.version) this.abort.controller.abort(new Error(`superseded by version ${head.version}`));
     this.head = head;
     // Every head is a reason to look again, the same version included (retained, redelivered on reconnect).
     if (this.wanted?.version === head.version) this.reconcile(`target ${head.version} seen again`);
