@@ -201,7 +201,7 @@ export class TargetApplier {
         delete this.lastFailure;
       } else if (!this.again && !this.stopped) {
         const delayMs = this.backoff.next();
-        this.o.log.info({ version: wanted.version, retryInMs: delayMs }, 'target not complete; trying again later');
+        this.o.log.debug({ version: wanted.version, retryInMs: delayMs }, 'target not complete; trying again later');
         this.retryTimer = setTimeout(() => this.reconcile('retry after a failure'), delayMs);
         this.retryTimer.unref();
       }
@@ -215,7 +215,8 @@ export class TargetApplier {
     for (const step of steps) {
       if (step.kind === 'fetch') {
         if (isNew) this.setPending({ version: wanted.version, state: 'downloading', errors: [] });
-        else log.info({ version: wanted.version, content: step.entries.map((e) => e.sha256), reason }, 'fetching again content the applied target needs and the cache lacks');
+        // Logged when it starts, not at every retry of a failing streak (failed() reports changes).
+        else if (!this.lastFailure) log.info({ version: wanted.version, content: step.entries.map((e) => e.sha256), reason }, 'fetching again content the applied target needs and the cache lacks');
         const failures = await this.o.downloader.fetchAll(step.entries, port.contentCache, signal, (p) => {
           this.downloading.set(p.sha256, p);
           this.o.changed();
