@@ -55,7 +55,9 @@ export class TargetApplier {
 
   constructor(private readonly o: TargetApplierOptions) {
     this.applied = readAppliedTarget(o.db);
-    this.backoff = new Backoff({ ...o.retry, ...(o.random ? { random: o.random } : {}) });
+    // Half the ceiling at least: the content server just failed, trying again at once helps nobody; the other half spreads the fleet.
+    const random = o.random ?? Math.random;
+    this.backoff = new Backoff({ ...o.retry, random: () => 0.5 + 0.5 * random() });
   }
 
   status(): { applied?: AppliedTarget; pending?: Reported['pending']; downloading: Reported['downloading'] } {
