@@ -12,28 +12,38 @@ const cache = (...have: ContentEntry[]) => (sha: string): boolean => have.some((
 
 t.test('a new target: fetch what the cache lacks, then activate', async (t) => {
   const v2 = target(2, [a, b, c]);
-  t.same(planApply({ version: 2, content: v2.content, target: v2 }, 1, cache(a)), [
+  t.same(planApply({ version: 2, content: v2.content, target: v2 }, { version: 1 }, cache(a)), [
     { kind: 'fetch', entries: [b, c] },
     { kind: 'activate', target: v2 },
   ]);
-  t.same(planApply({ version: 2, content: v2.content, target: v2 }, 1, cache(a, b, c)), [{ kind: 'activate', target: v2 }], 'everything cached: activate only');
-  t.same(planApply({ version: 2, content: v2.content, target: v2 }, 0, cache()), [{ kind: 'fetch', entries: [a, b, c] }, { kind: 'activate', target: v2 }], 'first target of a new station');
+  t.same(planApply({ version: 2, content: v2.content, target: v2 }, { version: 1 }, cache(a, b, c)), [{ kind: 'activate', target: v2 }], 'everything cached: activate only');
+  t.same(planApply({ version: 2, content: v2.content, target: v2 }, { version: 0 }, cache()), [{ kind: 'fetch', entries: [a, b, c] }, { kind: 'activate', target: v2 }], 'first target of a new station');
 });
 
 t.test('the applied target: content the cache lost is fetched again, nothing is re-activated', async (t) => {
-  t.same(planApply({ version: 3, content: [a, b] }, 3, cache(a)), [{ kind: 'fetch', entries: [b] }], 'missing or quarantined b comes back');
-  t.same(planApply({ version: 3, content: [a, b] }, 3, cache(a, b)), [], 'nothing differs: nothing to do');
+  t.same(planApply({ version: 3, content: [a, b] }, { version: 3 }, cache(a)), [{ kind: 'fetch', entries: [b] }], 'missing or quarantined b comes back');
+  t.same(planApply({ version: 3, content: [a, b] }, { version: 3 }, cache(a, b)), [], 'nothing differs: nothing to do');
   const v3 = target(3, [a]);
-  t.same(planApply({ version: 3, content: [a], target: v3 }, 3, cache(a)), [], 'the same version is never committed twice');
+  t.same(planApply({ version: 3, content: [a], target: v3 }, { version: 3 }, cache(a)), [], 'the same version is never committed twice');
+});
+
+t.test('while a newer target is pending, what the target in force lacks is fetched first, apart', async (t) => {
+  const v2 = target(2, [b, c]);
+  t.same(planApply({ version: 2, content: v2.content, target: v2 }, { version: 1, content: [a, b] }, cache()), [
+    { kind: 'heal', entries: [a] },
+    { kind: 'fetch', entries: [b, c] },
+    { kind: 'activate', target: v2 },
+  ], 'a plays until v2 is in force; b is fetched once, for both');
+  t.same(planApply({ version: 2, content: v2.content, target: v2 }, { version: 1, content: [a] }, cache(a, b, c)), [{ kind: 'activate', target: v2 }]);
 });
 
 t.test('an older target than the one in force asks for nothing', async (t) => {
   const v1 = target(1, [a]);
-  t.same(planApply({ version: 1, content: [a], target: v1 }, 2, cache()), []);
+  t.same(planApply({ version: 1, content: [a], target: v1 }, { version: 2 }, cache()), []);
 });
 
 t.test('content listed twice is fetched once', async (t) => {
-  t.same(planApply({ version: 1, content: [a, a, b] }, 1, cache()), [{ kind: 'fetch', entries: [a, b] }]);
+  t.same(planApply({ version: 1, content: [a, a, b] }, { version: 1 }, cache()), [{ kind: 'fetch', entries: [a, b] }]);
 });
 
 t.test('content in use: the wanted and the applied target, never evicted', async (t) => {

@@ -17,26 +17,34 @@ export interface WantedTarget {
 }
 
 export type ApplyStep =
-  /** Download into the cache: content the target needs that the cache lacks (never had, missing, quarantined). */
+  /** Download what the target in force needs and the cache lacks, while a newer one is pending: its failure does not hold the newer one back. */
+  | { kind: 'heal'; entries: ContentEntry[] }
+  /** Download into the cache: content the wanted target needs that the cache lacks (never had, missing, quarantined). */
   | { kind: 'fetch'; entries: ContentEntry[] }
   /** Commit the target (programmes, zones, settings, board) in one transaction. */
   | { kind: 'activate'; target: ValidatedTarget };
 
 /**
- * @param appliedVersion the version in force (0: none yet).
+ * @param applied the target in force (version 0: none yet), and its content when known.
  * @param has whether the cache holds a playable copy of a content id.
- * Steps run in order; a step that fails ends the run (the rest waits for the next one).
+ * Steps run in order; a `fetch` that fails ends the run (the rest waits for the next one).
  */
-export function planApply(wanted: WantedTarget, appliedVersion: number, has: (sha256: string) => boolean): ApplyStep[] {
-  if (wanted.version < appliedVersion) return [];
+export function planApply(wanted: WantedTarget, applied: { version: number; content?: readonly ContentEntry[] }, has: (sha256: string) => boolean): ApplyStep[] {
+  if (wanted.version < applied.version) return [];
   const seen = new Set<string>();
-  const lacking = wanted.content.filter((e) => {
-    if (seen.has(e.sha256) || has(e.sha256)) return false;
-    seen.add(e.sha256);
-    return true;
-  });
-  const steps: ApplyStep[] = lacking.length > 0 ? [{ kind: 'fetch', entries: lacking }] : [];
-  if (wanted.version > appliedVersion && wanted.target) steps.push({ kind: 'activate', target: wanted.target });
+  const lacking = (content: readonly ContentEntry[]): ContentEntry[] =>
+    content.filter((e) => {
+      if (seen.has(e.sha256) || has(e.sha256)) return false;
+      seen.add(e.sha256);
+      return true;
+    });
+  const steps: ApplyStep[] = [];
+  const fetch = lacking(wanted.content);
+  // The schedule in force plays until the newer target is committed: what it lacks is fetched first.
+  const heal = wanted.version > applied.version ? lacking(applied.content ?? []) : [];
+  if (heal.length > 0) steps.push({ kind: 'heal', entries: heal });
+  if (fetch.length > 0) steps.push({ kind: 'fetch', entries: fetch });
+  if (wanted.version > applied.version && wanted.target) steps.push({ kind: 'activate', target: wanted.target });
   return steps;
 }
 

@@ -49,8 +49,8 @@ export class TargetApplier {
   private abort?: { version: number; controller: AbortController };
   private retryTimer?: NodeJS.Timeout;
   private stopped = false;
-  /** The failure last reported, so a retry that fails the same way is not reported again. */
-  private lastFailure?: string;
+  /** Failures already reported in this streak, so a retry that fails the same way is not reported again. */
+  private readonly reportedFailures = new Set<string>();
   lastSyncMs?: number;
 
   constructor(private readonly o: TargetApplierOptions) {
@@ -166,7 +166,7 @@ export class TargetApplier {
   private want(w: WantedTarget): void {
     if (this.wanted?.version !== w.version) {
       this.backoff.reset();
-      delete this.lastFailure;
+      this.reportedFailures.clear();
       if (this.abort && this.abort.version !== w.version) this.abort.controller.abort(new Error(`superseded by version ${w.version}`));
     }
     this.wanted = w;
@@ -184,7 +184,7 @@ export class TargetApplier {
       const wanted = this.wantedNow();
       if (!wanted) return;
       const appliedVersion = this.applied?.version ?? 0;
-      const steps = planApply(wanted, appliedVersion, (sha) => this.o.port.contentCache.has(sha));
+      const steps = planApply(wanted, { version: appliedVersion, ...(this.applied?.content ? { content: this.applied.content } : {}) }, (sha) => this.o.port.contentCache.has(sha));
       if (steps.length === 0) continue;
       const controller = new AbortController();
       this.abort = { version: wanted.version, controller };
@@ -194,13 +194,13 @@ export class TargetApplier {
       } catch (err) {
         this.downloading.clear();
         if (controller.signal.aborted) continue;
-        this.failed(wanted, [(err as Error).message]);
+        this.failed(wanted.version, wanted.version > appliedVersion, [(err as Error).message]);
       } finally {
         if (this.abort?.controller === controller) delete this.abort;
       }
       if (ok) {
         this.backoff.reset();
-        delete this.lastFailure;
+        this.reportedFailures.clear();
       } else if (!this.again && !this.stopped) {
         const delayMs = this.backoff.next();
         this.o.log.debug({ version: wanted.version, retryInMs: delayMs }, 'target not complete; trying again later');
@@ -213,12 +213,15 @@ export class TargetApplier {
   /** Runs the steps in order; false when one failed (reported), true when all were done. */
   private async execute(wanted: WantedTarget, steps: ApplyStep[], reason: string, signal: AbortSignal): Promise<boolean> {
     const { log, port, db } = this.o;
-    const isNew = wanted.version > (this.applied?.version ?? 0);
+    const appliedVersion = this.applied?.version ?? 0;
+    const isNew = wanted.version > appliedVersion;
+    let complete = true;
     for (const step of steps) {
-      if (step.kind === 'fetch') {
-        if (isNew) this.setPending({ version: wanted.version, state: 'downloading', errors: [] });
+      if (step.kind === 'heal' || step.kind === 'fetch') {
+        const forApplied = step.kind === 'heal' || !isNew;
+        if (!forApplied) this.setPending({ version: wanted.version, state: 'downloading', errors: [] });
         // Logged when it starts, not at every retry of a failing streak (failed() reports changes).
-        else if (!this.lastFailure) log.info({ version: wanted.version, content: step.entries.map((e) => e.sha256), reason }, 'fetching again content the applied target needs and the cache lacks');
+        else if (this.reportedFailures.size === 0) log.info({ version: appliedVersion, content: step.entries.map((e) => e.sha256), reason }, 'fetching again content the applied target needs and the cache lacks');
         const failures = await this.o.downloader.fetchAll(step.entries, port.contentCache, signal, (p) => {
           this.downloading.set(p.sha256, p);
           this.o.changed();
@@ -227,8 +230,9 @@ export class TargetApplier {
         this.o.changed();
         signal.throwIfAborted();
         if (failures.length > 0) {
-          this.failed(wanted, failures.map((f) => `content ${f.name} (${f.sha256}): ${f.error}`));
-          return false;
+          this.failed(forApplied ? appliedVersion : wanted.version, !forApplied, failures.map((f) => `content ${f.name} (${f.sha256}): ${f.error}`));
+          complete = false;
+          if (step.kind === 'fetch') return false;
         }
       } else {
         const target = step.target;
@@ -244,22 +248,21 @@ export class TargetApplier {
         this.o.changed(0);
       }
     }
-    return true;
+    return complete;
   }
 
   /** Reported once per kind of failure: the retries that fail the same way stay quiet. */
-  private failed(wanted: WantedTarget, errors: string[]): void {
-    const isNew = wanted.version > (this.applied?.version ?? 0);
-    if (isNew) this.setPending({ version: wanted.version, state: 'failed', errors: errors.slice(0, 50) });
-    const key = `${wanted.version}:${errors.join('\n')}`;
-    if (key === this.lastFailure) return;
-    this.lastFailure = key;
+  private failed(version: number, isNew: boolean, errors: string[]): void {
+    if (isNew) this.setPending({ version, state: 'failed', errors: errors.slice(0, 50) });
+    const key = `${version}:${errors.join('\n')}`;
+    if (this.reportedFailures.has(key)) return;
+    this.reportedFailures.add(key);
     if (isNew) {
-      this.o.log.warn({ version: wanted.version, errors }, 'target content could not be downloaded; the last good target stays in force');
-      this.o.event('target.failed', 'error', `target version ${wanted.version}: ${errors.length} content file(s) could not be downloaded`, { version: wanted.version, errors: errors.slice(0, 50) });
+      this.o.log.warn({ version, errors }, 'target content could not be downloaded; the last good target stays in force');
+      this.o.event('target.failed', 'error', `target version ${version}: ${errors.length} content file(s) could not be downloaded`, { version, errors: errors.slice(0, 50) });
     } else {
-      this.o.log.warn({ version: wanted.version, errors }, 'content the applied target needs could not be fetched again');
-      this.o.event('content.fetch-failed', 'error', `target version ${wanted.version}: ${errors.length} content file(s) the station lacks could not be fetched again`, { version: wanted.version, errors: errors.slice(0, 50) });
+      this.o.log.warn({ version, errors }, 'content the applied target needs could not be fetched again');
+      this.o.event('content.fetch-failed', 'error', `target version ${version}: ${errors.length} content file(s) the station lacks could not be fetched again`, { version, errors: errors.slice(0, 50) });
     }
   }
 
