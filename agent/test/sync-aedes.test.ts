@@ -203,6 +203,19 @@ t.test('aedes', async (t) => {
     t.equal(s1.sim.activated.length, activations, 'nothing re-activated: the schedule is not reloaded');
   });
 
+  await t.test('while a newer target fails, a file the target in force lost is still fetched again', async (t) => {
+    const applied = readAppliedTarget(s1.db)!;
+    const lost = applied.content![0]!;
+    unlinkSync(join(s1.sim.contentCache.dir, lost.sha256));
+    content.faults.corrupt = new Set([d.sha256]);
+    const failed = waitEvent<{ state: string; errors: string[] }>(s1.client, 'pending', (p) => p.state === 'failed');
+    await province.publishTarget({ station: 'st-1', programmes: [programme('late', d.sha256)], content: [d] });
+    t.match((await failed).errors[0], /hash mismatch/, 'the newer target fails');
+    t.ok(s1.sim.contentCache.has(lost.sha256), 'the schedule in force has its file back');
+    t.equal(readAppliedTarget(s1.db)?.version, applied.version, 'and stays in force');
+    content.faults.corrupt = new Set();
+  });
+
   await t.test('a failed download is retried on a timer until it succeeds, reported once', async (t) => {
     const s4 = makeStation({ id: 'st-4', config: { ...stationConfig, download: { parallel: 2, attempts: 1, retry: { initialMs: 300, maxMs: 1200 } } } });
     stations.push(s4);
