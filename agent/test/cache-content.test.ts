@@ -7,6 +7,8 @@ import { silentLogger } from '../src/lib/logger.js';
 import { openStore, type Db } from '../src/store/database.js';
 import { ContentCache, hashFile } from '../src/cache/content-cache.js';
 import { makeTone, tempDir } from './audio-fixture.js';
+import { stationEvents } from './cache-fixture.js';
+import { EventBodySchema, OutboxMessageSchema } from '../src/sync/protocol.js';
 
 const log = silentLogger();
 const src = tempDir('cache-src');
@@ -20,12 +22,16 @@ function setup(quotaBytes = 100 * 1024 * 1024): { dir: string; db: Db; cache: Co
   const { db } = openStore(join(root, 'loa.db'), log);
   const clock = { ms: 1_000_000 };
   const dir = join(root, 'content');
-  const cache = new ContentCache({ dir, db, log, quotaBytes, targetLufs: -23, truePeakDbtp: -2, now: () => clock.ms });
+  const cache = new ContentCache({ dir, db, log, events: stationEvents(db), quotaBytes, targetLufs: -23, truePeakDbtp: -2, now: () => clock.ms });
   return { dir, db, cache, clock };
 }
 
+/** The events queued for the province, each checked against the outbox envelope the province accepts. */
 function problems(db: Db): Array<{ event: string; data: { sha256: string; state: string } }> {
-  return (db.prepare("SELECT payload FROM outbox WHERE kind = 'event' ORDER BY seq").all() as Array<{ payload: string }>).map((r) => JSON.parse(r.payload));
+  return (db.prepare("SELECT payload FROM outbox WHERE kind = 'event' ORDER BY seq").all() as Array<{ payload: string }>).map((r) => {
+    const message = OutboxMessageSchema.parse(JSON.parse(r.payload));
+    return EventBodySchema.parse(message.body) as unknown as { event: string; data: { sha256: string; state: string } };
+  });
 }
 
 t.test('import: content addressed, measured, normalised, indexed', async (t) => {
@@ -131,6 +137,7 @@ t.test('verify: a corrupted file is quarantined, reported once, never offered fo
   // The province sends it again: it is good once more.
   const back = await cache.import(toneA, 'a');
   t.equal(back.state, 'ok');
+  t.match(problems(db)[1], { event: 'content.healed', data: { sha256: rec.sha256, was: 'quarantined' } }, 'the province hears it is good again');
   t.equal(await cache.verify(rec.sha256), 'ok');
   t.match(await cache.verifyBeforePlay('f'.repeat(64)), { problem: /not in the cache/ });
 });
@@ -182,13 +189,13 @@ t.test('eviction: least recently used first, never what is needed', async (t) =>
   const total = a.bytes + b.bytes + c.bytes;
   clock.ms += 1000;
   cache.touch(a.sha256); // a is now the most recently used
-  const tight = new ContentCache({ dir: join(cache.pathFor(a.sha256), '..', '..'), db: (cache as unknown as { db: Db }).db, log, quotaBytes: total - 1, targetLufs: -23, truePeakDbtp: -2 });
+  const tight = new ContentCache({ dir: join(cache.pathFor(a.sha256), '..', '..'), db: (cache as unknown as { db: Db }).db, log, events: stationEvents((cache as unknown as { db: Db }).db), quotaBytes: total - 1, targetLufs: -23, truePeakDbtp: -2 });
   const r1 = await tight.evict(new Set([b.sha256]));
   t.same(r1.evicted, [c.sha256], 'c: oldest use that is not needed');
   t.equal(r1.overQuotaBytes, 0);
   t.notOk(existsSync(cache.pathFor(c.sha256)));
   t.ok(existsSync(cache.pathFor(b.sha256)));
-  const none = new ContentCache({ dir: join(cache.pathFor(a.sha256), '..', '..'), db: (cache as unknown as { db: Db }).db, log, quotaBytes: 1, targetLufs: -23, truePeakDbtp: -2 });
+  const none = new ContentCache({ dir: join(cache.pathFor(a.sha256), '..', '..'), db: (cache as unknown as { db: Db }).db, log, events: stationEvents((cache as unknown as { db: Db }).db), quotaBytes: 1, targetLufs: -23, truePeakDbtp: -2 });
   const r2 = await none.evict(new Set([a.sha256, b.sha256]));
   t.same(r2.evicted, [], 'needed content is never evicted');
   t.equal(r2.overQuotaBytes, a.bytes + b.bytes - 1, 'and the excess is reported');

@@ -4,6 +4,7 @@ import { createWriteStream, existsSync, readdirSync, readFileSync, statSync } fr
 import { join } from 'node:path';
 import { silentLogger } from '../src/lib/logger.js';
 import { openStore } from '../src/store/database.js';
+import { stationEvents } from './cache-fixture.js';
 import { ContentCache, hashFile } from '../src/cache/content-cache.js';
 import { makeTone, tempDir } from './audio-fixture.js';
 
@@ -37,7 +38,7 @@ async function checkConsistent(t: Test, dir: string, dbPath: string, file: strin
   const { db, rebuiltFrom } = openStore(dbPath, log);
   t.equal(rebuiltFrom, undefined, 'the database survived');
   t.equal(db.pragma('integrity_check', { simple: true }), 'ok');
-  const cache = new ContentCache({ dir, db, log, quotaBytes: 1e9, targetLufs: -23, truePeakDbtp: -2 });
+  const cache = new ContentCache({ dir, db, log, events: stationEvents(db), quotaBytes: 1e9, targetLufs: -23, truePeakDbtp: -2 });
   const scan = await cache.startupScan();
   t.same(readdirSync(dir).filter((f) => f.startsWith('.tmp-')), [], 'no temp file left');
   t.same(scan.quarantined, [], 'nothing half-written is visible under a content name');

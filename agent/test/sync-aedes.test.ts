@@ -1,5 +1,5 @@
 import t from 'tap';
-import { readdirSync } from 'node:fs';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmbeddedBroker } from '../../province/src/embedded-broker.js';
 import { ContentServer } from '../../province/src/content-server.js';
@@ -204,6 +204,62 @@ t.test('aedes', async (t) => {
     await until(() => s2.client.status().connected, 20_000, 'reconnect');
     await until(() => province.stations.get('st-2')?.reported?.applied === v, 20_000, 'reported after restart');
     t.equal(s2.sim.activated.length, 1, 'applied exactly once');
+  });
+
+  await t.test('a file lost from the cache is fetched again on resync of the same version, without re-activating', async (t) => {
+    const applied = readAppliedTarget(s1.db)!;
+    const activations = s1.sim.activated.length;
+    const lost = applied.content![0]!;
+    unlinkSync(join(s1.sim.contentCache.dir, lost.sha256));
+    t.notOk(s1.sim.contentCache.has(lost.sha256), 'gone from the cache');
+    const asked = content.requests.filter((r) => r.sha256 === lost.sha256).length;
+    const cmd = await province.send({ station: 'st-1' }, { action: 'resync' });
+    t.equal((await province.waitResponse(cmd.id)).status, 'done');
+    await until(() => s1.sim.contentCache.has(lost.sha256), 20_000, 'the lost file back in the cache');
+    t.ok(content.requests.filter((r) => r.sha256 === lost.sha256).length > asked, 'downloaded again from the province');
+    t.equal(readAppliedTarget(s1.db)?.version, applied.version, 'the same version stays in force');
+    t.equal(s1.sim.activated.length, activations, 'nothing re-activated: the schedule is not reloaded');
+  });
+
+  await t.test('while a newer target fails, a file the target in force lost is still fetched again', async (t) => {
+    const applied = readAppliedTarget(s1.db)!;
+    const lost = applied.content![0]!;
+    unlinkSync(join(s1.sim.contentCache.dir, lost.sha256));
+    content.faults.corrupt = new Set([d.sha256]);
+    const failed = waitEvent<{ state: string; errors: string[] }>(s1.client, 'pending', (p) => p.state === 'failed');
+    await province.publishTarget({ station: 'st-1', programmes: [programme('late', d.sha256)], content: [d] });
+    t.match((await failed).errors[0], /hash mismatch/, 'the newer target fails');
+    t.ok(s1.sim.contentCache.has(lost.sha256), 'the schedule in force has its file back');
+    t.equal(readAppliedTarget(s1.db)?.version, applied.version, 'and stays in force');
+    content.faults.corrupt = new Set();
+  });
+
+  await t.test('a failed download is retried on a timer until it succeeds, reported once', async (t) => {
+    const s4 = makeStation({ id: 'st-4', config: { ...stationConfig, download: { parallel: 2, attempts: 1, retry: { initialMs: 300, maxMs: 1200 } } } });
+    stations.push(s4);
+    await until(() => s4.client.status().connected, 20_000, 'st-4 connected');
+    content.faults.unavailable = 4;
+    const failed = waitEvent<{ state: string; errors: string[] }>(s4.client, 'pending', (p) => p.state === 'failed');
+    const applied = waitEvent(s4.client, 'applied', () => true, 60_000);
+    const v = await province.publishTarget({ station: 'st-4', programmes: [programme('p', a.sha256)], content: [a] });
+    t.match((await failed).errors[0], /HTTP 503/);
+    t.equal(await applied, v, 'applied with no new target and no command: the timer tried again');
+    t.equal(content.faults.unavailable, 0, 'every 503 was met by a retry');
+    t.ok(s4.sim.contentCache.has(a.sha256));
+    await until(() => [...province.received.values()].some((m) => m.station === 'st-4' && (m.body as { event?: string }).event === 'target.applied'), 10_000, 'applied event');
+    const failures = [...province.received.values()].filter((m) => m.station === 'st-4' && (m.body as { event?: string }).event === 'target.failed');
+    t.equal(failures.length, 1, 'the same failure is reported once, not once per retry');
+  });
+
+  await t.test('the province refuses, and says so, an event without the outbox envelope', async (t) => {
+    const refused = waitEvent<{ station: string; errors: string[] }>(province, 'invalid', (r) => r.station === 'st-1');
+    // What the content cache once wrote straight into the outbox table: a bare event body.
+    await province.publishRaw(stationTopics('st-1').out('event'), JSON.stringify({ event: 'content.problem', level: 'error', message: 'x', data: {} }));
+    t.ok((await refused).errors.length > 0, 'named as invalid, with the reasons');
+    const bodyRefused = waitEvent<{ station: string; errors: string[] }>(province, 'invalid', (r) => r.station === 'st-1');
+    await province.publishRaw(stationTopics('st-1').out('event'), JSON.stringify({ id: 'e-1', station: 'st-1', kind: 'event', createdMs: Date.now(), body: { event: 'x', level: 'loud' } }));
+    t.ok((await bodyRefused).errors.length > 0, 'an envelope with an unreadable event body is refused too');
+    t.notOk(province.received.has('e-1'));
   });
 
   await t.test('failover: a dead broker in the list is skipped', async (t) => {

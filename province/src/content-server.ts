@@ -19,6 +19,8 @@ export interface ContentFaults {
   corrupt?: Set<string>;
   /** Wait this long before answering each request (a slow link). */
   delayMs?: number;
+  /** Answer this many requests with 503 (a server down for a while). */
+  unavailable?: number;
 }
 
 export class ContentServer {
@@ -71,6 +73,11 @@ export class ContentServer {
     }
     const sha256 = m[1]!;
     this.requests.push({ sha256, ...(req.headers.range ? { range: req.headers.range } : {}) });
+    if ((this.faults.unavailable ?? 0) > 0) {
+      this.faults.unavailable! -= 1;
+      res.writeHead(503).end('down for maintenance\n');
+      return;
+    }
     let start = 0;
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     if (range) {

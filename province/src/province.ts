@@ -3,6 +3,7 @@ import { randomUUID, type KeyObject } from 'node:crypto';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import {
   CommandResponseSchema,
+  EventBodySchema,
   OutboxMessageSchema,
   ReportedSchema,
   StatusSchema,
@@ -17,6 +18,7 @@ import {
 import { signPayload } from '../../agent/src/sync/signing.js';
 import { PROVINCE_FILTERS, TIME_TOPIC, groupCmdTopic, parseTopic, stationTopics } from '../../agent/src/sync/topics.js';
 import { buildTarget, type TargetSpec } from './target-builder.js';
+import { describeIssues } from '../../agent/src/domain/schemas.js';
 
 /**
  * The provincial side of the protocol: the reference for a real provincial
@@ -192,36 +194,43 @@ export class Province extends EventEmitter {
     try {
       json = JSON.parse(payload.toString('utf8'));
     } catch {
-      this.invalid++;
-      return;
+      return this.refuse(t.station, topic, ['not JSON']);
     }
     const view = this.stations.get(t.station) ?? {};
     this.stations.set(t.station, view);
     if (t.kind === 'status') {
       const s = StatusSchema.safeParse(json);
-      if (!s.success) return void this.invalid++;
+      if (!s.success) return this.refuse(t.station, topic, describeIssues(s.error));
       // A late last will of an older connection must not mark a reconnected station offline.
       if (!view.status || s.data.connectSeq >= view.status.connectSeq) view.status = s.data;
     } else if (t.kind === 'reported') {
       const r = ReportedSchema.safeParse(json);
-      if (!r.success) return void this.invalid++;
+      if (!r.success) return this.refuse(t.station, topic, describeIssues(r.error));
       view.reported = r.data;
     } else if (t.kind === 'response' || t.kind === 'out') {
       const m = OutboxMessageSchema.safeParse(json);
-      if (!m.success) return void this.invalid++;
+      if (!m.success) return this.refuse(t.station, topic, describeIssues(m.error));
+      // The body is checked too: an event the province cannot read is as lost as one never sent.
+      const body = m.data.kind === 'response' ? CommandResponseSchema.safeParse(m.data.body) : m.data.kind === 'event' ? EventBodySchema.safeParse(m.data.body) : undefined;
+      if (body && !body.success) return this.refuse(t.station, topic, describeIssues(body.error));
       if (this.received.has(m.data.id)) {
         this.duplicates++;
       } else {
         this.received.set(m.data.id, m.data);
         if (m.data.kind === 'response') {
-          const r = CommandResponseSchema.safeParse(m.data.body);
-          if (!r.success) return void this.invalid++;
-          const list = this.responses.get(r.data.id) ?? [];
-          list.push(r.data);
-          this.responses.set(r.data.id, list);
+          const r = body!.data as CommandResponse;
+          const list = this.responses.get(r.id) ?? [];
+          list.push(r);
+          this.responses.set(r.id, list);
         }
       }
     } else return;
     this.emit('message', t, json);
+  }
+
+  /** Counted and told (`invalid`): a real server logs and drops these, and says which station sent them. */
+  private refuse(station: string, topic: string, errors: string[]): void {
+    this.invalid++;
+    this.emit('invalid', { station, topic, errors: errors.slice(0, 10) });
   }
 }

@@ -136,6 +136,7 @@ export async function runSimulator(argv: string[], io: SimulatorIo): Promise<voi
   await province.connect();
   province.startBeacon(Number(values['beacon-s'] ?? 30) * 1000);
   province.on('message', (t: { kind: string; station?: string }, json: unknown) => out(t.kind, { station: t.station, message: json }));
+  province.on('invalid', (refused: { station: string; topic: string; errors: string[] }) => out('invalid', refused));
   out('connected', { broker: url });
 
   const sims: Array<{ client: SyncClient; db: Database.Database }> = [];

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -22,7 +22,9 @@ import { probeMedia, type MediaKind } from '../audio/probe.js';
  * - Nothing is played unverified: `verifyBeforePlay` rehashes the file; a
  *   file whose hash is wrong is moved to `<dir>/quarantine/` and never
  *   played; missing and quarantined content is reported to the province
- *   (an outbox event `content.problem`) so it is sent again.
+ *   (a `content.problem` event through the station's event log, in the
+ *   outbox's envelope) and `onProblem` tells the sync client to fetch it
+ *   again; a later import heals the row (`content.healed`).
  * - Eviction never removes content in the `needed` set (current or future
  *   schedule, pending requests); it deletes the row before the file, so a
  *   crash between the two cannot turn an eviction into a "missing" report.
@@ -56,10 +58,17 @@ export interface PlayableContent {
   name: string;
 }
 
+/** Where problems go: the station's event log, which queues them in the outbox with the outbox's envelope. */
+export interface ProblemLog {
+  recordEvent(event: string, level: 'info' | 'error', message: string, data: Record<string, unknown>, nowMs: number): void;
+}
+
 export interface ContentCacheOptions {
   dir: string;
   db: Db;
   log: Logger;
+  /** `content.problem` events are written here, in the same transaction as the row's new state. */
+  events: ProblemLog;
   quotaBytes: number;
   ffmpegPath?: string;
   ffprobePath?: string;
@@ -125,6 +134,9 @@ export class ContentCache {
     this.now = opts.now ?? Date.now;
   }
 
+  /** Called after a file was found missing or corrupt (committed): the sync client fetches it again. */
+  onProblem: (sha256: string) => void = () => undefined;
+
   pathFor(sha256: string): string {
     return join(this.dir, sha256.slice(0, 2), sha256);
   }
@@ -182,7 +194,13 @@ export class ContentCache {
         state: 'ok',
         problem: null,
       };
-      this.upsert(record);
+      this.db.transaction(() => {
+        this.upsert(record);
+        if (existing && existing.state !== 'ok') {
+          this.opts.events.recordEvent('content.healed', 'info', `content ${label} (${sha256}) was ${existing.state} and is good again`, { sha256, name: label, was: existing.state }, this.now());
+        }
+      })();
+      if (existing && existing.state !== 'ok') this.log.info({ content: sha256, name: label, was: existing.state }, 'content healed');
       this.log.info({ content: sha256, kind: record.kind, name: label, bytes, durationMs: record.durationMs, lufs: record.loudnessLufs, gainDb: record.gainDb }, 'content imported');
       return record;
     } catch (err) {
@@ -404,15 +422,10 @@ export class ContentCache {
           .prepare("INSERT INTO content (sha256, name, bytes, duration_ms, format, imported_ms, state, problem) VALUES (?, ?, 0, 0, '', ?, ?, ?)")
           .run(sha256, name, this.now(), state, reason);
       }
-      const body = {
-        event: 'content.problem',
-        level: 'error',
-        message: `content ${name} (${sha256}) is ${state}: ${reason}`.slice(0, 1000),
-        data: { sha256, name, state, reason },
-      };
-      this.db.prepare('INSERT INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)').run(randomUUID(), 'event', JSON.stringify(body), this.now());
+      this.opts.events.recordEvent('content.problem', 'error', `content ${name} (${sha256}) is ${state}: ${reason}`.slice(0, 1000), { sha256, name, state, reason }, this.now());
     })();
-    this.log.warn({ content: sha256, name, state, reason }, `content ${state}: will not play; asking the province again`);
+    this.log.warn({ content: sha256, name, state, reason }, `content ${state}: will not play; fetching it again`);
+    this.onProblem(sha256);
   }
 
   private upsert(r: ContentRecord): void {

@@ -161,10 +161,14 @@ export const SyncSchema = strict.object({
   download: strict
     .object({
       parallel: z.number().int().min(1).max(8).default(2),
-      /** Attempts per file before the target is reported as failed (it is retried on the next target or re-sync). */
+      /** Attempts per file before the run is reported as failed (the whole run is then retried on the `retry` backoff). */
       attempts: z.number().int().min(1).max(100).default(8),
+      /** Backoff between runs that could not complete a target (full jitter): the station keeps trying until it has everything. */
+      retry: z
+        .object({ initialMs: z.number().int().min(10).default(30_000), maxMs: z.number().int().min(10).default(3_600_000) })
+        .default({ initialMs: 30_000, maxMs: 3_600_000 }),
     })
-    .default({ parallel: 2, attempts: 8 }),
+    .default({ parallel: 2, attempts: 8, retry: { initialMs: 30_000, maxMs: 3_600_000 } }),
   /** Health is coalesced: at most one pending report, published at most this often. */
   healthIntervalS: z.number().int().min(10).max(86_400).default(300),
   outbox: strict

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { openStore, databasePath } from '../store/database.js';
+import { openStore, databasePath, type Db } from '../store/database.js';
 import { StationStore } from '../store/station-store.js';
 import { recentBoardProof } from '../store/board-proof.js';
 import { stationReport } from '../report/station-report.js';
@@ -16,7 +16,9 @@ import { createRelayDriver } from '../relays/factory.js';
 import type { RelayDriver } from '../relays/driver.js';
 import type { AudioSink } from '../audio/sink.js';
 import { ClockMonitor, systemNtpSynchronized } from '../clock/monitor.js';
-import { Conductor } from '../playout/conductor.js';
+import { Conductor, type StationSettings as ConductorSettings } from '../playout/conductor.js';
+import { readAppliedTarget } from '../sync/station-port.js';
+import { settingsFromConfig, withTargetSettings } from '../sync/target-settings.js';
 import { relayPort } from '../playout/relay-port.js';
 import { StationMedia } from '../playout/media.js';
 import { startControlServer, OperatorError } from './control-server.js';
@@ -87,6 +89,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     return v === null ? null : Number(v);
   };
   let conductorRef: Conductor | null = null;
+  let syncRef: SyncClient | null = null;
   // Sync and the bridge load only on stations that have them (mqtt and serialport cost memory).
   const bridge = config.bridge
     ? await (await import('./bridge-link.js')).BridgeLink.open(config.bridge, {
@@ -114,6 +117,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const media = await StationMedia.open(config, store, log, opts.sink);
   let board: BoardLink | null = null;
   media.needed = () => [
+    // The target in force and one still downloading: a file fetched for it is not evicted by the next.
+    ...(syncRef?.neededContent() ?? []),
     ...store.loadProgrammes().programmes.flatMap((p) => p.items.map((i) => i.content)),
     ...store.pendingRequests('now').flatMap((r) => r.request.items.map((i) => i.content)),
     ...store.pendingRequests('next-programme').flatMap((r) => r.request.items.map((i) => i.content)),
@@ -137,12 +142,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     log,
     timezone: config.station.timezone,
     interruption: config.schedule.interruption,
-    settings: {
-      zones: config.relays.zones.map((z) => ({ name: z.name, volume: z.volume, enabled: true })),
-      graceMs: config.schedule.graceMs,
-      emergencyVolume: config.schedule.emergencyVolume,
-      masterVolume: 100,
-    },
+    settings: startupSettings(config, opened.db),
     chime: media.chime && config.audio.chime.enabled ? { content: media.chime, classes: config.audio.chime.classes } : null,
     prerollMs: 600,
     volumeGainDb: media.volumeGainDb,
@@ -200,6 +200,9 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   store.recordLink(false, now());
   sync?.on('connected', () => store.recordLink(true, now()));
   sync?.on('disconnected', () => store.recordLink(false, now()));
+  // A file found corrupt or missing at play (or by loa cache verify) is fetched again at once.
+  media.cache.onProblem = (sha) => sync?.reconcile(`content ${sha} found missing or corrupt`);
+  syncRef = sync;
   sync?.start();
 
   const agent: Agent = {
@@ -246,6 +249,12 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const server: Server = await startControlServer(config.paths.socket, handlers, log);
   log.info({ station: config.station.id, version: SOFTWARE_VERSION, relays: driver.kind, sink: config.audio.sink.kind }, 'agent ready');
   return agent;
+}
+
+/** The config, with the target in force on top: what the province set survives a restart. */
+function startupSettings(config: Config, db: Db): ConductorSettings {
+  const applied = readAppliedTarget(db);
+  return applied ? withTargetSettings(settingsFromConfig(config), applied) : settingsFromConfig(config);
 }
 
 function controlHandlers(agent: Agent, startedMs: number, now: () => number): Record<string, (p: Record<string, unknown>) => unknown> {

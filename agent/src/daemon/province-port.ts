@@ -7,6 +7,7 @@ import type { RelayPort } from '../playout/ports.js';
 import type { ClockMonitor } from '../clock/monitor.js';
 import type { StationPort, StationCommand, CommandOutcome, StationSnapshot } from '../sync/station-port.js';
 import type { ValidatedTarget } from '../sync/target.js';
+import { settingsFromConfig, withTargetSettings } from '../sync/target-settings.js';
 import type { BoardSchedule } from '../board/playlist.js';
 import { RequestSchema } from '../domain/request.js';
 import { sleep } from '../lib/backoff.js';
@@ -48,16 +49,7 @@ export function provincePort(deps: {
       import: (path, name, sha, kind) => media.importFile(path, name, sha, kind),
     },
     onTargetActivated: (target: ValidatedTarget) => {
-      const zones = conductor.settings.zones.map((z) => {
-        const set = target.zones.find((t) => t.name === z.name);
-        return set ? { name: z.name, volume: set.volume, enabled: set.enabled } : z;
-      });
-      conductor.updateSettings({
-        zones,
-        ...(target.settings.graceMs !== undefined ? { graceMs: target.settings.graceMs } : {}),
-        ...(target.settings.emergencyVolume !== undefined ? { emergencyVolume: target.settings.emergencyVolume } : {}),
-        ...(target.settings.volume !== undefined ? { masterVolume: target.settings.volume } : {}),
-      });
+      conductor.updateSettings(withTargetSettings(settingsFromConfig(config), target));
       conductor.reloadSchedule();
       conductor.kick(`target ${target.version} activated`);
       deps.onBoardSchedule(target.board);

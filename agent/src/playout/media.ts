@@ -41,6 +41,7 @@ export class StationMedia {
       dir,
       db: store.db,
       log,
+      events: store,
       quotaBytes: config.cache.quotaMb * 1_048_576,
       ffmpegPath: config.audio.ffmpegPath,
       ffprobePath: config.audio.ffprobePath,

@@ -3,7 +3,7 @@ import type { BoardSchedule } from '../board/playlist.js';
 import type { Db } from '../store/database.js';
 import { replaceSchedule } from '../store/station-store.js';
 import type { CommandAction, Command } from './protocol.js';
-import type { StationSettings, ValidatedTarget, ZoneSetting } from './target.js';
+import type { ContentEntry, StationSettings, ValidatedTarget, ZoneSetting } from './target.js';
 
 /**
  * What the sync client needs from the rest of the station. The daemon
@@ -72,6 +72,8 @@ export interface AppliedTarget {
   settings: StationSettings;
   /** null (or absent, before the board existed): the built-in clock. */
   board?: BoardSchedule | null;
+  /** The content manifest, kept so the cache is healed against it at start (absent in targets applied by older versions). */
+  content?: ContentEntry[];
 }
 
 const APPLIED_KEY = 'sync.applied';
@@ -90,6 +92,7 @@ export function activateTarget(db: Db, target: ValidatedTarget, nowMs: number): 
     zones: target.zones,
     settings: target.settings,
     board: target.board,
+    content: target.content,
   };
   db.transaction(() => {
     replaceSchedule(db, { programmes: target.programmes }, nowMs);

@@ -1,0 +1,225 @@
+import { EventEmitter } from 'node:events';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { Db } from '../store/database.js';
+import type { SyncConfig } from '../config/schema.js';
+import { Backoff, sleep } from '../lib/backoff.js';
+import { PROTOCOL_VERSION, type StationStatus } from './protocol.js';
+import type { StationPort } from './station-port.js';
+import { TIME_TOPIC, groupCmdTopic, type StationTopics } from './topics.js';
+
+/**
+ * The connection to the provincial broker: connect, birth and last will,
+ * subscriptions, goodbye. Every connect, including the first after boot,
+ * waits a jittered backoff. Emits `connected`, `disconnected` and
+ * `message` (topic, payload).
+ */
+
+export interface BrokerLinkOptions {
+  stationId: string;
+  config: SyncConfig;
+  port: StationPort;
+  db: Db;
+  log: Logger;
+  topics: StationTopics;
+  password: string | undefined;
+  tls: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  now: () => number;
+  random?: () => number;
+}
+
+/** The live connection, for those who publish on it. */
+export interface LiveConnection {
+  client: MqttClient;
+  /** Settles when this connection closes. */
+  closed: Promise<void>;
+}
+
+export class BrokerLink extends EventEmitter {
+  private readonly stop$ = new AbortController();
+  private loop?: Promise<void>;
+  private mqtt?: MqttClient;
+  private closed: Promise<void> = Promise.resolve();
+  connected = false;
+  broker?: string;
+  connectedSinceMs?: number;
+  connectSeq: number;
+  private failures = 0;
+  private connectError: string | undefined;
+  private lastLoggedError: string | undefined;
+  private readonly startedMono = performance.now();
+
+  constructor(private readonly o: BrokerLinkOptions) {
+    super();
+    const row = o.db.prepare("SELECT value FROM meta WHERE key = 'sync.connect_seq'").get() as { value: string } | undefined;
+    this.connectSeq = row ? Number(row.value) : 0;
+  }
+
+  /** The connection when connected. */
+  live(): LiveConnection | undefined {
+    return this.mqtt && this.connected ? { client: this.mqtt, closed: this.closed } : undefined;
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.loop = this.connectLoop().catch((err: unknown) => {
+      if (!this.stop$.signal.aborted) this.o.log.error({ err }, 'sync loop ended unexpectedly');
+    });
+  }
+
+  /** Says goodbye (retained offline/shutdown) when connected, then closes. */
+  async stop(): Promise<void> {
+    this.stop$.abort(new Error('sync stopped'));
+    const client = this.mqtt;
+    if (client && this.connected) {
+      const bye: StationStatus = { state: 'offline', station: this.o.stationId, connectSeq: this.connectSeq, reason: 'shutdown' };
+      await within(2000, client.publishAsync(this.o.topics.status, JSON.stringify(bye), { qos: 1, retain: true }));
+    }
+    // A clean DISCONNECT: the broker discards the last will, so "shutdown" stays the last word.
+    if (client && !(await within(2000, client.endAsync(false)))) await client.endAsync(true).catch(() => undefined);
+    await this.loop;
+  }
+
+  /** Unsubscribe and subscribe again: the broker resends the retained target and parts. */
+  async resubscribeTarget(): Promise<void> {
+    const live = this.live();
+    if (!live) return;
+    const { target, targetParts } = this.o.topics;
+    await live.client.unsubscribeAsync([target, targetParts]);
+    await live.client.subscribeAsync({ [target]: { qos: 1 }, [targetParts]: { qos: 1 } });
+  }
+
+  private async connectLoop(): Promise<void> {
+    const { config } = this.o;
+    const signal = this.stop$.signal;
+    const backoff = new Backoff({ initialMs: config.reconnect.initialMs, maxMs: config.reconnect.maxMs, ...(this.o.random ? { random: this.o.random } : {}) });
+    let index = 0;
+    while (!signal.aborted) {
+      // Also before the very first connect: after a province-wide power cut every station boots in the same second.
+      const delay = backoff.next();
+      try {
+        await sleep(delay, signal);
+      } catch {
+        return;
+      }
+      const url = config.brokers[index % config.brokers.length]!;
+      this.connectError = undefined;
+      const wasConnected = await this.connectOnce(url);
+      if (wasConnected) {
+        backoff.reset();
+        this.failures = 0;
+        continue;
+      }
+      index++;
+      this.failures++;
+      // Log the first failure, a change of reason, and a reminder now and then: not every attempt of a long outage.
+      const reason = this.connectError ?? 'closed before CONNACK';
+      if (this.failures === 1 || reason !== this.lastLoggedError || this.failures % 50 === 0) {
+        this.lastLoggedError = reason;
+        this.o.log.warn({ broker: url, err: reason, failures: this.failures }, 'cannot reach the provincial broker; retrying with backoff');
+      }
+    }
+  }
+
+  /** One connection, from CONNECT to close. Resolves true when it had been connected. */
+  private connectOnce(url: string): Promise<boolean> {
+    const { config, stationId, log } = this.o;
+    this.connectSeq += 1;
+    this.o.db
+      .prepare("INSERT INTO meta (key, value) VALUES ('sync.connect_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+      .run(String(this.connectSeq));
+    const will: StationStatus = { state: 'offline', station: stationId, connectSeq: this.connectSeq, reason: 'lost' };
+    const options: IClientOptions = {
+      clientId: stationId,
+      username: config.username ?? stationId,
+      ...(this.o.password !== undefined ? { password: this.o.password } : {}),
+      keepalive: config.keepaliveS,
+      protocolVersion: config.protocolVersion,
+      // A persistent session keeps commands sent during a short drop; MQTT 5 also needs a session expiry for that.
+      clean: false,
+      ...(config.protocolVersion === 5 ? { properties: { sessionExpiryInterval: config.sessionExpiryS } } : {}),
+      reconnectPeriod: 0,
+      connectTimeout: config.reconnect.connectTimeoutMs,
+      resubscribe: false,
+      will: { topic: this.o.topics.status, payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
+      rejectUnauthorized: true,
+      ...this.o.tls,
+    };
+    return new Promise((resolve) => {
+      let wasConnected = false;
+      let client: MqttClient;
+      try {
+        client = connect(url, options);
+      } catch (err) {
+        this.connectError = (err as Error).message;
+        resolve(false);
+        return;
+      }
+      this.mqtt = client;
+      this.closed = new Promise((r) => client.once('close', () => r()));
+      client.on('connect', () => {
+        wasConnected = true;
+        this.onConnected(client, url);
+      });
+      client.on('message', (topic, payload) => this.emit('message', topic, payload));
+      client.on('error', (err) => {
+        if (!wasConnected) this.connectError = err.message;
+      });
+      client.once('close', () => {
+        if (wasConnected && !this.stop$.signal.aborted) log.warn({ broker: url }, 'disconnected from broker');
+        this.connected = false;
+        delete this.connectedSinceMs;
+        this.emit('disconnected');
+        client.end(true);
+        resolve(wasConnected);
+      });
+    });
+  }
+
+  private onConnected(client: MqttClient, url: string): void {
+    const { stationId, config, log, port, topics } = this.o;
+    this.connected = true;
+    this.broker = url;
+    this.connectedSinceMs = this.o.now();
+    log.info({ broker: url, connectSeq: this.connectSeq }, 'connected to broker');
+    const d = port.describe();
+    const birth: StationStatus = {
+      state: 'online',
+      station: stationId,
+      connectSeq: this.connectSeq,
+      software: d.software,
+      protocol: PROTOCOL_VERSION,
+      capabilities: d.capabilities,
+      zones: d.zones,
+      groups: config.groups,
+      bootMs: Math.round(this.o.now() - (performance.now() - this.startedMono)),
+      atMs: this.o.now(),
+    };
+    client.publish(topics.status, JSON.stringify(birth), { qos: 1, retain: true });
+    const subs: Record<string, { qos: 1 }> = {
+      [TIME_TOPIC]: { qos: 1 },
+      [topics.target]: { qos: 1 },
+      [topics.targetParts]: { qos: 1 },
+      [topics.cmd]: { qos: 1 },
+    };
+    for (const g of config.groups) subs[groupCmdTopic(g)] = { qos: 1 };
+    client.subscribe(subs, (err, granted) => {
+      if (err) return log.error({ err: err.message }, 'subscribe failed');
+      const refused = (granted ?? []).filter((g) => g.qos === 128 || g.qos > 2).map((g) => g.topic);
+      if (refused.length) log.error({ topics: refused }, 'broker refused subscriptions: check the broker ACL for this station');
+    });
+    this.emit('connected');
+  }
+}
+
+/** True when `p` settled within `ms`; never rejects, leaves no timer behind. */
+async function within(ms: number, p: Promise<unknown>): Promise<boolean> {
+  const timer = new AbortController();
+  const settled = p.then(
+    () => true,
+    () => true,
+  );
+  const result = await Promise.race([settled, sleep(ms, timer.signal).then(() => false, () => false)]);
+  timer.abort();
+  return result;
+}
