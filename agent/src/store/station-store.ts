@@ -29,6 +29,28 @@ export interface StoredPlayLogRow extends PlayLogRow {
   id: string;
 }
 
+export interface UnfinishedOccurrence {
+  id: string;
+  programmeId: string;
+  startMs: number;
+  resume: ResumePoint;
+  updatedMs: number;
+}
+
+export interface UnfinishedRequest {
+  request: StationRequest;
+  resume: ResumePoint;
+  updatedMs: number;
+}
+
+/** What an ended item moves forward: the session's resume point, and a queued bulletin it completed. */
+export interface ItemProgress {
+  resume: ResumePoint;
+  occurrence?: { id: string; programmeId: string; startMs: number };
+  requestId?: string;
+  bulletinPlayed?: string;
+}
+
 export interface PendingRequestRow {
   request: StationRequest;
   createdMs: number;
@@ -120,16 +142,38 @@ export class StationStore {
       .run(o.id, o.programmeId, o.startMs, state, resume.item, resume.offsetMs, nowMs);
   }
 
-  /** Occurrences and requests left 'playing' by an agent that died on air. */
-  unfinished(): { occurrences: Array<{ id: string; programmeId: string; startMs: number; resume: ResumePoint }>; requests: string[] } {
+  /**
+   * Occurrences and requests left 'playing' by an agent that died on air,
+   * each with its last recorded progress (`updatedMs`): the latest moment it
+   * is known to have been on air, from which its grace window counts.
+   */
+  unfinished(): { occurrences: UnfinishedOccurrence[]; requests: UnfinishedRequest[] } {
     const occ = this.db
-      .prepare("SELECT id, programme_id, start_ms, resume_item, resume_offset_ms FROM occurrence WHERE state = 'playing'")
-      .all() as Array<{ id: string; programme_id: string; start_ms: number; resume_item: number; resume_offset_ms: number }>;
-    const req = this.db.prepare("SELECT id FROM request WHERE state = 'playing'").all() as Array<{ id: string }>;
+      .prepare("SELECT id, programme_id, start_ms, resume_item, resume_offset_ms, updated_ms FROM occurrence WHERE state = 'playing'")
+      .all() as Array<{ id: string; programme_id: string; start_ms: number; resume_item: number; resume_offset_ms: number; updated_ms: number }>;
+    const req = this.db.prepare("SELECT doc, updated_ms FROM request WHERE state = 'playing'").all() as Array<{ doc: string; updated_ms: number }>;
     return {
-      occurrences: occ.map((o) => ({ id: o.id, programmeId: o.programme_id, startMs: o.start_ms, resume: { item: o.resume_item, offsetMs: o.resume_offset_ms } })),
-      requests: req.map((r) => r.id),
+      occurrences: occ.map((o) => ({ id: o.id, programmeId: o.programme_id, startMs: o.start_ms, resume: { item: o.resume_item, offsetMs: o.resume_offset_ms }, updatedMs: o.updated_ms })),
+      requests: req.map((r) => {
+        const { resume, ...request } = JSON.parse(r.doc) as StationRequest & { resume?: ResumePoint };
+        return { request, resume: resume ?? { item: 0, offsetMs: 0 }, updatedMs: r.updated_ms };
+      }),
     };
+  }
+
+  /**
+   * One item's play-log row and the progress it implies (where to resume,
+   * a queued bulletin done) in one transaction: a power cut between them can
+   * neither replay the item nor lose its row.
+   */
+  logItem(row: PlayLogRow, progress: ItemProgress | undefined, nowMs: number): void {
+    this.db.transaction(() => {
+      this.logPlays([row], nowMs);
+      if (!progress) return;
+      if (progress.occurrence) this.markOccurrence(progress.occurrence, 'playing', progress.resume, nowMs);
+      if (progress.requestId) this.setRequestState(progress.requestId, 'playing', nowMs, progress.resume);
+      if (progress.bulletinPlayed) this.setRequestState(progress.bulletinPlayed, 'done', nowMs);
+    })();
   }
 
   // --- requests -----------------------------------------------------------
@@ -165,6 +209,18 @@ export class StationStore {
     if (resume) doc.resume = resume;
     else delete doc.resume;
     this.db.prepare('UPDATE request SET state = ?, doc = ?, updated_ms = ? WHERE id = ?').run(state, JSON.stringify(doc), nowMs, id);
+  }
+
+  /**
+   * A request cut off on air goes back in the queue at its resume point,
+   * with the deadline after which it must not start written into it, so a
+   * second crash does not push the deadline on.
+   */
+  requeueRequest(id: string, resume: ResumePoint, expiresMs: number, nowMs: number): void {
+    const row = this.db.prepare('SELECT doc FROM request WHERE id = ?').get(id) as { doc: string } | undefined;
+    if (!row) return;
+    const doc = { ...(JSON.parse(row.doc) as Record<string, unknown>), resume, expiresMs };
+    this.db.prepare("UPDATE request SET state = 'pending', doc = ?, updated_ms = ? WHERE id = ?").run(JSON.stringify(doc), nowMs, id);
   }
 
   // --- proof of play ------------------------------------------------------
