@@ -114,4 +114,9 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE content ADD COLUMN kind TEXT NOT NULL DEFAULT 'audio';
   `,
+  // 3: a schedule imported while the clock was untrusted is dated when the
+  // clock becomes trusted (updated_ms of such a row is not yet a time).
+  `
+  ALTER TABLE programme ADD COLUMN undated INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

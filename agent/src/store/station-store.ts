@@ -61,21 +61,35 @@ export interface PendingRequestRow {
  * The station's records in SQLite. Every method that changes more than one
  * row does it in one transaction, so a power cut leaves either all or none.
  */
-/** Replaces the whole schedule with a validated document, in one transaction. */
-export function replaceSchedule(db: Db, doc: ScheduleDocument, nowMs: number): void {
+/**
+ * Replaces the whole schedule with a validated document, in one transaction.
+ *
+ * `knownSinceMs` dates the new programmes: occurrences before it are not
+ * accounted for (no "missed" rows for times before the station knew them).
+ * It must be a trusted time (the clock trusted, or the province's signed
+ * time of a target); null while the clock is untrusted, and the programmes
+ * are dated by `dateUndatedSchedule` once it is trusted.
+ */
+export function replaceSchedule(db: Db, doc: ScheduleDocument, knownSinceMs: number | null): void {
   const existing = new Map(
-    (db.prepare('SELECT id, doc, updated_ms FROM programme').all() as Array<{ id: string; doc: string; updated_ms: number }>).map((r) => [r.id, r]),
+    (db.prepare('SELECT id, doc, updated_ms, undated FROM programme').all() as Array<{ id: string; doc: string; updated_ms: number; undated: number }>).map((r) => [r.id, r]),
   );
   db.transaction(() => {
     db.prepare('DELETE FROM programme').run();
-    const insert = db.prepare('INSERT INTO programme (id, doc, updated_ms) VALUES (?, ?, ?)');
+    const insert = db.prepare('INSERT INTO programme (id, doc, updated_ms, undated) VALUES (?, ?, ?, ?)');
     for (const p of doc.programmes) {
       const json = JSON.stringify(p);
       const before = existing.get(p.id);
       // An unchanged programme keeps its date, so its past occurrences stay accounted for.
-      insert.run(p.id, json, before && before.doc === json ? before.updated_ms : nowMs);
+      if (before && before.doc === json) insert.run(p.id, json, before.updated_ms, before.undated);
+      else insert.run(p.id, json, knownSinceMs ?? 0, knownSinceMs === null ? 1 : 0);
     }
   })();
+}
+
+/** Dates the programmes imported under an untrusted clock with the first trusted time; returns how many. */
+export function dateUndatedSchedule(db: Db, trustedNowMs: number): number {
+  return db.prepare('UPDATE programme SET updated_ms = ?, undated = 0 WHERE undated = 1').run(trustedNowMs).changes;
 }
 
 export class StationStore {
@@ -91,16 +105,22 @@ export class StationStore {
 
   // --- schedule -----------------------------------------------------------
 
-  replaceSchedule(doc: ScheduleDocument, nowMs: number): void {
-    replaceSchedule(this.db, doc, nowMs);
+  replaceSchedule(doc: ScheduleDocument, knownSinceMs: number | null): void {
+    replaceSchedule(this.db, doc, knownSinceMs);
+  }
+
+  dateUndatedSchedule(trustedNowMs: number): number {
+    return dateUndatedSchedule(this.db, trustedNowMs);
   }
 
   /**
    * Loads the schedule. A row that no longer validates (edited by hand,
    * written by an older version) is reported and skipped, never played.
+   * A programme not yet dated (imported under an untrusted clock) is known
+   * since +Infinity: none of its occurrences count until it is dated.
    */
   loadProgrammes(): { programmes: Array<Programme & { knownSinceMs: number }>; problems: string[] } {
-    const rows = this.db.prepare('SELECT id, doc, updated_ms FROM programme ORDER BY id').all() as Array<{ id: string; doc: string; updated_ms: number }>;
+    const rows = this.db.prepare('SELECT id, doc, updated_ms, undated FROM programme ORDER BY id').all() as Array<{ id: string; doc: string; updated_ms: number; undated: number }>;
     const programmes: Array<Programme & { knownSinceMs: number }> = [];
     const problems: string[] = [];
     for (const row of rows) {
@@ -116,7 +136,7 @@ export class StationStore {
         problems.push(...describeIssues(result.error).map((m) => `programme ${row.id}: ${m}`));
         continue;
       }
-      programmes.push({ ...result.data, knownSinceMs: row.updated_ms });
+      programmes.push({ ...result.data, knownSinceMs: row.undated ? Number.POSITIVE_INFINITY : row.updated_ms });
     }
     return { programmes, problems };
   }

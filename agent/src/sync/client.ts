@@ -467,7 +467,7 @@ export class SyncClient extends EventEmitter {
       }
       abort.signal.throwIfAborted();
       this.setPending({ version: target.version, state: 'activating', errors: [] });
-      this.applied = activateTarget(db, target, this.now());
+      this.applied = activateTarget(db, target, this.now(), port.snapshot().clock.trusted);
       delete this.pending;
       this.lastSyncMs = this.now();
       log.info({ version: target.version, programmes: target.programmes.length, content: target.content.length }, 'target applied');
