@@ -1,0 +1,132 @@
+/**
+ * The real daemon as a child process (so a test can pull its plug with
+ * kill -9), the `loa` command run in-process against it, and what a file
+ * sink received, read back as tones.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { main } from '../src/cli/main.js';
+
+/** Runs `loa ARGS` in-process; returns exit code and output. */
+export async function loa(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(args, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } });
+  return { code, out, err };
+}
+
+export async function loaJson<T>(configPath: string, ...args: string[]): Promise<T> {
+  const r = await loa('--config', configPath, '--json', ...args);
+  if (r.code !== 0) throw new Error(`loa ${args.join(' ')} exited ${r.code}: ${r.err}`);
+  return JSON.parse(r.out) as T;
+}
+
+export interface Daemon {
+  child: ChildProcess;
+  stderr(): string;
+  /** Resolves with the exit code (or the signal's name). */
+  exited: Promise<number | string>;
+}
+
+/** Starts the daemon; `env` adds to the environment (libfaketime for a wrong clock). */
+export function spawnDaemon(configPath: string, env: Record<string, string> = {}): Daemon {
+  const child = fork(join(import.meta.dirname, 'daemon-child.ts'), ['--config', configPath], {
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    env: { ...process.env, ...env },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return { child, stderr: () => stderr, exited };
+}
+
+/** Starts the daemon and waits until it answers `loa status`. */
+export async function startDaemon(configPath: string, env: Record<string, string> = {}): Promise<Daemon> {
+  const d = spawnDaemon(configPath, env);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (d.child.exitCode !== null) throw new Error(`daemon exited ${d.child.exitCode}: ${d.stderr()}`);
+    if ((await loa('--config', configPath, 'status', '--json')).code === 0) return d;
+    if (Date.now() > deadline) throw new Error(`daemon not ready: ${d.stderr()}`);
+    await sleep(100);
+  }
+}
+
+/** Pulls the plug: no shutdown, no flush. */
+export async function killHard(d: Daemon): Promise<void> {
+  if (d.child.exitCode !== null || d.child.signalCode !== null) return;
+  d.child.kill('SIGKILL');
+  await d.exited;
+}
+
+/** An orderly stop (systemd's SIGTERM). */
+export async function stopDaemon(d: Daemon): Promise<void> {
+  if (d.child.exitCode !== null || d.child.signalCode !== null) return;
+  d.child.kill('SIGTERM');
+  await d.exited;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `f` until it returns a value other than undefined, or fails saying `what`. */
+export async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** libfaketime: the daemon (and its ffmpeg) sees a wall clock shifted by `days`; timers keep real time. */
+export function fakeClock(days: number): Record<string, string> {
+  return {
+    LD_PRELOAD: FAKETIME_LIB,
+    FAKETIME: `${days >= 0 ? '+' : ''}${days}d`,
+    FAKETIME_DONT_FAKE_MONOTONIC: '1',
+  };
+}
+
+export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+export const hasFaketime = (): boolean => existsSync(FAKETIME_LIB);
+
+export interface ToneRun {
+  /** Dominant frequency, Hz (rounded to 10). */
+  freq: number;
+  startS: number;
+  durationS: number;
+}
+
+/**
+ * The tones a file sink received (s16le, 48 kHz, stereo), as runs of one
+ * frequency, measured in 50 ms windows by zero crossings; silence splits runs.
+ */
+export function tonesAt(path: string): ToneRun[] {
+  if (!existsSync(path)) return [];
+  const pcm = readFileSync(path);
+  const frame = 4;
+  const win = 2400; // 50 ms of frames
+  const runs: ToneRun[] = [];
+  for (let w = 0; (w + 1) * win * frame <= pcm.length; w++) {
+    let energy = 0;
+    let crossings = 0;
+    let prev = 0;
+    for (let i = 0; i < win; i++) {
+      const s = pcm.readInt16LE((w * win + i) * frame);
+      energy += s * s;
+      if (i > 0 && (prev < 0) !== (s < 0)) crossings++;
+      prev = s;
+    }
+    const rms = Math.sqrt(energy / win);
+    const last = runs.at(-1);
+    const endS = last ? last.startS + last.durationS : -1;
+    if (rms < 100) continue; // below -50 dBFS: silence
+    const freq = Math.round((crossings / 2 / 0.05) / 10) * 10;
+    const atS = w * 0.05;
+    if (last && Math.abs(last.freq - freq) <= 20 && Math.abs(endS - atS) < 0.01) last.durationS += 0.05;
+    else runs.push({ freq, startS: atS, durationS: 0.05 });
+  }
+  return runs.map((r) => ({ ...r, startS: Math.round(r.startS * 100) / 100, durationS: Math.round(r.durationS * 100) / 100 }));
+}
