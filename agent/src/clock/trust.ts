@@ -53,9 +53,9 @@ export function assessClock(f: ClockFacts): ClockAssessment {
   const releasedMs = f.releasedMs ?? RELEASED_NOT_BEFORE_MS;
   const provinceMs = f.provinceMs ?? null;
   // Every piece of evidence is a time that has certainly passed: a clock before one is wrong.
-  if (f.nowMs < releasedMs) return { trusted: false, reason: 'before-release' };
-  if (provinceMs !== null && f.nowMs < provinceMs - PROVINCE_SKEW_MS) return { trusted: false, reason: 'before-province' };
   if (f.lastSeenMs !== null && f.nowMs < f.lastSeenMs) return { trusted: false, reason: 'before-last-seen' };
+  if (provinceMs !== null && f.nowMs < provinceMs - PROVINCE_SKEW_MS) return { trusted: false, reason: 'before-province' };
+  if (f.nowMs < releasedMs) return { trusted: false, reason: 'before-release' };
   // ...and one far beyond all of them is as wrong, however plausible it looks next to the last time seen.
   const latest = Math.max(releasedMs, f.lastSeenMs ?? 0, provinceMs ?? 0);
   if (f.nowMs > latest + MAX_AHEAD_OF_EVIDENCE_MS) return { trusted: false, reason: 'ahead-of-evidence' };
