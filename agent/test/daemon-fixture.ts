@@ -101,14 +101,15 @@ export interface ToneRun {
 
 /**
  * The tones a file sink received (s16le, 48 kHz, stereo), as runs of one
- * frequency, measured in 50 ms windows by zero crossings; silence splits runs.
+ * frequency measured in 50 ms windows by zero crossings. Silence ends a
+ * run; a single odd window (a click where samples join) does not.
  */
 export function tonesAt(path: string): ToneRun[] {
   if (!existsSync(path)) return [];
   const pcm = readFileSync(path);
   const frame = 4;
   const win = 2400; // 50 ms of frames
-  const runs: ToneRun[] = [];
+  const windows: Array<number | null> = [];
   for (let w = 0; (w + 1) * win * frame <= pcm.length; w++) {
     let energy = 0;
     let crossings = 0;
@@ -119,14 +120,31 @@ export function tonesAt(path: string): ToneRun[] {
       if (i > 0 && (prev < 0) !== (s < 0)) crossings++;
       prev = s;
     }
-    const rms = Math.sqrt(energy / win);
-    const last = runs.at(-1);
-    const endS = last ? last.startS + last.durationS : -1;
-    if (rms < 100) continue; // below -50 dBFS: silence
-    const freq = Math.round((crossings / 2 / 0.05) / 10) * 10;
-    const atS = w * 0.05;
-    if (last && Math.abs(last.freq - freq) <= 20 && Math.abs(endS - atS) < 0.01) last.durationS += 0.05;
-    else runs.push({ freq, startS: atS, durationS: 0.05 });
+    // Below -50 dBFS is silence.
+    windows.push(Math.sqrt(energy / win) < 100 ? null : crossings / 2 / 0.05);
   }
-  return runs.map((r) => ({ ...r, startS: Math.round(r.startS * 100) / 100, durationS: Math.round(r.durationS * 100) / 100 }));
+  const near = (f: number | null | undefined, ref: number): boolean => f != null && Math.abs(f - ref) <= ref * 0.08;
+  const runs: Array<{ freqs: number[]; start: number; n: number }> = [];
+  let current: { freqs: number[]; start: number; n: number } | null = null;
+  for (let w = 0; w < windows.length; w++) {
+    const f = windows[w];
+    if (f == null) {
+      current = null;
+      continue;
+    }
+    const ref = current ? median(current.freqs) : 0;
+    if (current && (near(f, ref) || near(windows[w + 1], ref))) {
+      current.n++;
+      if (near(f, ref)) current.freqs.push(f);
+    } else {
+      current = { freqs: [f], start: w, n: 1 };
+      runs.push(current);
+    }
+  }
+  return runs.map((r) => ({ freq: Math.round(median(r.freqs) / 10) * 10, startS: Math.round(r.start * 5) / 100, durationS: Math.round(r.n * 5) / 100 }));
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
 }
