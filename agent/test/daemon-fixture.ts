@@ -102,7 +102,7 @@ export interface ToneRun {
 /**
  * The tones a file sink received (s16le, 48 kHz, stereo), as runs of one
  * frequency measured in 50 ms windows by zero crossings. Silence ends a
- * run; a single odd window (a click where samples join) does not.
+ * run; a click (up to three odd windows, 150 ms) does not.
  */
 export function tonesAt(path: string): ToneRun[] {
   if (!existsSync(path)) return [];
@@ -133,7 +133,8 @@ export function tonesAt(path: string): ToneRun[] {
       continue;
     }
     const ref = current ? median(current.freqs) : 0;
-    if (current && (near(f, ref) || near(windows[w + 1], ref))) {
+    // A click spoils a window or two; the tone after it carries on the run.
+    if (current && [0, 1, 2, 3].some((k) => near(windows[w + k], ref))) {
       current.n++;
       if (near(f, ref)) current.freqs.push(f);
     } else {
