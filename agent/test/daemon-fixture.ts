@@ -4,7 +4,7 @@
  * sink received, read back as tones.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../src/cli/main.js';
 
@@ -80,17 +80,21 @@ export async function until<T>(what: string, f: () => Promise<T | undefined> | T
   }
 }
 
-/** libfaketime: the daemon (and its ffmpeg) sees a wall clock shifted by `days`; timers keep real time. */
+/** libfaketime (Debian faketime, required by scripts/test): the daemon (and its ffmpeg) sees a wall clock shifted by `days`; timers keep real time. */
 export function fakeClock(days: number): Record<string, string> {
   return {
-    LD_PRELOAD: FAKETIME_LIB,
+    LD_PRELOAD: faketimeLibrary(),
     FAKETIME: `${days >= 0 ? '+' : ''}${days}d`,
     FAKETIME_DONT_FAKE_MONOTONIC: '1',
   };
 }
 
-export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
-export const hasFaketime = (): boolean => existsSync(FAKETIME_LIB);
+/** Debian installs it under the architecture's library folder (x86_64-linux-gnu, aarch64-linux-gnu...). */
+function faketimeLibrary(): string {
+  const found = readdirSync('/usr/lib').map((d) => join('/usr/lib', d, 'faketime', 'libfaketimeMT.so.1')).find((p) => existsSync(p));
+  if (!found) throw new Error('libfaketime missing: sudo apt-get install faketime');
+  return found;
+}
 
 export interface ToneRun {
   /** Dominant frequency, Hz (rounded to 10). */
