@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DateTime } from 'luxon';
 import { makeTestTone } from '../src/audio/tones.js';
-import { databasePath } from '../src/store/database.js';
+import { databasePath, openStore } from '../src/store/database.js';
+import { StationStore } from '../src/store/station-store.js';
+import { Outbox, OUTBOX_DEFAULTS } from '../src/sync/outbox.js';
+import { RequestSchema, type StationRequest } from '../src/domain/request.js';
+import { silentLogger } from '../src/lib/logger.js';
+import { startStation } from './station-fixture.js';
 import { killHard, loa, loaJson, sleep, startDaemon, stopDaemon, tonesAt, until, type Daemon } from './daemon-fixture.js';
 
 interface Row { result: string; reason?: string; content?: string; programmeId?: string; requestId?: string; startedMs?: number; endedMs?: number }
@@ -145,4 +150,41 @@ t.test('a power cut outside the grace window, then a request that expired on air
   const db = new Database(databasePath(join(s.dir, 'state')), { readonly: true });
   t.same(db.prepare('SELECT state FROM request').all(), [{ state: 'expired' }]);
   db.close();
+});
+
+t.test('requests left on air by a crash: each goes on only until it expires', async (t) => {
+  const first = await startStation({ schedule: { graceMs: 60_000 } });
+  const fresh = await first.tone('fresh', { seconds: 3, freq: 440 });
+  const stale = await first.tone('stale', { seconds: 3, freq: 660 });
+  const ownExpiry = await first.tone('own-expiry', { seconds: 3, freq: 880 });
+  await first.stop();
+
+  // What the dead agent left behind: three requests 'playing', cut at different times.
+  const { db } = openStore(databasePath(first.config.paths.state), silentLogger());
+  const store = new StationStore(db, new Outbox(db, OUTBOX_DEFAULTS), 'test-station');
+  const now = Date.now();
+  const cut = (id: string, content: string, cutAgoMs: number, extra: Partial<StationRequest> = {}): void => {
+    store.addRequest(RequestSchema.parse({ id, mode: 'now', priority: 5, label: id, items: [{ content }], zones: ['north'], ...extra }), now - cutAgoMs);
+    store.setRequestState(id, 'playing', now - cutAgoMs);
+  };
+  cut('fresh', fresh, 5_000);
+  cut('stale', stale, 120_000); // cut two minutes ago: past the one-minute grace window
+  cut('own-expiry', ownExpiry, 5_000, { expiresMs: now - 1000 }); // its own expiry has passed
+  db.close();
+  rmSync(join(first.dir, 'out.raw'), { force: true });
+
+  const s = await startStation({ schedule: { graceMs: 60_000 } }, first.dir);
+  t.teardown(() => s.stop());
+  await s.rows(1); // the replayed request's row (recovery rows are written before the conductor starts)
+  await until('the request done', () => (s.agent.conductor.nowPlaying() === null ? true : undefined), 10_000);
+  const log = s.agent.store.recentPlays(20);
+  const byRequest = (id: string): string[] => log.filter((r) => r.requestId === id).map((r) => r.result);
+  t.same(byRequest('fresh'), ['interrupted', 'played'], 'cut 5 s ago: logged, then played again');
+  t.same(byRequest('stale'), ['interrupted'], 'cut past the grace window: logged, not replayed');
+  t.same(byRequest('own-expiry'), ['interrupted'], 'past its own expiry: logged, not replayed');
+  t.match(log.find((r) => r.requestId === 'stale')?.reason, /request had expired/);
+  const states = s.agent.store.db.prepare('SELECT id, state FROM request ORDER BY id').all();
+  t.same(states, [{ id: 'fresh', state: 'done' }, { id: 'own-expiry', state: 'expired' }, { id: 'stale', state: 'expired' }]);
+  await until('the sink written', () => (heard(join(s.dir, 'out.raw')).length > 0 ? true : undefined), 10_000);
+  t.same(heard(join(s.dir, 'out.raw')).map((r) => r.freq), [440], 'only the fresh request reached the sink');
 });
