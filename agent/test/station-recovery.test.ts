@@ -163,11 +163,12 @@ t.test('requests left on air by a crash: each goes on only until it expires', as
   const { db } = openStore(databasePath(first.config.paths.state), silentLogger());
   const store = new StationStore(db, new Outbox(db, OUTBOX_DEFAULTS), 'test-station');
   const now = Date.now();
-  const cut = (id: string, content: string, cutAgoMs: number, extra: Partial<StationRequest> = {}): void => {
+  const cut = (id: string, content: string, cutAgoMs: number, extra: Partial<StationRequest> = {}, resume = { item: 0, offsetMs: 0 }): void => {
     store.addRequest(RequestSchema.parse({ id, mode: 'now', priority: 5, label: id, items: [{ content }], zones: ['north'], ...extra }), now - cutAgoMs);
-    store.setRequestState(id, 'playing', now - cutAgoMs);
+    store.setRequestState(id, 'playing', now - cutAgoMs, resume);
   };
   cut('fresh', fresh, 5_000);
+  cut('all-played', stale, 5_000, {}, { item: 1, offsetMs: 0 }); // its one item had played and was logged
   cut('stale', stale, 120_000); // cut two minutes ago: past the one-minute grace window
   cut('own-expiry', ownExpiry, 5_000, { expiresMs: now - 1000 }); // its own expiry has passed
   db.close();
@@ -182,9 +183,10 @@ t.test('requests left on air by a crash: each goes on only until it expires', as
   t.same(byRequest('fresh'), ['interrupted', 'played'], 'cut 5 s ago: logged, then played again');
   t.same(byRequest('stale'), ['interrupted'], 'cut past the grace window: logged, not replayed');
   t.same(byRequest('own-expiry'), ['interrupted'], 'past its own expiry: logged, not replayed');
+  t.same(byRequest('all-played'), [], 'cut after its last item: nothing to log or play');
   t.match(log.find((r) => r.requestId === 'stale')?.reason, /request had expired/);
   const states = s.agent.store.db.prepare('SELECT id, state FROM request ORDER BY id').all();
-  t.same(states, [{ id: 'fresh', state: 'done' }, { id: 'own-expiry', state: 'expired' }, { id: 'stale', state: 'expired' }]);
+  t.same(states, [{ id: 'all-played', state: 'done' }, { id: 'fresh', state: 'done' }, { id: 'own-expiry', state: 'expired' }, { id: 'stale', state: 'expired' }]);
   await until('the sink written', () => (heard(join(s.dir, 'out.raw')).length > 0 ? true : undefined), 10_000);
   t.same(heard(join(s.dir, 'out.raw')).map((r) => r.freq), [440], 'only the fresh request reached the sink');
 });

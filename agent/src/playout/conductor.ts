@@ -108,12 +108,15 @@ export class Conductor extends EventEmitter {
     const unfinished = this.o.store.unfinished();
     for (const o of unfinished.occurrences) {
       const p = this.programmes.get(o.programmeId);
-      const item = p ? expand(p.items).find((it) => it.origin.kind === 'item' && it.origin.index === o.resume.item) : undefined;
+      const items = p ? expand(p.items) : [];
+      const item = items.find((it) => it.origin.kind === 'item' && it.origin.index === o.resume.item);
+      // Cut after its last item had played: nothing is left to resume (no relays switched for nothing).
+      const finished = p !== undefined && o.resume.item >= items.length;
       const late = trusted && now > o.updatedMs + graceMs;
       // Too late: the cut item has its row here and the arbiter records the rest as missed.
       const resume = late && item ? { item: o.resume.item + 1, offsetMs: 0 } : o.resume;
       this.o.store.db.transaction(() => {
-        this.o.store.markOccurrence(o, 'interrupted', resume, o.updatedMs);
+        this.o.store.markOccurrence(o, finished ? 'done' : 'interrupted', resume, o.updatedMs);
         if (item) {
           this.o.store.logPlays([{
             source: 'schedule', programmeId: o.programmeId, occurrenceId: o.id, content: item.content, priority: p!.priority,
@@ -129,7 +132,9 @@ export class Conductor extends EventEmitter {
       const { request } = r;
       const expiresMs = request.expiresMs ?? r.updatedMs + graceMs;
       const expired = trusted && now > expiresMs;
-      const item = expand(request.items).find((it) => it.origin.kind === 'item' && it.origin.index === r.resume.item);
+      const items = expand(request.items);
+      const item = items.find((it) => it.origin.kind === 'item' && it.origin.index === r.resume.item);
+      const finished = r.resume.item >= items.length;
       const everyZone = this.o.settings.zones.map((z) => z.name);
       this.o.store.db.transaction(() => {
         if (item) {
@@ -140,7 +145,8 @@ export class Conductor extends EventEmitter {
             reason: expired ? `${reason}; not resumed: the request had expired` : reason, clock: this.o.clock.label(),
           }], now);
         }
-        if (expired) this.o.store.setRequestState(request.id, 'expired', now);
+        if (finished) this.o.store.setRequestState(request.id, 'done', now);
+        else if (expired) this.o.store.setRequestState(request.id, 'expired', now);
         else this.o.store.requeueRequest(request.id, r.resume, expiresMs, now);
       })();
       if (expired) this.o.log.warn({ request: request.id, expiredAt: new Date(expiresMs).toISOString() }, 'agent stopped while a request was on air: expired, not replayed');
