@@ -149,6 +149,22 @@ export function tonesAt(path: string): ToneRun[] {
   return runs.map((r) => ({ freq: Math.round(median(r.freqs) / 10) * 10, startS: Math.round(r.start * 5) / 100, durationS: Math.round(r.n * 5) / 100 }));
 }
 
+/**
+ * Which of the known `tones` (Hz) the sink received, in order, for how long:
+ * runs under 0.3 s left out (the joins of items straddle measuring windows),
+ * and runs of one tone split by a dropout joined (give each item its own tone).
+ */
+export function tonesHeard(path: string, tones: readonly number[]): Array<{ freq: number; durationS: number }> {
+  const out: Array<{ freq: number; durationS: number }> = [];
+  for (const r of tonesAt(path).filter((x) => x.durationS >= 0.3)) {
+    const freq = tones.find((f) => Math.abs(f - r.freq) <= f * 0.05) ?? r.freq;
+    const last = out.at(-1);
+    if (last?.freq === freq) last.durationS = Math.round((last.durationS + r.durationS) * 100) / 100;
+    else out.push({ freq, durationS: r.durationS });
+  }
+  return out;
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;

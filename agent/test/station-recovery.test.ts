@@ -17,7 +17,7 @@ import { Outbox, OUTBOX_DEFAULTS } from '../src/sync/outbox.js';
 import { RequestSchema, type StationRequest } from '../src/domain/request.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startStation } from './station-fixture.js';
-import { killHard, loa, loaJson, sleep, startDaemon, stopDaemon, tonesAt, until, type Daemon } from './daemon-fixture.js';
+import { killHard, loa, loaJson, sleep, startDaemon, stopDaemon, tonesHeard, until, type Daemon } from './daemon-fixture.js';
 
 interface Row { result: string; reason?: string; content?: string; programmeId?: string; requestId?: string; startedMs?: number; endedMs?: number }
 
@@ -62,21 +62,8 @@ async function scheduleOnce(s: { dir: string; configPath: string }, id: string, 
 
 const rows = async (configPath: string): Promise<Row[]> => (await loaJson<{ rows: Row[] }>(configPath, 'log', '--limit', '100')).rows;
 const playing = async (configPath: string): Promise<{ key: string } | null> => (await loaJson<{ playing: { key: string } | null }>(configPath, 'status')).playing;
-/**
- * The test tones (440, 660, 880 Hz) the sink received, one entry per item:
- * runs under 0.3 s (the joins of items straddle measuring windows) left out,
- * and runs of one tone split by a dropout joined (each item has its own tone).
- */
-function heard(sink: string): Array<{ freq: number; durationS: number }> {
-  const out: Array<{ freq: number; durationS: number }> = [];
-  for (const r of tonesAt(sink).filter((x) => x.durationS >= 0.3)) {
-    const freq = [440, 660, 880].find((f) => Math.abs(f - r.freq) <= f * 0.05) ?? r.freq;
-    const last = out.at(-1);
-    if (last?.freq === freq) last.durationS = Math.round((last.durationS + r.durationS) * 100) / 100;
-    else out.push({ freq, durationS: r.durationS });
-  }
-  return out;
-}
+/** One entry per item: each test item has its own tone. */
+const heard = (sink: string): Array<{ freq: number; durationS: number }> => tonesHeard(sink, [440, 660, 880]);
 
 t.test('a power cut inside the grace window: the programme resumes from the cut item, at the sink', async (t) => {
   const s = station(120_000);
