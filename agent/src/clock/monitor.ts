@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { assessClock, clockJumpMs, CLOCK_JUMP_THRESHOLD_MS, type ClockAssessment } from './trust.js';
+import { assessClock, clockJumpMs, provesTime, CLOCK_JUMP_THRESHOLD_MS, type ClockAssessment } from './trust.js';
 
 export interface ClockMonitorOptions {
   log: Logger;
@@ -13,6 +13,8 @@ export interface ClockMonitorOptions {
   /** Injected for tests; defaults to asking systemd. */
   ntpSynchronized?: () => Promise<boolean>;
   rtcValid?: () => boolean;
+  /** The latest time the province signed in a verified message (evidence against a clock far off). */
+  provinceMs?: () => number | null;
   /** How often to ask whether NTP has synchronised while it has not (default a minute). */
   ntpAskEveryMs?: number;
   now?: () => number;
@@ -69,6 +71,7 @@ export class ClockMonitor extends EventEmitter {
       ntpSynchronized: this.ntp,
       rtcValid: this.opts.rtcValid?.() ?? false,
       trustWithoutSync: this.opts.trustWithoutSync,
+      provinceMs: this.opts.provinceMs?.() ?? null,
     });
     if (next.trusted !== this.assessment.trusted || next.reason !== this.assessment.reason) {
       const level = next.trusted ? 'info' : 'warn';
@@ -77,12 +80,12 @@ export class ClockMonitor extends EventEmitter {
       this.assessment = next;
       if (trustChanged) this.emit('trust', next);
     }
-    if (next.trusted && look.wallMs - this.lastPersistMs >= PERSIST_EVERY_MS) this.persist(look.wallMs);
+    if (provesTime(next) && look.wallMs - this.lastPersistMs >= PERSIST_EVERY_MS) this.persist(look.wallMs);
   }
 
-  /** Records the current time as seen (at shutdown, and every few minutes while trusted). */
+  /** Records the current time as seen (at shutdown, and every few minutes while its source proves it). */
   persist(ms = this.now()): void {
-    if (!this.assessment.trusted) return;
+    if (!provesTime(this.assessment)) return;
     const seen = this.opts.loadLastSeen();
     if (seen === null || ms > seen) this.opts.saveLastSeen(ms);
     this.lastPersistMs = ms;

@@ -61,6 +61,8 @@ export interface AgentOptions {
 }
 
 const LAST_SEEN_KEY = 'clock.last_seen_ms';
+/** The province's latest signed time (sync's ProvinceClock keeps it): evidence against a clock far off. */
+const PROVINCE_TIME_KEY = 'sync.province_time';
 const MAIN_LOOP_MS = 5000;
 
 /**
@@ -131,9 +133,11 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     loadLastSeen: lastSeen,
     rtcValid: () => bridge?.rtcValid ?? false,
     saveLastSeen: (ms) => store.setMeta(LAST_SEEN_KEY, String(ms)),
+    provinceMs: () => Number(store.getMeta(PROVINCE_TIME_KEY)) || null,
     now,
   });
   await clock.tick();
+  if (clock.trusted) store.dateUndatedSchedule(now());
 
   const relays = relayPort(bank, config.relays, now);
   const conductor = new Conductor({
@@ -149,7 +153,11 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     clock: { get trusted() { return clock.trusted; }, label: () => (clock.trusted ? clock.state.reason : `untrusted:${clock.state.reason}`) },
     now,
   });
-  clock.on('trust', () => conductor.kick('clock trust changed'));
+  clock.on('trust', () => {
+    // A schedule imported while the clock was wrong counts from now, not from the wrong time.
+    if (clock.trusted && store.dateUndatedSchedule(now()) > 0) conductor.reloadSchedule();
+    conductor.kick('clock trust changed');
+  });
   clock.on('jump', () => conductor.kick('clock jumped'));
   conductor.start();
   conductorRef = conductor;
@@ -298,7 +306,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
       const missing = parsed.data.programmes.flatMap((prog) => prog.items.map((i) => i.content)).filter((sha) => !media.has(sha));
       const unknownZones = parsed.data.programmes.flatMap((prog) => prog.zones).filter((z) => !config.relays.zones.some((zone) => zone.name === z));
       if (unknownZones.length > 0) throw new OperatorError('invalid-schedule', `schedule rejected, unknown zones: ${[...new Set(unknownZones)].join(', ')}`);
-      store.replaceSchedule(parsed.data, now());
+      store.replaceSchedule(parsed.data, clock.trusted ? now() : null);
       conductor.reloadSchedule();
       conductor.kick('schedule imported');
       return { programmes: parsed.data.programmes.length, missingContent: [...new Set(missing)] };

@@ -4,6 +4,7 @@ import { createLogger } from '../lib/logger.js';
 import { startAgent, type Agent } from './agent.js';
 import { createNotifier, createWatchdog } from './systemd-notify.js';
 import { FaultGuard } from './fault-guard.js';
+import { DatabaseNewerError } from '../store/database.js';
 
 /**
  * loa-agent: the station daemon. Exits non-zero with the reason on stderr
@@ -38,6 +39,12 @@ export async function runDaemon(argv: string[]): Promise<void> {
       onRestartRequested: () => void agent.stop().finally(() => process.exit(75)),
     });
   } catch (err) {
+    if (err instanceof DatabaseNewerError) {
+      // A downgrade: restarting cannot help, and the database must not be touched.
+      log.fatal({ path: err.path, schema: err.schema, writtenBy: err.writtenBy }, 'database written by a newer loa: refusing to start');
+      process.stderr.write(`loa-agent: ${err.message}\n`);
+      process.exit(78);
+    }
     log.fatal({ err }, 'agent could not start');
     process.exit(1);
   }

@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.js';
 import type { ConfigError } from '../config/load.js';
 import { checkConfig } from '../config/check.js';
 import { describeUnplayable, unplayableContent } from '../cache/unplayable.js';
-import { databasePath } from '../store/database.js';
+import { databasePath, refuseNewerSchema, DatabaseNewerError, isCorruption } from '../store/database.js';
 import { DEFAULT_BOARD_FONTS } from '../board/server.js';
 import { call } from '../cli/client.js';
 import type { Locale } from '../cli/messages.js';
@@ -150,6 +150,7 @@ function databaseCheck(config: Config, L: (m: { vi: string; en: string }) => str
   try {
     const db = new Database(path, { readonly: true, fileMustExist: true });
     try {
+      refuseNewerSchema(db, path);
       const r = db.pragma('quick_check', { simple: true });
       return r === 'ok'
         ? { name: 'database', status: 'ok', detail: path }
@@ -158,7 +159,13 @@ function databaseCheck(config: Config, L: (m: { vi: string; en: string }) => str
       db.close();
     }
   } catch (err) {
-    return { name: 'database', status: 'fail', detail: (err as Error).message, fix: L({ vi: 'khởi động lại tác tử: nó cất tệp hỏng và dựng lại', en: 'restart the agent: it keeps the bad file aside and rebuilds' }) };
+    if (err instanceof DatabaseNewerError) {
+      return { name: 'database', status: 'fail', detail: err.message, fix: L({ vi: `cài lại loa ${err.writtenBy ?? 'bản mới hơn'}; tác tử này không chạy và không đụng tới cơ sở dữ liệu`, en: `install loa ${err.writtenBy ?? 'the newer version'} again; this agent refuses to start and leaves the database alone` }) };
+    }
+    const fix = isCorruption(err)
+      ? L({ vi: 'khởi động lại tác tử: nó cất tệp hỏng và dựng lại', en: 'restart the agent: it keeps the bad file aside and rebuilds' })
+      : L({ vi: 'kiểm tra quyền, chỗ trống và ổ đĩa của thư mục trạng thái', en: 'check the state folder: permissions, free space, the disk' });
+    return { name: 'database', status: 'fail', detail: (err as Error).message, fix };
   }
 }
 

@@ -104,31 +104,67 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   }
 
   /**
-   * Sessions that were on air when the agent died (crash, power cut): the
-   * item cut off gets its play-log row, and the session becomes resumable
-   * from its last recorded progress, within the grace window from now.
+   * Sessions that were on air when the agent died (crash, power cut). The
+   * item cut off gets its play-log row. The session may go on only within
+   * the grace window counted from its last recorded progress (the latest
+   * moment it is known to have been on air), never from the restart: a
+   * 06:00 programme resumes minutes late or not at all. A request goes on
+   * only until it expires; one without its own expiry gets the same window.
+   * With the clock untrusted the window cannot be judged here: the records
+   * keep the time of the cut, and the arbiter (programmes) or the expiry
+   * check (requests) decide once the clock is trusted.
    */
   private recoverUnfinished(): void {
     const now = this.now();
+    const trusted = this.o.clock.trusted;
+    const graceMs = this.o.settings.graceMs;
+    const reason = 'agent stopped while on air (crash or power loss)';
     const unfinished = this.o.store.unfinished();
     for (const o of unfinished.occurrences) {
       const p = this.programmes.get(o.programmeId);
-      const item = p ? expand(p.items).find((it) => it.origin.kind === 'item' && it.origin.index === o.resume.item) : undefined;
+      const items = p ? expand(p.items) : [];
+      const item = items.find((it) => it.origin.kind === 'item' && it.origin.index === o.resume.item);
+      // Cut after its last item had played: nothing is left to resume (no relays switched for nothing).
+      const finished = p !== undefined && o.resume.item >= items.length;
+      const late = trusted && now > o.updatedMs + graceMs;
+      // Too late: the cut item has its row here and the arbiter records the rest as missed.
+      const resume = late && item ? { item: o.resume.item + 1, offsetMs: 0 } : o.resume;
       this.o.store.db.transaction(() => {
-        this.o.store.markOccurrence(o, 'interrupted', o.resume, now);
+        this.o.store.markOccurrence(o, finished ? 'done' : 'interrupted', resume, o.updatedMs);
         if (item) {
           this.o.store.logPlays([{
             source: 'schedule', programmeId: o.programmeId, occurrenceId: o.id, content: item.content, priority: p!.priority,
             scheduledMs: o.startMs, zones: this.knownZones(p!.zones), volume: p!.volume, result: 'interrupted',
-            reason: 'agent stopped while on air (crash or power loss)', clock: this.o.clock.label(),
+            reason: late ? `${reason}; not resumed: the grace window had passed` : reason, clock: this.o.clock.label(),
           }], now);
         }
       })();
-      this.o.log.warn({ occurrence: o.id, resume: o.resume }, 'agent stopped while on air: will resume within the grace window');
+      if (late) this.o.log.warn({ occurrence: o.id, cutAt: new Date(o.updatedMs).toISOString() }, 'agent stopped while on air: too late to resume, not replayed');
+      else this.o.log.warn({ occurrence: o.id, resume: o.resume, cutAt: new Date(o.updatedMs).toISOString() }, 'agent stopped while on air: resumes if within the grace window of the cut');
     }
-    for (const id of unfinished.requests) {
-      this.o.store.setRequestState(id, 'pending', now);
-      this.o.log.warn({ request: id }, 'agent stopped while a request was on air: it plays again');
+    for (const r of unfinished.requests) {
+      const { request } = r;
+      const expiresMs = request.expiresMs ?? r.updatedMs + graceMs;
+      const expired = trusted && now > expiresMs;
+      const items = expand(request.items);
+      const item = items.find((it) => it.origin.kind === 'item' && it.origin.index === r.resume.item);
+      const finished = r.resume.item >= items.length;
+      const everyZone = this.o.settings.zones.map((z) => z.name);
+      this.o.store.db.transaction(() => {
+        if (item) {
+          this.o.store.logPlays([{
+            source: 'request', requestId: request.id, content: item.content, priority: request.priority,
+            zones: classOf(request.priority) === 'emergency' || request.zones.length === 0 ? everyZone : request.zones,
+            volume: classOf(request.priority) === 'emergency' ? this.o.settings.emergencyVolume : request.volume, result: 'interrupted',
+            reason: expired ? `${reason}; not resumed: the request had expired` : reason, clock: this.o.clock.label(),
+          }], now);
+        }
+        if (finished) this.o.store.setRequestState(request.id, 'done', now);
+        else if (expired) this.o.store.setRequestState(request.id, 'expired', now);
+        else this.o.store.requeueRequest(request.id, r.resume, expiresMs, now);
+      })();
+      if (expired) this.o.log.warn({ request: request.id, expiredAt: new Date(expiresMs).toISOString() }, 'agent stopped while a request was on air: expired, not replayed');
+      else this.o.log.warn({ request: request.id, resume: r.resume, until: new Date(expiresMs).toISOString() }, 'agent stopped while a request was on air: it goes on until it expires');
     }
   }
 
@@ -322,17 +358,17 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     this.powerDown?.abort();
     this.powerDown = null;
     if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', candidate.kind === 'occurrence' ? (candidate.resume ?? { item: 0, offsetMs: 0 }) : { item: 0, offsetMs: 0 }, now);
-    else this.o.store.setRequestState(plan.requestId, 'playing', now);
+    else this.o.store.setRequestState(plan.requestId, 'playing', now, candidate.kind === 'request' ? candidate.request.resume : undefined);
     const controller = new AbortController();
     const hooks = {
-      logged: (row: PlayLogRow) => {
-        this.o.store.logPlays([row], this.now());
+      logged: (row: PlayLogRow, after?: { resume: ResumePoint; bulletinPlayed?: string }) => {
+        const progress = after && {
+          ...after,
+          ...(plan.kind === 'occurrence' ? { occurrence: { id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs } } : { requestId: plan.requestId }),
+        };
+        this.o.store.logItem(row, progress, this.now());
         this.emit('played', row);
       },
-      progress: (resume: ResumePoint) => {
-        if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', resume, this.now());
-      },
-      bulletinPlayed: (id: string) => this.o.store.setRequestState(id, 'done', this.now()),
       clockLabel: () => this.o.clock.label(),
       now: this.now,
       // A programme is tried again within its grace window, a request for as long from now; an emergency never waits.

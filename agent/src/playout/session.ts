@@ -67,11 +67,13 @@ export function rowIdentity(plan: SessionPlan): Pick<PlayLogRow, 'source' | 'pro
 }
 
 export interface SessionHooks {
-  /** Persist a play-log row as soon as the item ends: a power cut loses nothing. */
-  logged(row: PlayLogRow): void;
-  /** Where to resume if the station dies now. */
-  progress(resume: ResumePoint): void;
-  bulletinPlayed(requestId: string): void;
+  /**
+   * Persist a play-log row as soon as the item ends, with where to resume if
+   * the station dies now and the queued bulletin it completed, in one
+   * transaction: a power cut between them can neither lose the row nor
+   * replay the item.
+   */
+  logged(row: PlayLogRow, after?: { resume: ResumePoint; bulletinPlayed?: string }): void;
   clockLabel(): string;
   now(): number;
   /**
@@ -149,7 +151,7 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     }
     if (!prepared.ok) {
       log.error({ session: plan.key, content: item.content, problem: prepared.problem }, 'item cannot be played: skipped');
-      hooks.logged(row(item, { result: 'failed', reason: prepared.problem }));
+      hooks.logged(row(item, { result: 'failed', reason: prepared.problem }), { resume: resumeAfter(plan, i) });
       if (i + 1 < plan.items.length) pending = prepare(i + 1);
       continue;
     }
@@ -157,19 +159,19 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     if (i + 1 < plan.items.length) pending = prepare(i + 1);
     const outcome: ItemOutcome = await prepared.item.play(startAt, signal);
     startAt = null;
-    hooks.logged(row(item, {
+    const ended = row(item, {
       result: outcome.result,
       ...(outcome.startedAtMs !== null ? { startedMs: Math.round(outcome.startedAtMs) } : {}),
       endedMs: Math.round(outcome.endedAtMs),
       ...((outcome.reason ?? powerProblem) !== undefined ? { reason: outcome.reason ?? powerProblem } : {}),
-    }));
+    });
     if (outcome.result === 'interrupted') {
+      hooks.logged(ended);
       await discardPending(pending);
       return interrupted(plan, i, item.offsetMs + outcome.playedMs, outcome.reason ?? String(signal.reason ?? 'interrupted'));
     }
+    hooks.logged(ended, { resume: resumeAfter(plan, i), ...(item.origin.kind === 'bulletin' ? { bulletinPlayed: item.origin.requestId } : {}) });
     if (outcome.result === 'failed') log.error({ session: plan.key, content: item.content, reason: outcome.reason }, 'item failed: moving on');
-    if (item.origin.kind === 'bulletin') hooks.bulletinPlayed(item.origin.requestId);
-    hooks.progress(resumeAfter(plan, i));
     if (item.gapMs > 0 && i + 1 < plan.items.length) {
       try {
         await sleep(item.gapMs, signal);

@@ -114,7 +114,12 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE content ADD COLUMN kind TEXT NOT NULL DEFAULT 'audio';
   `,
-  // 3: proof of display, province link and faults kept for the yearly report (agent/src/report/).
+  // 3: a schedule imported while the clock was untrusted is dated when the
+  // clock becomes trusted (updated_ms of such a row is not yet a time).
+  `
+  ALTER TABLE programme ADD COLUMN undated INTEGER NOT NULL DEFAULT 0;
+  `,
+  // 4: proof of display, province link and faults kept for the yearly report (agent/src/report/).
   `
   -- Proof of display: one row per board showing, written when it ends.
   CREATE TABLE board_proof (

@@ -31,6 +31,28 @@ export interface StoredPlayLogRow extends PlayLogRow {
   id: string;
 }
 
+export interface UnfinishedOccurrence {
+  id: string;
+  programmeId: string;
+  startMs: number;
+  resume: ResumePoint;
+  updatedMs: number;
+}
+
+export interface UnfinishedRequest {
+  request: StationRequest;
+  resume: ResumePoint;
+  updatedMs: number;
+}
+
+/** What an ended item moves forward: the session's resume point, and a queued bulletin it completed. */
+export interface ItemProgress {
+  resume: ResumePoint;
+  occurrence?: { id: string; programmeId: string; startMs: number };
+  requestId?: string;
+  bulletinPlayed?: string;
+}
+
 export interface PendingRequestRow {
   request: StationRequest;
   createdMs: number;
@@ -41,21 +63,35 @@ export interface PendingRequestRow {
  * The station's records in SQLite. Every method that changes more than one
  * row does it in one transaction, so a power cut leaves either all or none.
  */
-/** Replaces the whole schedule with a validated document, in one transaction. */
-export function replaceSchedule(db: Db, doc: ScheduleDocument, nowMs: number): void {
+/**
+ * Replaces the whole schedule with a validated document, in one transaction.
+ *
+ * `knownSinceMs` dates the new programmes: occurrences before it are not
+ * accounted for (no "missed" rows for times before the station knew them).
+ * It must be a trusted time (the clock trusted, or the province's signed
+ * time of a target); null while the clock is untrusted, and the programmes
+ * are dated by `dateUndatedSchedule` once it is trusted.
+ */
+export function replaceSchedule(db: Db, doc: ScheduleDocument, knownSinceMs: number | null): void {
   const existing = new Map(
-    (db.prepare('SELECT id, doc, updated_ms FROM programme').all() as Array<{ id: string; doc: string; updated_ms: number }>).map((r) => [r.id, r]),
+    (db.prepare('SELECT id, doc, updated_ms, undated FROM programme').all() as Array<{ id: string; doc: string; updated_ms: number; undated: number }>).map((r) => [r.id, r]),
   );
   db.transaction(() => {
     db.prepare('DELETE FROM programme').run();
-    const insert = db.prepare('INSERT INTO programme (id, doc, updated_ms) VALUES (?, ?, ?)');
+    const insert = db.prepare('INSERT INTO programme (id, doc, updated_ms, undated) VALUES (?, ?, ?, ?)');
     for (const p of doc.programmes) {
       const json = JSON.stringify(p);
       const before = existing.get(p.id);
       // An unchanged programme keeps its date, so its past occurrences stay accounted for.
-      insert.run(p.id, json, before && before.doc === json ? before.updated_ms : nowMs);
+      if (before && before.doc === json) insert.run(p.id, json, before.updated_ms, before.undated);
+      else insert.run(p.id, json, knownSinceMs ?? 0, knownSinceMs === null ? 1 : 0);
     }
   })();
+}
+
+/** Dates the programmes imported under an untrusted clock with the first trusted time; returns how many. */
+export function dateUndatedSchedule(db: Db, trustedNowMs: number): number {
+  return db.prepare('UPDATE programme SET updated_ms = ?, undated = 0 WHERE undated = 1').run(trustedNowMs).changes;
 }
 
 export class StationStore {
@@ -71,16 +107,22 @@ export class StationStore {
 
   // --- schedule -----------------------------------------------------------
 
-  replaceSchedule(doc: ScheduleDocument, nowMs: number): void {
-    replaceSchedule(this.db, doc, nowMs);
+  replaceSchedule(doc: ScheduleDocument, knownSinceMs: number | null): void {
+    replaceSchedule(this.db, doc, knownSinceMs);
+  }
+
+  dateUndatedSchedule(trustedNowMs: number): number {
+    return dateUndatedSchedule(this.db, trustedNowMs);
   }
 
   /**
    * Loads the schedule. A row that no longer validates (edited by hand,
    * written by an older version) is reported and skipped, never played.
+   * A programme not yet dated (imported under an untrusted clock) is known
+   * since +Infinity: none of its occurrences count until it is dated.
    */
   loadProgrammes(): { programmes: Array<Programme & { knownSinceMs: number }>; problems: string[] } {
-    const rows = this.db.prepare('SELECT id, doc, updated_ms FROM programme ORDER BY id').all() as Array<{ id: string; doc: string; updated_ms: number }>;
+    const rows = this.db.prepare('SELECT id, doc, updated_ms, undated FROM programme ORDER BY id').all() as Array<{ id: string; doc: string; updated_ms: number; undated: number }>;
     const programmes: Array<Programme & { knownSinceMs: number }> = [];
     const problems: string[] = [];
     for (const row of rows) {
@@ -96,7 +138,7 @@ export class StationStore {
         problems.push(...describeIssues(result.error).map((m) => `programme ${row.id}: ${m}`));
         continue;
       }
-      programmes.push({ ...result.data, knownSinceMs: row.updated_ms });
+      programmes.push({ ...result.data, knownSinceMs: row.undated ? Number.POSITIVE_INFINITY : row.updated_ms });
     }
     return { programmes, problems };
   }
@@ -122,16 +164,38 @@ export class StationStore {
       .run(o.id, o.programmeId, o.startMs, state, resume.item, resume.offsetMs, nowMs);
   }
 
-  /** Occurrences and requests left 'playing' by an agent that died on air. */
-  unfinished(): { occurrences: Array<{ id: string; programmeId: string; startMs: number; resume: ResumePoint }>; requests: string[] } {
+  /**
+   * Occurrences and requests left 'playing' by an agent that died on air,
+   * each with its last recorded progress (`updatedMs`): the latest moment it
+   * is known to have been on air, from which its grace window counts.
+   */
+  unfinished(): { occurrences: UnfinishedOccurrence[]; requests: UnfinishedRequest[] } {
     const occ = this.db
-      .prepare("SELECT id, programme_id, start_ms, resume_item, resume_offset_ms FROM occurrence WHERE state = 'playing'")
-      .all() as Array<{ id: string; programme_id: string; start_ms: number; resume_item: number; resume_offset_ms: number }>;
-    const req = this.db.prepare("SELECT id FROM request WHERE state = 'playing'").all() as Array<{ id: string }>;
+      .prepare("SELECT id, programme_id, start_ms, resume_item, resume_offset_ms, updated_ms FROM occurrence WHERE state = 'playing'")
+      .all() as Array<{ id: string; programme_id: string; start_ms: number; resume_item: number; resume_offset_ms: number; updated_ms: number }>;
+    const req = this.db.prepare("SELECT doc, updated_ms FROM request WHERE state = 'playing'").all() as Array<{ doc: string; updated_ms: number }>;
     return {
-      occurrences: occ.map((o) => ({ id: o.id, programmeId: o.programme_id, startMs: o.start_ms, resume: { item: o.resume_item, offsetMs: o.resume_offset_ms } })),
-      requests: req.map((r) => r.id),
+      occurrences: occ.map((o) => ({ id: o.id, programmeId: o.programme_id, startMs: o.start_ms, resume: { item: o.resume_item, offsetMs: o.resume_offset_ms }, updatedMs: o.updated_ms })),
+      requests: req.map((r) => {
+        const { resume, ...request } = JSON.parse(r.doc) as StationRequest & { resume?: ResumePoint };
+        return { request, resume: resume ?? { item: 0, offsetMs: 0 }, updatedMs: r.updated_ms };
+      }),
     };
+  }
+
+  /**
+   * One item's play-log row and the progress it implies (where to resume,
+   * a queued bulletin done) in one transaction: a power cut between them can
+   * neither replay the item nor lose its row.
+   */
+  logItem(row: PlayLogRow, progress: ItemProgress | undefined, nowMs: number): void {
+    this.db.transaction(() => {
+      this.logPlays([row], nowMs);
+      if (!progress) return;
+      if (progress.occurrence) this.markOccurrence(progress.occurrence, 'playing', progress.resume, nowMs);
+      if (progress.requestId) this.setRequestState(progress.requestId, 'playing', nowMs, progress.resume);
+      if (progress.bulletinPlayed) this.setRequestState(progress.bulletinPlayed, 'done', nowMs);
+    })();
   }
 
   // --- requests -----------------------------------------------------------
@@ -167,6 +231,18 @@ export class StationStore {
     if (resume) doc.resume = resume;
     else delete doc.resume;
     this.db.prepare('UPDATE request SET state = ?, doc = ?, updated_ms = ? WHERE id = ?').run(state, JSON.stringify(doc), nowMs, id);
+  }
+
+  /**
+   * A request cut off on air goes back in the queue at its resume point,
+   * with the deadline after which it must not start written into it, so a
+   * second crash does not push the deadline on.
+   */
+  requeueRequest(id: string, resume: ResumePoint, expiresMs: number, nowMs: number): void {
+    const row = this.db.prepare('SELECT doc FROM request WHERE id = ?').get(id) as { doc: string } | undefined;
+    if (!row) return;
+    const doc = { ...(JSON.parse(row.doc) as Record<string, unknown>), resume, expiresMs };
+    this.db.prepare("UPDATE request SET state = 'pending', doc = ?, updated_ms = ? WHERE id = ?").run(JSON.stringify(doc), nowMs, id);
   }
 
   // --- proof of play ------------------------------------------------------

@@ -84,7 +84,7 @@ const APPLIED_KEY = 'sync.applied';
  * recorded in `meta`. A power cut leaves either the old target or the new
  * one in force, never a mix.
  */
-export function activateTarget(db: Db, target: ValidatedTarget, nowMs: number): AppliedTarget {
+export function activateTarget(db: Db, target: ValidatedTarget, nowMs: number, clockTrusted = true): AppliedTarget {
   const applied: AppliedTarget = {
     version: target.version,
     issuedMs: target.issuedMs,
@@ -95,7 +95,8 @@ export function activateTarget(db: Db, target: ValidatedTarget, nowMs: number): 
     content: target.content,
   };
   db.transaction(() => {
-    replaceSchedule(db, { programmes: target.programmes }, nowMs);
+    // Dated by trusted time only: an untrusted clock gives way to the province's signature.
+    replaceSchedule(db, { programmes: target.programmes }, clockTrusted ? nowMs : target.issuedMs);
     db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
       APPLIED_KEY,
       JSON.stringify(applied),

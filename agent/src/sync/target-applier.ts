@@ -237,7 +237,7 @@ export class TargetApplier {
       } else {
         const target = step.target;
         this.setPending({ version: target.version, state: 'activating', errors: [] });
-        this.applied = activateTarget(db, target, this.o.now());
+        this.applied = activateTarget(db, target, this.o.now(), port.snapshot().clock.trusted);
         this.wanted = { version: target.version, content: target.content };
         delete this.pending;
         this.lastSyncMs = this.o.now();
