@@ -79,7 +79,7 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
       }
       case 'safe-off': {
         if (!config) throw configError!;
-        emit(await safeOff(config.relays, { stateDir: config.paths.state, log: createLogger({ level: 'warn' }) }), 'safe-off');
+        emit(await safeOff(config.relays, { stateDir: config.paths.state, log: createLogger({ level: 'warn' }), ...(config.bridge ? { bridgeConfig: config.bridge } : {}) }), 'safe-off');
         return 0;
       }
       case 'status':

@@ -88,6 +88,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
         lastSeenMs: lastSeen(),
         ntpSynchronized: systemNtpSynchronized,
         onInput: (name, level) => onButton(name, level),
+        onLink: (up, detail) =>
+          store.recordEvent('bridge.link', up ? 'info' : 'error', up ? `firmware bridge connected: ${detail}` : `firmware bridge not connected: ${detail}; relays cannot switch`, { path: config.bridge!.path, up, detail }, now()),
       })
     : null;
   const onButton = (name: string, level: 0 | 1): void => {
@@ -154,6 +156,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     ...conductor.problems,
     ...(clock.trusted ? [] : [`clock not trusted (${clock.state.reason}): scheduled programmes wait`]),
     ...(board?.problems() ?? []),
+    ...(bridge?.problems() ?? []),
   ];
 
   const { SyncClient, provincePort } = config.sync
@@ -232,9 +235,14 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
 
 function controlHandlers(agent: Agent, startedMs: number, now: () => number): Record<string, (p: Record<string, unknown>) => unknown> {
   const { store, conductor, bank, media, clock, config } = agent;
-  const relayList = async (): Promise<{ relays: Array<{ name: string; kind: string; on: boolean }> }> => {
-    const state = await bank.state();
-    return { relays: bank.outputs().map((o) => ({ name: o.name, kind: o.kind, on: state[o.name] ?? false })) };
+  const relayList = async (): Promise<{ relays: Array<{ name: string; kind: string; on: boolean }>; readError?: string }> => {
+    // Read back from the hardware; if it cannot be read (the microcontroller is away), say so and show what was last switched.
+    const read = await bank.state().then((state) => ({ state }), (err: Error) => ({ state: null, error: err.message }));
+    const known = bank.current();
+    return {
+      relays: bank.outputs().map((o) => ({ name: o.name, kind: o.kind, on: read.state ? (read.state[o.name] ?? false) : known[o.name]?.on === true })),
+      ...('error' in read ? { readError: read.error } : {}),
+    };
   };
   return {
     status: async () => {

@@ -36,10 +36,25 @@ export class BridgeLink {
 
   static async open(
     cfg: BridgeConfig,
-    deps: { log: Logger; lastSeenMs: number | null; ntpSynchronized: () => Promise<boolean>; onInput: (name: string, level: 0 | 1) => void },
+    deps: {
+      log: Logger;
+      lastSeenMs: number | null;
+      ntpSynchronized: () => Promise<boolean>;
+      onInput: (name: string, level: 0 | 1) => void;
+      /** The link came up or went down: the province and `loa status` must hear of it. */
+      onLink: (up: boolean, detail: string) => void;
+    },
   ): Promise<BridgeLink> {
     const client = createBridgeClient(cfg, deps.log);
     const link = new BridgeLink(client, cfg, deps.log);
+    let reportedUp: boolean | null = null;
+    const report = (up: boolean, detail: string): void => {
+      if (reportedUp === up) return;
+      reportedUp = up;
+      deps.onLink(up, detail);
+    };
+    client.on('open', (info) => report(true, `microcontroller ${info.firmware} answers on ${cfg.path}`));
+    client.on('link-lost', ({ reason }) => report(false, reason));
     client.on('input', (change: InputChange) => {
       for (let ch = 0; ch < 16; ch++) {
         if (!((change.changed >> ch) & 1)) continue;
@@ -47,8 +62,11 @@ export class BridgeLink {
       }
     });
     client.start();
-    // Not fatal: the client keeps reconnecting with backoff; the station plays without it.
-    await client.whenOpen(3000).catch(() => deps.log.error({ path: cfg.path }, 'firmware bridge not reachable yet: retrying in the background'));
+    // Not fatal: the client keeps reconnecting with backoff; sync, board and CLI work without it, and the relays switch once it answers.
+    await client.whenOpen(3000).catch(() => {
+      deps.log.error({ path: cfg.path, err: client.error }, 'firmware bridge not reachable: the station runs without relays and keeps trying');
+      report(false, client.error ?? 'no answer at start');
+    });
     if (client.state === 'open') {
       const boot = await clockAtBoot(client, {
         ntpSynchronized: deps.ntpSynchronized,
@@ -67,7 +85,13 @@ export class BridgeLink {
   }
 
   relayDriver(): BridgeRelayDriver {
-    return new BridgeRelayDriver(this.client);
+    return new BridgeRelayDriver(this.client, { requireLink: false, log: this.log });
+  }
+
+  /** What an operator must see while the microcontroller does not answer. */
+  problems(): string[] {
+    if (this.client.state === 'open') return [];
+    return [`firmware bridge on ${this.cfg.path} is not connected (${this.client.error ?? this.client.state}): relays cannot switch, nothing reaches the horns until it answers`];
   }
 
   get rtcValid(): boolean {
