@@ -14,7 +14,7 @@ import { createRelayDriver } from '../relays/factory.js';
 import type { RelayDriver } from '../relays/driver.js';
 import type { AudioSink } from '../audio/sink.js';
 import { ClockMonitor, systemNtpSynchronized } from '../clock/monitor.js';
-import { Conductor } from '../playout/conductor.js';
+import { Conductor, RelaysBusyError } from '../playout/conductor.js';
 import { relayPort } from '../playout/relay-port.js';
 import { StationMedia } from '../playout/media.js';
 import { startControlServer, OperatorError } from './control-server.js';
@@ -173,7 +173,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
         stationId: config.station.id,
         config: config.sync,
         port: provincePort({
-          config, conductor, media, relays, clock, problems, log,
+          config, conductor, media, clock, problems, log,
           onBoardSchedule: (schedule) => board?.setSchedule(schedule),
           boardScreenshot: board?.kiosk ? (quality) => board!.screenshot(quality) : null,
           onRestartRequested: opts.onRestartRequested ?? (() => log.warn('restart requested, but this agent was not started by the daemon')),
@@ -225,12 +225,22 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
 
   const handlers = {
     ...controlHandlers(agent, startedMs, now),
-    ...(bridge ? bridge.handlers(() => clock.state.ntpSynchronized, lastSeen) : {}),
+    ...(bridge ? bridge.handlers(() => clock.state.ntpSynchronized, lastSeen, { bank, lane: (what, op) => operatorRelay(conductor, what, op) }) : {}),
     ...(board ? board.handlers() : noBoardHandlers()),
   };
   const server: Server = await startControlServer(config.paths.socket, handlers, log);
   log.info({ station: config.station.id, version: SOFTWARE_VERSION, relays: driver.kind, sink: config.audio.sink.kind }, 'agent ready');
   return agent;
+}
+
+/** The conductor's relay lane for an operator, its refusal as the operator's error. */
+export async function operatorRelay<T>(conductor: Conductor, what: string, op: () => Promise<T>): Promise<{ done: Promise<T> }> {
+  try {
+    return await conductor.operatorRelay(what, op);
+  } catch (err) {
+    if (err instanceof RelaysBusyError) throw new OperatorError('busy', err.message);
+    throw err;
+  }
 }
 
 function controlHandlers(agent: Agent, startedMs: number, now: () => number): Record<string, (p: Record<string, unknown>) => unknown> {
@@ -311,12 +321,11 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
     stop: async () => ({ stopped: await conductor.stopCurrent() }),
     'relay.list': relayList,
     'relay.set': async (p) => {
-      if (conductor.nowPlaying()) throw new OperatorError('busy', 'a broadcast is on air: stop it first (loa stop)');
       const name = String(p.name);
       if (!bank.outputs().some((o) => o.name === name)) {
         throw new OperatorError('unknown-relay', `no relay named "${name}"; relays: ${bank.outputs().map((o) => o.name).join(', ')}`);
       }
-      await bank.set(name, p.on === true);
+      await (await operatorRelay(conductor, `loa relay ${name}`, () => bank.set(name, p.on === true))).done;
       return relayList();
     },
     testTone: async (p) => {

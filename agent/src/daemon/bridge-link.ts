@@ -15,6 +15,7 @@ import {
   type InputChange,
 } from '../../../firmware-bridge/src/index.js';
 import { OperatorError } from './control-server.js';
+import { isOnAt, type RelayBank } from '../relays/bank.js';
 
 /** How often the RTC is compared with NTP time (it drifts seconds a month). */
 const RTC_SYNC_EVERY_MS = 60 * 60_000;
@@ -109,7 +110,17 @@ export class BridgeLink {
     }
   }
 
-  handlers(ntpSynchronized: () => boolean, lastSeenMs: () => number | null): Record<string, (p: Record<string, unknown>) => Promise<unknown>> {
+  /**
+   * `relays.bank` and `relays.lane` make `loa bridge relay CH on|off` one more
+   * hand on the relay bank, in the conductor's queue: a channel that is a
+   * configured output is switched by the bank (active-low respected, its
+   * record kept), any other channel directly, both refused while on air.
+   */
+  handlers(
+    ntpSynchronized: () => boolean,
+    lastSeenMs: () => number | null,
+    relays: { bank: RelayBank; lane: <T>(what: string, op: () => Promise<T>) => Promise<{ done: Promise<T> }> },
+  ): Record<string, (p: Record<string, unknown>) => Promise<unknown>> {
     const c = this.client;
     const guard = async <T>(f: () => Promise<T>): Promise<T> => {
       try {
@@ -120,8 +131,17 @@ export class BridgeLink {
     };
     return {
       'bridge.status': () => guard(() => bridgeStatus(c)),
-      'bridge.relay': (p) =>
-        guard(() => bridgeRelay(c, typeof p.channel === 'number' && (p.level === 0 || p.level === 1) ? { channel: p.channel, level: p.level } : undefined)),
+      'bridge.relay': async (p) => {
+        if (typeof p.channel !== 'number' || (p.level !== 0 && p.level !== 1)) return guard(() => bridgeRelay(c));
+        const channel = p.channel;
+        const level = p.level;
+        const output = relays.bank.outputs().find((o) => o.line === channel);
+        const switched = await relays.lane(`loa bridge relay ${channel}`, () =>
+          guard(async () => (output && relays.bank.driverKind === 'bridge' ? relays.bank.set(output.name, isOnAt(output, level)) : bridgeRelay(c, { channel, level }))),
+        );
+        await switched.done;
+        return guard(() => bridgeRelay(c));
+      },
       'bridge.inputs': () => guard(() => bridgeInputs(c, Object.fromEntries(Object.entries(this.cfg.inputs).map(([k, v]) => [Number(k), v])))),
       'bridge.clock': (p) => guard(() => bridgeClock(c, { lastSeenMs: lastSeenMs(), ...(p.set === true ? { setFromSystem: { ntpSynchronized: ntpSynchronized() } } : {}) })),
       'bridge.watchdog': (p) =>

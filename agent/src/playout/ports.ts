@@ -17,6 +17,8 @@ export interface RelayPort {
   powerDown(signal: AbortSignal): Promise<void>;
   /** Everything off now (emergency stop, shutdown). */
   allOff(): Promise<void>;
+  /** An operator's switch, run between sequences, never in the middle of one. */
+  exclusive<T>(op: () => Promise<T>): Promise<T>;
 }
 
 export interface ResolvedContent {

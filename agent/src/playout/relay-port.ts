@@ -28,5 +28,6 @@ export function relayPort(bank: RelayBank, cfg: RelaysConfig, now: () => number 
         await runSteps(bank, planPowerDown({ audioEndMs: now(), cfg, current: bank.current() }), signal, now);
       }),
     allOff: () => serial(() => bank.allOff()),
+    exclusive: (op) => serial(op),
   };
 }
