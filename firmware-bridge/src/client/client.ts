@@ -757,7 +757,8 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
       }
       if (quiet < this.o.heartbeatMs || this.pinging || this.resync) return;
       this.pinging = true;
-      this.exchange(Req.PING, new Uint8Array(0), { retries: 0, timeoutMs: this.o.heartbeatMs })
+      // Retried like any request: on a noisy line a lost PING must not leave the line quiet long enough to look dead.
+      this.exchange(Req.PING, new Uint8Array(0))
         .then((p) => this.absorbStatus(M.decodeStatus(p)))
         .catch(() => undefined)
         .finally(() => (this.pinging = false));
