@@ -92,6 +92,8 @@ t.test('a bridge station starts without its microcontroller, says so, keeps its 
   const [row] = await s.rows(1, 30_000);
   t.equal(row!.result, 'played');
   t.ok(seen.includes(0b111), 'amplifier and north on through the microcontroller while it played');
+  t.match(row!.relays, { kind: 'mcu', zones: { north: 'confirmed' } }, 'the play-log row rests on the microcontroller\'s outputs and current');
+  t.ok(row!.relays!.ampMinMa! >= 200, `the amplifier drew current throughout (at least ${row!.relays!.ampMinMa} mA)`);
   await until(() => relays() === 0b100, 'all off after the tail');
   t.match(linkEvents(), [{ level: 'error' }, { level: 'info', message: /firmware bridge connected/ }], 'the reconnection is an event as well');
 });

@@ -126,7 +126,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   });
   await clock.tick();
 
-  const relays = relayPort(bank, config.relays, now);
+  // Behind the microcontroller, the play log's relay evidence is its own outputs and amplifier current.
+  const relays = relayPort(bank, config.relays, now, bridge && driver.kind === 'bridge' ? () => bridge.amplifierCurrentMa() : undefined);
   const conductor = new Conductor({
     store,
     ports: { relays, content: media.contentPort(), audio: media.audioPort(), log },

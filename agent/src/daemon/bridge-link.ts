@@ -89,6 +89,12 @@ export class BridgeLink {
     return new BridgeRelayDriver(this.client, { requireLink: false, log: this.log });
   }
 
+  /** The amplifier current the microcontroller measures, mA; null if it measures none. */
+  async amplifierCurrentMa(): Promise<number | null> {
+    if (!this.client.has('analog')) return null;
+    return (await this.client.readAnalog()).find((a) => a.kind === 'current')?.milli ?? null;
+  }
+
   /** What an operator must see while the microcontroller does not answer. */
   problems(): string[] {
     if (this.client.state === 'open') return [];

@@ -129,10 +129,13 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     }
     // The next item warms up while this one plays.
     if (i + 1 < plan.items.length) pending = prepare(i + 1);
+    const watch = ports.relays.watch(plan.zones);
     const outcome: ItemOutcome = await prepared.item.play(startAt, signal);
+    const relays = watch.stop();
     startAt = null;
     hooks.logged(row(item, {
       result: outcome.result,
+      relays,
       ...(outcome.startedAtMs !== null ? { startedMs: Math.round(outcome.startedAtMs) } : {}),
       endedMs: Math.round(outcome.endedAtMs),
       ...(outcome.reason ? { reason: outcome.reason } : {}),

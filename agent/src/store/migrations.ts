@@ -114,4 +114,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE content ADD COLUMN kind TEXT NOT NULL DEFAULT 'audio';
   `,
+  // Proof of play at the relays: per zone, confirmed on for the whole item, and from what (JSON; NULL before this).
+  `
+  ALTER TABLE play_log ADD COLUMN relay_evidence TEXT;
+  `,
 ];
