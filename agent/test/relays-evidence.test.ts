@@ -49,3 +49,26 @@ t.test('a played item carries read-back evidence that matches the relay journal;
   t.equal(dropped!.result, 'played');
   t.same(dropped!.relays?.zones, { north: 'confirmed', south: 'dropped' }, 'the row says south dropped during the item');
 });
+
+t.test('content is verified before the amplifier is powered for it: a corrupt item never switches a relay, a good one after it does', async (t) => {
+  const { writeFileSync } = await import('node:fs');
+  const s = await startStation();
+  t.teardown(() => s.stop());
+  const bad = await s.tone('rotten', { seconds: 2 });
+  const good = await s.tone('good', { seconds: 2, freq: 660 });
+  writeFileSync(s.agent.media.cache.pathFor(bad), Buffer.alloc(4000, 7)); // bit rot on the card
+  s.agent.conductor.submit({ id: 'rot-1', mode: 'now', priority: 0, label: 'rotten', items: [{ content: bad, repeat: 1, gapMs: 0 }], zones: ['north'], volume: 80, origin: 'cli' });
+  const [failed] = await s.rows(1, 30_000);
+  t.equal(failed!.result, 'failed');
+  await new Promise((r) => setTimeout(r, 1000));
+  t.same(s.switches().slice(3), [], 'no relay switched for an item that failed its check');
+
+  const loggedAt: number[] = [];
+  s.agent.conductor.on('played', () => loggedAt.push(Date.now()));
+  s.agent.conductor.submit({ id: 'rot-2', mode: 'now', priority: 0, label: 'mixed', items: [{ content: bad, repeat: 1, gapMs: 0 }, { content: good, repeat: 1, gapMs: 0 }], zones: ['north'], volume: 80, origin: 'cli' });
+  const rows = await s.rows(3, 30_000);
+  t.same(rows.slice(1).map((r) => r.result), ['failed', 'played']);
+  const firstOn = s.switches().slice(3).find((x) => x.on)!;
+  t.ok(firstOn.atMs >= loggedAt[0]! - 5, 'the amplifier came on only after the bad item was logged failed');
+  t.same(rows[2]!.relays?.zones, { north: 'confirmed' });
+});
