@@ -14,6 +14,7 @@ t.test('evidence as data: confirmed, dropped, unconfirmed, none; the amplifier a
   t.same(judgeEvidence(['north'], cfg, 'readback', [{ state: on }, { error: 'EIO' }]).zones, { north: 'unconfirmed' }, 'a look that failed leaves it unconfirmed');
   t.same(judgeEvidence(['north'], cfg, 'readback', [{ error: 'EIO' }]), { kind: 'none', zones: { north: 'unconfirmed' }, samples: 0 });
   t.same(judgeEvidence(['north'], cfg, 'readback', []), { kind: 'none', zones: { north: 'unconfirmed' }, samples: 0 }, 'no look at all: no evidence');
+  t.same(judgeEvidence(['north'], cfg, 'none', [{ state: on }]), { kind: 'none', zones: { north: 'unconfirmed' }, samples: 0 }, 'a driver that cannot read its lines (gpiod) claims nothing');
   t.same(judgeEvidence(['north'], cfg, 'mcu', [{ state: on, ampMa: 1800 }, { state: on, ampMa: 1700 }]), { kind: 'mcu', zones: { north: 'confirmed' }, samples: 2, ampMinMa: 1700 });
   t.same(judgeEvidence(['north'], cfg, 'mcu', [{ state: on, ampMa: 1800 }, { state: on, ampMa: AMP_ON_MIN_MA - 1 }]).zones, { north: 'dropped' }, 'the relay says on but the amplifier draws nothing: not on air');
 });

@@ -56,14 +56,15 @@ export function relayPort(bank: RelayBank, cfg: RelaysConfig, now: () => number 
           if (!stopped) seen.push(s);
         });
       };
-      look();
-      const timer = setInterval(look, EVIDENCE_SAMPLE_MS);
+      // A driver that cannot read its lines gives no evidence: no looks either.
+      const timer = ampCurrentMa || bank.readsLine ? setInterval(look, EVIDENCE_SAMPLE_MS) : null;
+      if (timer) look();
       return {
         // Judged on the looks already answered: waiting for one more would delay the next item.
         stop: () => {
           stopped = true;
-          clearInterval(timer);
-          return judgeEvidence(zones, cfg, ampCurrentMa ? 'mcu' : 'readback', seen);
+          if (timer) clearInterval(timer);
+          return judgeEvidence(zones, cfg, ampCurrentMa ? 'mcu' : bank.readsLine ? 'readback' : 'none', seen);
         },
       };
     },

@@ -11,9 +11,9 @@ export const AMP_ON_MIN_MA = 200;
 export type RelaySample = { state: Readonly<Record<string, boolean>>; ampMa?: number } | { error: string };
 
 /** The play-log evidence from the looks taken during one item; pure. */
-export function judgeEvidence(zones: readonly string[], cfg: Pick<RelaysConfig, 'zones'>, kind: 'readback' | 'mcu', samples: readonly RelaySample[]): RelayEvidence {
+export function judgeEvidence(zones: readonly string[], cfg: Pick<RelaysConfig, 'zones'>, kind: RelayEvidence['kind'], samples: readonly RelaySample[]): RelayEvidence {
   const read = samples.filter((s): s is Exclude<RelaySample, { error: string }> => !('error' in s));
-  if (read.length === 0) return { kind: 'none', zones: Object.fromEntries(zones.map((z) => [z, 'unconfirmed'])), samples: 0 };
+  if (read.length === 0 || kind === 'none') return { kind: 'none', zones: Object.fromEntries(zones.map((z) => [z, 'unconfirmed'])), samples: 0 };
   const currents = read.map((s) => s.ampMa).filter((x): x is number => x !== undefined);
   const ampMinMa = kind === 'mcu' && currents.length > 0 ? Math.min(...currents) : undefined;
   const out: RelayEvidence['zones'] = {};
