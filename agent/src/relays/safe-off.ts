@@ -4,8 +4,8 @@ import { isOnAt, RelayBank } from './bank.js';
 import type { Level } from './driver.js';
 import { createRelayDriver, type RelayDriverDeps } from './factory.js';
 
-/** How long `loa safe-off` waits for the microcontroller (a noisy line takes seconds to open). */
-const BRIDGE_OPEN_TIMEOUT_MS = 45_000;
+/** How long `loa safe-off` waits for the microcontroller: inside the unit's TimeoutStopSec (20 s), which bounds ExecStopPost too. */
+const BRIDGE_OPEN_TIMEOUT_MS = 15_000;
 
 /**
  * Drives every configured relay output off, from a process of its own.
