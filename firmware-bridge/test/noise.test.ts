@@ -1,5 +1,6 @@
 import t from 'tap';
-import { rig } from './rig.js';
+import type { RelayFix } from '../src/client/client.js';
+import { next, rig } from './rig.js';
 
 t.test('10 % byte corruption both ways: the link opens, every relay write takes, host and microcontroller agree', async (t) => {
   const { client, sim } = await rig(t, { impairments: { noise: 0.1 }, open: false });
@@ -27,4 +28,34 @@ t.test('10 % byte corruption both ways: the link opens, every relay write takes,
   t.same(reads, new Array(10).fill(sim.mcu.relayLevels), 'read-backs succeed and say what the microcontroller holds');
   t.ok(client.stats.retries > 40, `the line needed retries (${client.stats.retries}); one attempt in ${(client.lineEstimate.sent / client.lineEstimate.answered).toFixed(1)} got through`);
   t.equal(client.state, 'open', 'noise is not a lost link');
+});
+
+t.test('a relay write that times out is read back and driven at once, not at the next reconnect', async (t) => {
+  const { client, sim } = await rig(t, { client: { retries: 2, requestTimeoutMs: 50 } });
+  await client.setRelay(3, 0);
+  // The line goes silent just before the write: the microcontroller never hears it.
+  sim.link.impairments.mute = true;
+  const reconciled = next<{ relays: RelayFix[] }>(client, 'reconciled', 10_000, (r) => r.relays.length > 0);
+  await t.rejects(client.setRelay(3, 1), /no answer/, 'the write itself fails');
+  t.equal((sim.mcu.relayLevels >> 3) & 1, 0, 'the microcontroller did not get it');
+  setTimeout(() => (sim.link.impairments.mute = false), 300);
+  t.same((await reconciled).relays, [{ channel: 3, found: 0, driven: 1 }], 'read back as soon as the line answers, and driven');
+  t.equal((sim.mcu.relayLevels >> 3) & 1, 1, 'host and microcontroller agree');
+  t.equal(client.stats.linkLosses, 0, 'without a reconnect');
+
+});
+
+t.test('a relay write whose answers come too late is read back at once, found done, and not driven again', async (t) => {
+  const { client, sim } = await rig(t, { client: { retries: 2, requestTimeoutMs: 50 } });
+  await client.setRelay(3, 1);
+  // A fresh, clean line: three quick attempts, all answered later than they wait.
+  const agreed = next<{ relays: RelayFix[] }>(client, 'reconciled', 10_000);
+  sim.mcu.responseDelayMs = 500;
+  setTimeout(() => (sim.mcu.responseDelayMs = 0), 700);
+  const timeoutsBefore = client.stats.timeouts;
+  t.equal((await client.setRelay(3, 0)) >> 3 & 1, 0, 'the caller gets the level read back after the write itself timed out');
+  t.ok(client.stats.timeouts > timeoutsBefore, 'the write did time out');
+  t.same((await agreed).relays, [], 'the read-back found the microcontroller already right');
+  t.equal((sim.mcu.relayLevels >> 3) & 1, 0);
+  t.same(client.desiredRelays, { mask: 1 << 3, levels: 0 });
 });

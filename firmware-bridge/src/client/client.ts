@@ -360,7 +360,11 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
         const found = await this.call(Req.RELAY_GET, new Uint8Array(0)).then((p) => M.decodeBitmap(p, 'RELAY_GET response')).catch(() => null);
         if (found === null) continue;
         const wrong = this.desiredMask & (found ^ this.desiredLevels);
-        if (!wrong) return;
+        if (!wrong) {
+          this.log.info({ why, levels: found }, 'relays read back after a failed write: they agree');
+          this.emit('reconciled', { relays: [] });
+          return;
+        }
         const after = await this.call(Req.RELAY_SET, M.encodeRelaySet({ mask: wrong, levels: this.desiredLevels & wrong })).then((p) => M.decodeBitmap(p, 'RELAY_SET response')).catch(() => null);
         if (after === null) continue;
         this.log.warn({ why, relays: fixesOf(wrong, found, after) }, 'relays differed from what the agent set: driven again');
