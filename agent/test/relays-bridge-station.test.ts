@@ -67,7 +67,12 @@ t.test('a bridge station starts without its microcontroller, says so, keeps its 
   const hostPath = join(dir, 'ttyBridge');
   const started = Date.now();
   const s = await startStation({ relays: relaysCfg, bridge: { path: hostPath, reconnect: { initialMs: 100, maxMs: 500 } } }, dir, { ownRelays: false });
-  t.teardown(() => s.stop());
+  let sim: Awaited<ReturnType<typeof startSimulator>> | null = null;
+  // The station first, while its microcontroller still answers its last switch-off.
+  t.teardown(async () => {
+    await s.stop();
+    await sim?.stop();
+  });
   t.ok(Date.now() - started < 20_000, 'the agent started without waiting for the microcontroller');
   process.env.LOA_SOCKET = s.config.paths.socket;
   const status = await loa('--config', '/nonexistent', '--json', 'status');
@@ -80,10 +85,10 @@ t.test('a bridge station starts without its microcontroller, says so, keeps its 
   t.match(linkEvents(), [{ level: 'error', message: /firmware bridge not connected/ }], 'an event for the province says so too');
 
   const tone = await s.tone('after-link', { seconds: 1 });
-  const sim = await startSimulator({ log: silentLogger(), pty: { hostPath } });
-  t.teardown(() => sim.stop());
+  sim = await startSimulator({ log: silentLogger(), pty: { hostPath } });
+  const mcu = sim.mcu;
   await until(async () => JSON.parse((await loa('--config', '/nonexistent', '--json', 'status')).out).problems.every((p: string) => !/firmware bridge/.test(p)), 'the link is up and the problem gone', 30_000);
-  const relays = (): number => Number((sim.mcu.snapshot() as { relays: number }).relays);
+  const relays = (): number => Number((mcu.snapshot() as { relays: number }).relays);
   t.equal(relays(), 0b100, 'on connection the microcontroller was reconciled to every output off');
   const seen: number[] = [];
   const poll = setInterval(() => seen.push(relays()), 20);

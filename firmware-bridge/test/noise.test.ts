@@ -31,7 +31,8 @@ t.test('10 % byte corruption both ways: the link opens, every relay write takes,
 });
 
 t.test('a relay write that times out is read back and driven at once, not at the next reconnect', async (t) => {
-  const { client, sim } = await rig(t, { client: { retries: 2, requestTimeoutMs: 50 } });
+  // A silence shorter than deadAfterMs: the link stays up, only the write is lost.
+  const { client, sim } = await rig(t, { client: { retries: 2, requestTimeoutMs: 50, deadAfterMs: 15_000 } });
   await client.setRelay(3, 0);
   // The line goes silent just before the write: the microcontroller never hears it.
   sim.link.impairments.mute = true;
@@ -48,10 +49,10 @@ t.test('a relay write that times out is read back and driven at once, not at the
 t.test('a relay write whose answers come too late is read back at once, found done, and not driven again', async (t) => {
   const { client, sim } = await rig(t, { client: { retries: 2, requestTimeoutMs: 50 } });
   await client.setRelay(3, 1);
-  // A fresh, clean line: three quick attempts, all answered later than they wait.
+  // Every answer a second late: longer than a request's whole patience (750 ms).
   const agreed = next<{ relays: RelayFix[] }>(client, 'reconciled', 10_000);
-  sim.mcu.responseDelayMs = 500;
-  setTimeout(() => (sim.mcu.responseDelayMs = 0), 700);
+  sim.mcu.responseDelayMs = 1000;
+  setTimeout(() => (sim.mcu.responseDelayMs = 0), 1200);
   const timeoutsBefore = client.stats.timeouts;
   t.equal((await client.setRelay(3, 0)) >> 3 & 1, 0, 'the caller gets the level read back after the write itself timed out');
   t.ok(client.stats.timeouts > timeoutsBefore, 'the write did time out');

@@ -118,6 +118,7 @@ interface Pending {
   timeoutMs: number;
   timer: NodeJS.Timeout | null;
   sentAt: number;
+  firstSentAt: number;
   resolve: (f: Frame) => void;
   reject: (e: Error) => void;
 }
@@ -144,6 +145,9 @@ function fixesOf(wrong: number, found: number, after: number): RelayFix[] {
   }
   return fixes;
 }
+
+/** The least time a request is retried for, whatever the attempt count (the old fixed 3 x 250 ms). */
+const MIN_PATIENCE_MS = 750;
 
 /**
  * Opening has nothing else to do, and HELLO's long answer is the frame most
@@ -496,6 +500,7 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
         timeoutMs: 0,
         timer: null,
         sentAt: 0,
+        firstSentAt: 0,
         resolve,
         reject,
       };
@@ -507,10 +512,12 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
   private send(p: Pending): void {
     p.attempts++;
     p.sentAt = performance.now();
+    if (p.attempts === 1) p.firstSentAt = p.sentAt;
     p.timeoutMs = p.fixedTimeoutMs ?? timeoutFor(this.line, p.attempts, this.bounds);
     this.conn?.port.write(Buffer.from(p.bytes));
     p.timer = setTimeout(() => {
-      if (p.attempts < p.maxAttempts) {
+      // Quick retries, but never less patience in all than a loaded host or a USB adapter's latency can need.
+      if (p.attempts < p.maxAttempts || (p.fixedTimeoutMs === null && performance.now() - p.firstSentAt < MIN_PATIENCE_MS)) {
         this.stats.retries++;
         this.send(p);
         return;
