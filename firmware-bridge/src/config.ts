@@ -7,7 +7,7 @@ export const BridgeConfigSchema = strict.object({
   /** Prefer /dev/serial/by-id/...: it survives replugs and plug order. */
   path: z.string().min(1),
   baudRate: z.number().int().min(1200).max(3_000_000).default(115200),
-  requestTimeoutMs: z.number().int().min(20).max(10_000).default(250),
+  requestTimeoutMs: z.number().int().min(20).max(10_000).default(100),
   retries: z.number().int().min(0).max(10).default(2),
   heartbeatMs: z.number().int().min(100).max(60_000).default(1000),
   deadAfterMs: z.number().int().min(300).max(300_000).default(3500),

@@ -84,7 +84,7 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
       case 'safe-off': {
         const usable = config ?? configError?.withoutUnknownKeys; // a typo must not leave the amplifiers on
         if (!usable) throw configError!;
-        emit(await safeOff(usable.relays, { stateDir: usable.paths.state, log: createLogger({ level: 'warn' }) }), 'safe-off');
+        emit(await safeOff(usable.relays, { stateDir: usable.paths.state, log: createLogger({ level: 'warn' }), ...(usable.bridge ? { bridgeConfig: usable.bridge } : {}) }), 'safe-off');
         return 0;
       }
       case 'status':

@@ -85,7 +85,7 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
             `p${String(x.priority)}`,
             String(x.programmeId ?? x.requestId ?? ''),
             String(x.content ?? '').slice(0, 12),
-            `[${(x.zones as string[]).join(',')}]`,
+            relayColumn(x, t),
             x.reason ? `— ${String(x.reason)}` : '',
           ].join('  ').trimEnd(),
         )
@@ -206,4 +206,13 @@ function keyValues(value: unknown, indent = ''): string {
   return Object.entries(value as Row)
     .map(([k, v]) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? `${indent}${k}:\n${keyValues(v, indent + '  ')}` : `${indent}${k}: ${Array.isArray(v) ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ') : String(v)}`))
     .join('\n');
+}
+
+/** A play-log row's zones, each with what its relay evidence says, and what the evidence rests on. */
+function relayColumn(x: Row, t: (key: MessageKey) => string): string {
+  const zones = x.zones as string[];
+  const ev = x.relays as { kind: string; zones: Record<string, string> } | undefined;
+  if (!ev) return `[${zones.join(',')}]`;
+  const each = zones.map((z) => `${z}: ${t(`relay_${ev.zones[z] ?? 'unconfirmed'}` as MessageKey)}`);
+  return `[${each.join(', ')}] (${t(`evidence_${ev.kind}` as MessageKey)})`;
 }

@@ -16,7 +16,7 @@ import { createRelayDriver } from '../relays/factory.js';
 import type { RelayDriver } from '../relays/driver.js';
 import type { AudioSink } from '../audio/sink.js';
 import { ClockMonitor, systemNtpSynchronized } from '../clock/monitor.js';
-import { Conductor, type StationSettings as ConductorSettings } from '../playout/conductor.js';
+import { Conductor, RelaysBusyError, type StationSettings as ConductorSettings } from '../playout/conductor.js';
 import { readAppliedTarget } from '../sync/station-port.js';
 import { settingsFromConfig, withTargetSettings } from '../sync/target-settings.js';
 import { relayPort } from '../playout/relay-port.js';
@@ -99,6 +99,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
         lastSeenMs: lastSeen(),
         ntpSynchronized: systemNtpSynchronized,
         onInput: (name, level) => onButton(name, level),
+        onLink: (up, detail) =>
+          store.recordEvent('bridge.link', up ? 'info' : 'error', up ? `firmware bridge connected: ${detail}` : `firmware bridge not connected: ${detail}; relays cannot switch`, { path: config.bridge!.path, up, detail }, now()),
       })
     : null;
   const onButton = (name: string, level: 0 | 1): void => {
@@ -139,7 +141,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   await clock.tick();
   if (clock.trusted) store.dateUndatedSchedule(now());
 
-  const relays = relayPort(bank, config.relays, now);
+  // Behind the microcontroller, the play log's relay evidence is its own outputs and amplifier current.
+  const relays = relayPort(bank, config.relays, now, bridge && driver.kind === 'bridge' ? () => bridge.amplifierCurrentMa() : undefined);
   const conductor = new Conductor({
     store,
     ports: { relays, content: media.contentPort(), audio: media.audioPort(), log },
@@ -169,6 +172,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     ...(clock.trusted ? [] : [`clock not trusted (${clock.state.reason}): scheduled programmes wait`]),
     ...(board?.problems() ?? []),
     ...(opts.faults?.() ?? []),
+    ...(bridge?.problems() ?? []),
   ];
 
   const { SyncClient, provincePort } = config.sync
@@ -191,7 +195,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
         stationId: config.station.id,
         config: config.sync,
         port: provincePort({
-          config, conductor, media, relays, clock, problems, log,
+          config, conductor, media, clock, problems, log,
           onBoardSchedule: (schedule) => board?.setSchedule(schedule),
           boardScreenshot: board?.kiosk ? (quality) => board!.screenshot(quality) : null,
           report: (range) => stationReport(store.db, { timezone: config.station.timezone, nowMs: now(), ...range }),
@@ -251,7 +255,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
 
   const handlers = {
     ...controlHandlers(agent, startedMs, now),
-    ...(bridge ? bridge.handlers(() => clock.state.ntpSynchronized, lastSeen) : {}),
+    ...(bridge ? bridge.handlers(() => clock.state.ntpSynchronized, lastSeen, { bank, lane: (what, op) => operatorRelay(conductor, what, op) }) : {}),
     ...(board ? board.handlers() : noBoardHandlers()),
   };
   const server: Server = await startControlServer(config.paths.socket, handlers, log);
@@ -265,11 +269,26 @@ function startupSettings(config: Config, db: Db): ConductorSettings {
   return applied ? withTargetSettings(settingsFromConfig(config), applied) : settingsFromConfig(config);
 }
 
+/** The conductor's relay lane for an operator, its refusal as the operator's error. */
+export async function operatorRelay<T>(conductor: Conductor, what: string, op: () => Promise<T>): Promise<{ done: Promise<T> }> {
+  try {
+    return await conductor.operatorRelay(what, op);
+  } catch (err) {
+    if (err instanceof RelaysBusyError) throw new OperatorError('busy', err.message);
+    throw err;
+  }
+}
+
 function controlHandlers(agent: Agent, startedMs: number, now: () => number): Record<string, (p: Record<string, unknown>) => unknown> {
   const { store, conductor, bank, media, clock, config } = agent;
-  const relayList = async (): Promise<{ relays: Array<{ name: string; kind: string; on: boolean }> }> => {
-    const state = await bank.state();
-    return { relays: bank.outputs().map((o) => ({ name: o.name, kind: o.kind, on: state[o.name] ?? false })) };
+  const relayList = async (): Promise<{ relays: Array<{ name: string; kind: string; on: boolean }>; readError?: string }> => {
+    // Read back from the hardware; if it cannot be read (the microcontroller is away), say so and show what was last switched.
+    const read = await bank.state().then((state) => ({ state }), (err: Error) => ({ state: null, error: err.message }));
+    const known = bank.current();
+    return {
+      relays: bank.outputs().map((o) => ({ name: o.name, kind: o.kind, on: read.state ? (read.state[o.name] ?? false) : known[o.name]?.on === true })),
+      ...('error' in read ? { readError: read.error } : {}),
+    };
   };
   return {
     status: async () => {
@@ -339,12 +358,11 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
     stop: async () => ({ stopped: await conductor.stopCurrent() }),
     'relay.list': relayList,
     'relay.set': async (p) => {
-      if (conductor.nowPlaying()) throw new OperatorError('busy', 'a broadcast is on air: stop it first (loa stop)');
       const name = String(p.name);
       if (!bank.outputs().some((o) => o.name === name)) {
         throw new OperatorError('unknown-relay', `no relay named "${name}"; relays: ${bank.outputs().map((o) => o.name).join(', ')}`);
       }
-      await bank.set(name, p.on === true);
+      await (await operatorRelay(conductor, `loa relay ${name}`, () => bank.set(name, p.on === true))).done;
       return relayList();
     },
     testTone: async (p) => {

@@ -15,6 +15,7 @@ import {
   type InputChange,
 } from '../../../firmware-bridge/src/index.js';
 import { OperatorError } from './control-server.js';
+import { isOnAt, type RelayBank } from '../relays/bank.js';
 
 /** How often the RTC is compared with NTP time (it drifts seconds a month). */
 const RTC_SYNC_EVERY_MS = 60 * 60_000;
@@ -36,10 +37,25 @@ export class BridgeLink {
 
   static async open(
     cfg: BridgeConfig,
-    deps: { log: Logger; lastSeenMs: number | null; ntpSynchronized: () => Promise<boolean>; onInput: (name: string, level: 0 | 1) => void },
+    deps: {
+      log: Logger;
+      lastSeenMs: number | null;
+      ntpSynchronized: () => Promise<boolean>;
+      onInput: (name: string, level: 0 | 1) => void;
+      /** The link came up or went down: the province and `loa status` must hear of it. */
+      onLink: (up: boolean, detail: string) => void;
+    },
   ): Promise<BridgeLink> {
     const client = createBridgeClient(cfg, deps.log);
     const link = new BridgeLink(client, cfg, deps.log);
+    let reportedUp: boolean | null = null;
+    const report = (up: boolean, detail: string): void => {
+      if (reportedUp === up) return;
+      reportedUp = up;
+      deps.onLink(up, detail);
+    };
+    client.on('open', (info) => report(true, `microcontroller ${info.firmware} answers on ${cfg.path}`));
+    client.on('link-lost', ({ reason }) => report(false, reason));
     client.on('input', (change: InputChange) => {
       for (let ch = 0; ch < 16; ch++) {
         if (!((change.changed >> ch) & 1)) continue;
@@ -47,8 +63,11 @@ export class BridgeLink {
       }
     });
     client.start();
-    // Not fatal: the client keeps reconnecting with backoff; the station plays without it.
-    await client.whenOpen(3000).catch(() => deps.log.error({ path: cfg.path }, 'firmware bridge not reachable yet: retrying in the background'));
+    // Not fatal: the client keeps reconnecting with backoff; sync, board and CLI work without it, and the relays switch once it answers.
+    await client.whenOpen(3000).catch(() => {
+      deps.log.error({ path: cfg.path, err: client.error }, 'firmware bridge not reachable: the station runs without relays and keeps trying');
+      report(false, client.error ?? 'no answer at start');
+    });
     if (client.state === 'open') {
       const boot = await clockAtBoot(client, {
         ntpSynchronized: deps.ntpSynchronized,
@@ -67,7 +86,19 @@ export class BridgeLink {
   }
 
   relayDriver(): BridgeRelayDriver {
-    return new BridgeRelayDriver(this.client);
+    return new BridgeRelayDriver(this.client, { requireLink: false, log: this.log });
+  }
+
+  /** The amplifier current the microcontroller measures, mA; null if it measures none. */
+  async amplifierCurrentMa(): Promise<number | null> {
+    if (!this.client.has('analog')) return null;
+    return (await this.client.readAnalog()).find((a) => a.kind === 'current')?.milli ?? null;
+  }
+
+  /** What an operator must see while the microcontroller does not answer. */
+  problems(): string[] {
+    if (this.client.state === 'open') return [];
+    return [`firmware bridge on ${this.cfg.path} is not connected (${this.client.error ?? this.client.state}): relays cannot switch, nothing reaches the horns until it answers`];
   }
 
   get rtcValid(): boolean {
@@ -85,7 +116,17 @@ export class BridgeLink {
     }
   }
 
-  handlers(ntpSynchronized: () => boolean, lastSeenMs: () => number | null): Record<string, (p: Record<string, unknown>) => Promise<unknown>> {
+  /**
+   * `relays.bank` and `relays.lane` make `loa bridge relay CH on|off` one more
+   * hand on the relay bank, in the conductor's queue: a channel that is a
+   * configured output is switched by the bank (active-low respected, its
+   * record kept), any other channel directly, both refused while on air.
+   */
+  handlers(
+    ntpSynchronized: () => boolean,
+    lastSeenMs: () => number | null,
+    relays: { bank: RelayBank; lane: <T>(what: string, op: () => Promise<T>) => Promise<{ done: Promise<T> }> },
+  ): Record<string, (p: Record<string, unknown>) => Promise<unknown>> {
     const c = this.client;
     const guard = async <T>(f: () => Promise<T>): Promise<T> => {
       try {
@@ -96,8 +137,17 @@ export class BridgeLink {
     };
     return {
       'bridge.status': () => guard(() => bridgeStatus(c)),
-      'bridge.relay': (p) =>
-        guard(() => bridgeRelay(c, typeof p.channel === 'number' && (p.level === 0 || p.level === 1) ? { channel: p.channel, level: p.level } : undefined)),
+      'bridge.relay': async (p) => {
+        if (typeof p.channel !== 'number' || (p.level !== 0 && p.level !== 1)) return guard(() => bridgeRelay(c));
+        const channel = p.channel;
+        const level = p.level;
+        const output = relays.bank.outputs().find((o) => o.line === channel);
+        const switched = await relays.lane(`loa bridge relay ${channel}`, () =>
+          guard(async () => (output && relays.bank.driverKind === 'bridge' ? relays.bank.set(output.name, isOnAt(output, level)) : bridgeRelay(c, { channel, level }))),
+        );
+        await switched.done;
+        return guard(() => bridgeRelay(c));
+      },
       'bridge.inputs': () => guard(() => bridgeInputs(c, Object.fromEntries(Object.entries(this.cfg.inputs).map(([k, v]) => [Number(k), v])))),
       'bridge.clock': (p) => guard(() => bridgeClock(c, { lastSeenMs: lastSeenMs(), ...(p.set === true ? { setFromSystem: { ntpSynchronized: ntpSynchronized() } } : {}) })),
       'bridge.watchdog': (p) =>

@@ -1,16 +1,14 @@
 import { statfsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { Conductor } from '../playout/conductor.js';
+import { RelaysBusyError, type Conductor } from '../playout/conductor.js';
 import type { StationMedia } from '../playout/media.js';
-import type { RelayPort } from '../playout/ports.js';
 import type { ClockMonitor } from '../clock/monitor.js';
 import type { StationPort, StationCommand, CommandOutcome, StationSnapshot } from '../sync/station-port.js';
 import type { ValidatedTarget } from '../sync/target.js';
 import { settingsFromConfig, withTargetSettings } from '../sync/target-settings.js';
 import type { BoardSchedule } from '../board/playlist.js';
 import { RequestSchema } from '../domain/request.js';
-import { sleep } from '../lib/backoff.js';
 import { SOFTWARE_VERSION } from '../version.js';
 
 /**
@@ -23,7 +21,6 @@ export function provincePort(deps: {
   config: Config;
   conductor: Conductor;
   media: StationMedia;
-  relays: RelayPort;
   clock: ClockMonitor;
   problems: () => string[];
   log: Logger;
@@ -90,13 +87,17 @@ export function provincePort(deps: {
           } else conductor.updateSettings({ masterVolume: a.volume });
           return { status: 'done' };
         case 'relay-test': {
-          if (conductor.nowPlaying()) return { status: 'rejected', reason: 'a broadcast is on air' };
+          // Through the conductor's queue: refused while on air, and any broadcast (an emergency first) cuts it short.
           const zones = a.zones ?? zoneNames;
-          const signal = new AbortController().signal;
-          await deps.relays.powerUp(zones, Date.now(), signal);
-          await sleep(a.durationMs);
-          await deps.relays.powerDown(signal);
-          return { status: 'done', result: { zones, durationMs: a.durationMs } };
+          let test;
+          try {
+            test = await conductor.relayTest(zones, a.durationMs);
+          } catch (err) {
+            if (err instanceof RelaysBusyError) return { status: 'rejected', reason: err.message };
+            throw err;
+          }
+          const outcome = await test.done;
+          return { status: 'done', result: { zones, durationMs: a.durationMs, completed: outcome.completed, ...(outcome.cutBy ? { cutBy: outcome.cutBy } : {}) } };
         }
         case 'reboot':
           if (conductor.nowPlaying()) return { status: 'rejected', reason: 'a broadcast is on air: restart refused' };

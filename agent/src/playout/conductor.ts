@@ -7,6 +7,7 @@ import { decide, type Candidate, type ResumePoint } from '../schedule/arbiter.js
 import { expandOccurrences } from '../schedule/planner.js';
 import { expand, planSession, usableZones, type PlanSubject, type PlanWarning } from '../schedule/session-plan.js';
 import type { StationStore, PlayLogRow } from '../store/station-store.js';
+import { sleep } from '../lib/backoff.js';
 import { runSession, rowIdentity, type SessionPlan, type SessionPorts, type SessionOutcome } from './session.js';
 
 /** What the province's target may change while the station runs. */
@@ -89,6 +90,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
   private powerDown: AbortController | null = null;
+  private relayTestRun: { key: string; controller: AbortController } | null = null;
   private stopped = false;
   private readonly now: () => number;
 
@@ -220,6 +222,64 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     return current.key;
   }
 
+  /**
+   * A relay test (the province's `relay-test`): decided in the queue like a
+   * session, refused while one is on air, and cut short by any session that
+   * begins (an emergency first of all), whose power-up then finds the zones
+   * already on. A cut test never powers down: the session owns the relays.
+   */
+  relayTest(zones: readonly string[], durationMs: number): Promise<{ done: Promise<RelayTestOutcome> }> {
+    return this.inQueue(() => {
+      this.refuseWhileBusy('relay test');
+      this.powerDown?.abort();
+      this.powerDown = null;
+      const controller = new AbortController();
+      const key = `relay-test:${this.now()}`;
+      this.relayTestRun = { key, controller };
+      const relays = this.o.ports.relays;
+      this.o.log.info({ zones, durationMs }, 'relay test starting');
+      const done = (async (): Promise<RelayTestOutcome> => {
+        try {
+          await relays.powerUp(zones, this.now(), controller.signal);
+          await sleep(durationMs, controller.signal);
+          await relays.powerDown(controller.signal);
+          return { completed: true };
+        } catch (err) {
+          if (!controller.signal.aborted) throw err;
+          return { completed: false, cutBy: String((controller.signal.reason as Error)?.message ?? controller.signal.reason) };
+        } finally {
+          if (this.relayTestRun?.key === key) this.relayTestRun = null;
+          this.o.log.info({ zones, cut: controller.signal.aborted }, 'relay test ended');
+        }
+      })();
+      return { done };
+    });
+  }
+
+  /**
+   * An operator's own switch (`loa relay`, `loa bridge relay`): decided in
+   * the queue, refused while a session or a relay test is on air, and run
+   * between relay sequences, never inside one.
+   */
+  operatorRelay<T>(what: string, op: () => Promise<T>): Promise<{ done: Promise<T> }> {
+    return this.inQueue(() => {
+      this.refuseWhileBusy(what);
+      return { done: this.o.ports.relays.exclusive(op) };
+    });
+  }
+
+  private refuseWhileBusy(what: string): void {
+    if (this.current) throw new RelaysBusyError(`a broadcast is on air (${this.current.plan.label}): ${what} refused; stop it first (loa stop)`);
+    if (this.relayTestRun) throw new RelaysBusyError(`a relay test is running: ${what} refused until it ends`);
+  }
+
+  /** Runs `op` in the decision queue; what it returns is not awaited by the queue (wrap long work in an object). */
+  private inQueue<T>(op: () => T): Promise<T> {
+    const run = this.queue.then(op);
+    this.queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
   nowPlaying(): NowPlaying | null {
     const c = this.current;
     return c ? { key: c.key, label: c.plan.label, priority: c.priority, zones: c.plan.zones, origin: c.plan.origin, startedMs: c.startedMs, ...(c.plan.kind === 'request' && c.plan.display ? { display: c.plan.display } : {}) } : null;
@@ -239,6 +299,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   async shutdown(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.relayTestRun?.controller.abort(new Error('agent stopping'));
     if (this.current) {
       this.current.controller.abort(new Error('agent stopping'));
       await this.current.done;
@@ -357,6 +418,11 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     const now = this.now();
     this.powerDown?.abort();
     this.powerDown = null;
+    if (this.relayTestRun) {
+      this.o.log.warn({ by: plan.key }, 'relay test cut short: a broadcast takes the relays');
+      this.relayTestRun.controller.abort(new Error(`cut by ${plan.label}`));
+      this.relayTestRun = null;
+    }
     if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', candidate.kind === 'occurrence' ? (candidate.resume ?? { item: 0, offsetMs: 0 }) : { item: 0, offsetMs: 0 }, now);
     else this.o.store.setRequestState(plan.requestId, 'playing', now, candidate.kind === 'request' ? candidate.request.resume : undefined);
     const controller = new AbortController();
@@ -465,6 +531,15 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     };
   }
 }
+
+export interface RelayTestOutcome {
+  completed: boolean;
+  /** The session that took the relays before the test ended. */
+  cutBy?: string;
+}
+
+/** A relay action refused because the relays are in use (a broadcast, a relay test). */
+export class RelaysBusyError extends Error {}
 
 /** The abort reason of an operator stop, as opposed to a preemption. */
 export class StopSignal extends Error {}

@@ -17,6 +17,27 @@ export interface RelayPort {
   powerDown(signal: AbortSignal): Promise<void>;
   /** Everything off now (emergency stop, shutdown). */
   allOff(): Promise<void>;
+  /** An operator's switch, run between sequences, never in the middle of one. */
+  exclusive<T>(op: () => Promise<T>): Promise<T>;
+  /** Starts watching that these zones stay powered while an item plays; `stop()` gives the evidence. */
+  watch(zones: readonly string[]): { stop(): RelayEvidence };
+}
+
+/**
+ * Whether each zone's relay (and its amplifier) was confirmed on for the
+ * whole item, and what the confirmation rests on: `readback` the levels read
+ * back from the lines (sysfs, gpiod, the simulated bank), `mcu` the
+ * microcontroller's own outputs and its amplifier current, `none` nothing
+ * could be read.
+ */
+export interface RelayEvidence {
+  kind: 'none' | 'readback' | 'mcu';
+  /** confirmed: on at every look; dropped: seen off at least once; unconfirmed: could not be read. */
+  zones: Record<string, 'confirmed' | 'dropped' | 'unconfirmed'>;
+  /** How many times the lines were read during the item. */
+  samples: number;
+  /** With `mcu`: the lowest amplifier current seen, mA. */
+  ampMinMa?: number;
 }
 
 export interface ResolvedContent {

@@ -105,9 +105,10 @@ type Prepared = { ok: true; item: PreparedItem } | { ok: false; problem: string 
 
 export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: SessionHooks, signal: AbortSignal): Promise<SessionOutcome> {
   const { log } = ports;
-  const prepare = async (i: number): Promise<Prepared> => {
+  const prepare = async (i: number, onVerified?: (ok: boolean) => void): Promise<Prepared> => {
     const item = plan.items[i]!;
-    const content = await ports.content.resolve(item.content);
+    const content = await ports.content.resolve(item.content).catch((err: Error) => ({ problem: err.message }));
+    onVerified?.(!('problem' in content));
     if ('problem' in content) return { ok: false, problem: content.problem };
     try {
       const prepared = await ports.audio.prepare({ path: content.path, offsetMs: item.offsetMs, gainDb: content.gainDb + plan.volumeGainDb });
@@ -129,11 +130,28 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     ...fields,
   });
 
-  let pending: Promise<Prepared> | null = plan.items.length > 0 ? prepare(0) : null;
+  // Content is verified before the amplifier is powered for it: items whose file fails are logged
+  // failed here, and if none is left no relay is touched. The decoder still warms up during the power-up.
+  let first = 0;
+  let pending: Promise<Prepared> | null = null;
+  for (; first < plan.items.length; first++) {
+    let verified!: (ok: boolean) => void;
+    const ok = new Promise<boolean>((r) => (verified = r));
+    pending = prepare(first, verified);
+    if (await Promise.race([ok, pending.then((p) => p.ok)])) break;
+    const failed = (await pending) as { ok: false; problem: string };
+    log.error({ session: plan.key, content: plan.items[first]!.content, problem: failed.problem }, 'item cannot be played: skipped');
+    hooks.logged(row(plan.items[first]!, { result: 'failed', reason: failed.problem }), { resume: resumeAfter(plan, first) });
+    pending = null;
+  }
+  if (!pending || signal.aborted) {
+    await discardPending(pending);
+    return signal.aborted ? interrupted(plan, first, 0, String(signal.reason ?? 'aborted')) : { completed: true };
+  }
   const power = await powerUp(plan, ports, hooks, signal);
   if ('problem' in power && !power.goOnAir) {
     await discardPending(pending); // no ffmpeg left waiting for a session that cannot go on air
-    for (const item of plan.items) hooks.logged(row(item, { result: 'failed', reason: power.problem }));
+    for (const item of plan.items.slice(first)) hooks.logged(row(item, { result: 'failed', reason: power.problem }));
     return { completed: false, failed: true, reason: power.problem };
   }
   // An emergency goes on air even so: whatever switched on carries it, and each row says what failed.
@@ -141,7 +159,7 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
   let startAt: number | null = Math.max(plan.audioStartMs ?? 0, 'startMs' in power ? power.startMs : hooks.now());
   log.info({ session: plan.key, label: plan.label, zones: plan.zones, startAt: new Date(startAt).toISOString() }, 'session starting');
 
-  for (let i = 0; i < plan.items.length; i++) {
+  for (let i = first; i < plan.items.length; i++) {
     const item = plan.items[i]!;
     const prepared = await pending!;
     pending = null;
@@ -157,10 +175,13 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     }
     // The next item warms up while this one plays.
     if (i + 1 < plan.items.length) pending = prepare(i + 1);
+    const watch = ports.relays.watch(plan.zones);
     const outcome: ItemOutcome = await prepared.item.play(startAt, signal);
+    const relays = watch.stop();
     startAt = null;
     const ended = row(item, {
       result: outcome.result,
+      relays,
       ...(outcome.startedAtMs !== null ? { startedMs: Math.round(outcome.startedAtMs) } : {}),
       endedMs: Math.round(outcome.endedAtMs),
       ...((outcome.reason ?? powerProblem) !== undefined ? { reason: outcome.reason ?? powerProblem } : {}),

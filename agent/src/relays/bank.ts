@@ -68,6 +68,11 @@ export class RelayBank {
     return this.driver.kind;
   }
 
+  /** Whether `state()` reads the lines themselves (see RelayDriver.readsLine). */
+  get readsLine(): boolean {
+    return this.driver.readsLine !== false;
+  }
+
   outputs(): RelayOutput[] {
     return [...this.byName.values()];
   }

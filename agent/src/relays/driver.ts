@@ -15,8 +15,14 @@ export interface RelayDriver {
    */
   open(lines: ReadonlyArray<{ line: number; initial: Level }>): Promise<void>;
   write(line: number, level: Level): Promise<void>;
-  /** Reads the level back from the hardware, not from a cache. */
+  /** Reads the level back from the hardware, not from a cache (where the hardware cannot say, see `readsLine`). */
   read(line: number): Promise<Level>;
+  /**
+   * False when `read()` can only say what the driver set, not what the line
+   * is (gpiod: reading an output line would switch it): the play log then
+   * claims no read-back evidence. Absent means true.
+   */
+  readonly readsLine?: boolean;
   /** Releases the lines. The bank drives them safe first. */
   close(): Promise<void>;
 }

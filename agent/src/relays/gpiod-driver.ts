@@ -62,6 +62,8 @@ export interface GpiodRelayDriverOptions {
 }
 
 export class GpiodRelayDriver implements RelayDriver {
+  /** A line's level is its holder's, not read from the pad: no read-back evidence for the play log. */
+  readonly readsLine = false;
   readonly kind = 'gpiod';
   private major: GpiodMajor | undefined;
   private readonly holders = new Map<number, Holder>();

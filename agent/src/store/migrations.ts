@@ -154,4 +154,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX fault_log_at ON fault_log(at_ms);
   `,
+  // 5: proof of play at the relays: per zone, confirmed on for the whole item, and from what (JSON; NULL before this).
+  `
+  ALTER TABLE play_log ADD COLUMN relay_evidence TEXT;
+  `,
 ];

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { RelayEvidence } from '../playout/ports.js';
 import type { Db } from './database.js';
 import type { Programme, PlayResult } from '../domain/types.js';
 import { ProgrammeSchema, describeIssues, type ScheduleDocument } from '../domain/schemas.js';
@@ -24,6 +25,8 @@ export interface PlayLogRow {
   result: PlayResult;
   reason?: string;
   clock: string;
+  /** Per zone, whether its relay was confirmed on for the whole item, and from what (played items only). */
+  relays?: RelayEvidence;
 }
 
 export interface StoredPlayLogRow extends PlayLogRow {
@@ -252,9 +255,9 @@ export class StationStore {
     if (rows.length === 0) return;
     const insertLog = this.db.prepare(
       `INSERT INTO play_log (id, source, programme_id, occurrence_id, request_id, content, priority, scheduled_ms,
-         started_ms, ended_ms, zones, volume, result, reason, clock)
+         started_ms, ended_ms, zones, volume, result, reason, clock, relay_evidence)
        VALUES (@id, @source, @programmeId, @occurrenceId, @requestId, @content, @priority, @scheduledMs,
-         @startedMs, @endedMs, @zones, @volume, @result, @reason, @clock)`,
+         @startedMs, @endedMs, @zones, @volume, @result, @reason, @clock, @relayEvidence)`,
     );
     this.db.transaction(() => {
       for (const row of rows) {
@@ -275,6 +278,7 @@ export class StationStore {
           result: row.result,
           reason: row.reason ?? null,
           clock: row.clock,
+          relayEvidence: row.relays ? JSON.stringify(row.relays) : null,
         });
         // The row's own id: sent twice (upload-log), the province recognises it.
         this.outbox.add('play', outboxMessage(this.stationId, 'play', { id, ...row }, id, nowMs), id);
@@ -301,6 +305,7 @@ export class StationStore {
       result: r.result as PlayResult,
       ...(r.reason ? { reason: r.reason as string } : {}),
       clock: r.clock as string,
+      ...(typeof r.relay_evidence === 'string' ? { relays: JSON.parse(r.relay_evidence) as RelayEvidence } : {}),
     }));
   }
 

@@ -6,6 +6,7 @@ import type { Logger } from '../../../agent/src/lib/logger.js';
 import { encodeFrame, FrameDecoder, type DecoderStats, type Frame } from '../protocol/frame.js';
 import * as M from '../protocol/messages.js';
 import { ERR, ErrCode, Evt, PROTOCOL_VERSION, Req, type Capability, type HelloInfo, type McuStatus, type ResetCauseName } from '../protocol/messages.js';
+import { attemptsFor, FRESH_LINE, LINE_BOUNDS, timeoutFor, withOutcome, withRoundTrip, type LineBounds, type LineEstimate } from './line-model.js';
 import { describeSerialPath } from './serial-path.js';
 
 /**
@@ -35,9 +36,9 @@ export interface BridgeClientOptions {
   path: string;
   log: Logger;
   baudRate?: number;
-  /** Per attempt. */
+  /** Per attempt, until round trips have been measured; then timeouts follow the line. */
   requestTimeoutMs?: number;
-  /** Extra attempts after the first. */
+  /** Extra attempts after the first, at least; a line that loses frames gets more. */
   retries?: number;
   /** A PING is sent when the line has been quiet this long. */
   heartbeatMs?: number;
@@ -112,9 +113,12 @@ interface Pending {
   bytes: Uint8Array;
   attempts: number;
   maxAttempts: number;
+  /** A fixed timeout per attempt (the heartbeat's); otherwise it follows the line. */
+  fixedTimeoutMs: number | null;
   timeoutMs: number;
   timer: NodeJS.Timeout | null;
   sentAt: number;
+  firstSentAt: number;
   resolve: (f: Frame) => void;
   reject: (e: Error) => void;
 }
@@ -126,6 +130,31 @@ interface Connection {
   markLost: (reason: string) => void;
   isLost: boolean;
 }
+
+interface TransactOptions {
+  /** A fixed number of extra attempts, instead of what the line needs. */
+  retries?: number;
+  timeoutMs?: number;
+  attempts?: Partial<Pick<LineBounds, 'minAttempts' | 'maxAttempts'>>;
+}
+
+function fixesOf(wrong: number, found: number, after: number): RelayFix[] {
+  const fixes: RelayFix[] = [];
+  for (let ch = 0; ch < 16; ch++) {
+    if (wrong & (1 << ch)) fixes.push({ channel: ch, found: ((found >> ch) & 1) as 0 | 1, driven: ((after >> ch) & 1) as 0 | 1 });
+  }
+  return fixes;
+}
+
+/** The least time a request is retried for, whatever the attempt count (the old fixed 3 x 250 ms). */
+const MIN_PATIENCE_MS = 750;
+
+/**
+ * Opening has nothing else to do, and HELLO's long answer is the frame most
+ * likely to be hit by noise: the handshake keeps trying (a silent line is
+ * still cut off after `deadAfterMs`).
+ */
+const HANDSHAKE_ATTEMPTS = 400;
 
 export class BridgeClient extends EventEmitter<BridgeEvents> {
   readonly stats: BridgeStats;
@@ -152,12 +181,15 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
   private desiredLevels = 0;
   private desiredWatchdog: M.WatchdogSet | null = null;
   private desiredFm: { tenKhz: number | null; playing: boolean | null } = { tenKhz: null, playing: null };
+  private line: LineEstimate = FRESH_LINE;
+  private readonly bounds: LineBounds;
+  private relayCheck: Promise<void> | null = null;
 
   constructor(opts: BridgeClientOptions) {
     super();
     this.o = {
       baudRate: 115200,
-      requestTimeoutMs: 250,
+      requestTimeoutMs: 100,
       retries: 2,
       heartbeatMs: 1000,
       deadAfterMs: 3500,
@@ -167,6 +199,12 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
     if (this.o.deadAfterMs <= this.o.heartbeatMs) throw new Error(`bridge deadAfterMs (${this.o.deadAfterMs}) must exceed heartbeatMs (${this.o.heartbeatMs})`);
     this.log = opts.log.child({ bridge: opts.path });
     this.stats = { decoder: this.decoder.stats, requests: 0, retries: 0, timeouts: 0, stale: 0, connects: 0, linkLosses: 0, mcuResets: 0, eventGaps: 0 };
+    this.bounds = { ...LINE_BOUNDS, initialTimeoutMs: this.o.requestTimeoutMs, minAttempts: 1 + this.o.retries };
+  }
+
+  /** What the client has learnt about the line: round trip, and the share of attempts answered. */
+  get lineEstimate(): LineEstimate {
+    return this.line;
   }
 
   get state(): BridgeState {
@@ -275,9 +313,69 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
     // Remembered before sending: whatever happens on the line, this is the level to restore.
     this.setDesiredRelays(mask, levels);
     this.need('relays');
-    const readback = M.decodeBitmap(await this.call(Req.RELAY_SET, M.encodeRelaySet({ mask, levels: levels & mask })), 'RELAY_SET response');
+    let readback: number;
+    try {
+      readback = M.decodeBitmap(await this.call(Req.RELAY_SET, M.encodeRelaySet({ mask, levels: levels & mask })), 'RELAY_SET response');
+    } catch (err) {
+      if (!(err instanceof RequestTimeoutError)) throw err;
+      // The write may or may not have reached the microcontroller: ask it now, not at the next reconnect.
+      readback = await this.reconcileRelays(err.message);
+    }
     if ((readback ^ levels) & mask) throw new BridgeError(`relays did not take their levels: asked 0x${(levels & mask).toString(16)} on mask 0x${mask.toString(16)}, read back 0x${readback.toString(16)}`);
     return readback;
+  }
+
+  /**
+   * Reads the relays back and drives any that differ from what the caller
+   * asked for; returns the levels read. If the line will not say, keeps
+   * checking in the background until it does (or the link is reopened,
+   * which reconciles anyway), and rejects.
+   */
+  private async reconcileRelays(why: string): Promise<number> {
+    try {
+      for (let round = 0; round < 3; round++) {
+        const found = M.decodeBitmap(await this.call(Req.RELAY_GET, new Uint8Array(0)), 'RELAY_GET response');
+        const wrong = this.desiredMask & (found ^ this.desiredLevels);
+        if (!wrong) {
+          this.log.info({ why, levels: found }, 'relays read back after a failed write: they agree');
+          this.emit('reconciled', { relays: [] });
+          return found;
+        }
+        const after = M.decodeBitmap(await this.call(Req.RELAY_SET, M.encodeRelaySet({ mask: wrong, levels: this.desiredLevels & wrong })), 'RELAY_SET response');
+        const fixes = fixesOf(wrong, found, after);
+        this.log.warn({ why, relays: fixes }, 'relays differed from what the agent set after a failed write: driven again');
+        this.emit('reconciled', { relays: fixes });
+        if (!((after ^ this.desiredLevels) & this.desiredMask)) return after;
+      }
+      throw new BridgeError(`relays on ${this.o.path} did not take their levels after three reads and writes`);
+    } catch (err) {
+      this.checkRelaysInBackground(why);
+      throw err;
+    }
+  }
+
+  private checkRelaysInBackground(why: string): void {
+    if (this.relayCheck) return;
+    const backoff = new Backoff({ initialMs: 100, maxMs: 5000, random: this.o.random });
+    this.relayCheck = (async () => {
+      while (this._state === 'open') {
+        await sleep(backoff.next(), this.abort?.signal).catch(() => undefined);
+        if (this._state !== 'open') return;
+        const found = await this.call(Req.RELAY_GET, new Uint8Array(0)).then((p) => M.decodeBitmap(p, 'RELAY_GET response')).catch(() => null);
+        if (found === null) continue;
+        const wrong = this.desiredMask & (found ^ this.desiredLevels);
+        if (!wrong) {
+          this.log.info({ why, levels: found }, 'relays read back after a failed write: they agree');
+          this.emit('reconciled', { relays: [] });
+          return;
+        }
+        const after = await this.call(Req.RELAY_SET, M.encodeRelaySet({ mask: wrong, levels: this.desiredLevels & wrong })).then((p) => M.decodeBitmap(p, 'RELAY_SET response')).catch(() => null);
+        if (after === null) continue;
+        this.log.warn({ why, relays: fixesOf(wrong, found, after) }, 'relays differed from what the agent set: driven again');
+        this.emit('reconciled', { relays: fixesOf(wrong, found, after) });
+        if (!((after ^ this.desiredLevels) & this.desiredMask)) return;
+      }
+    })().finally(() => (this.relayCheck = null));
   }
 
   setRelay(channel: number, level: 0 | 1): Promise<number> {
@@ -372,7 +470,7 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
   }
 
   /** One request and its response payload; ERR responses become McuRefusedError. */
-  private async exchange(type: number, payload: Uint8Array, opts: { retries?: number; timeoutMs?: number } = {}): Promise<Uint8Array> {
+  private async exchange(type: number, payload: Uint8Array, opts: TransactOptions = {}): Promise<Uint8Array> {
     const f = await this.transact(type, payload, opts);
     if (f.type === ERR) {
       const e = M.decodeErr(f.payload);
@@ -382,7 +480,7 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
     return f.payload;
   }
 
-  private async transact(type: number, payload: Uint8Array, opts: { retries?: number; timeoutMs?: number }): Promise<Frame> {
+  private async transact(type: number, payload: Uint8Array, opts: TransactOptions): Promise<Frame> {
     const conn = this.conn;
     if (!conn || conn.isLost) throw new NotConnectedError(`firmware bridge on ${this.o.path} is not connected`);
     while (this.inFlight.size >= (this.hello?.window ?? 1)) await new Promise<void>((r) => this.waiting.push(r));
@@ -397,10 +495,12 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
         seq,
         bytes: encodeFrame({ type, seq, payload }),
         attempts: 0,
-        maxAttempts: 1 + (opts.retries ?? this.o.retries),
-        timeoutMs: opts.timeoutMs ?? this.o.requestTimeoutMs,
+        maxAttempts: opts.retries !== undefined ? 1 + opts.retries : attemptsFor(this.line, { ...this.bounds, ...opts.attempts }),
+        fixedTimeoutMs: opts.timeoutMs ?? null,
+        timeoutMs: 0,
         timer: null,
         sentAt: 0,
+        firstSentAt: 0,
         resolve,
         reject,
       };
@@ -412,16 +512,20 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
   private send(p: Pending): void {
     p.attempts++;
     p.sentAt = performance.now();
+    if (p.attempts === 1) p.firstSentAt = p.sentAt;
+    p.timeoutMs = p.fixedTimeoutMs ?? timeoutFor(this.line, p.attempts, this.bounds);
     this.conn?.port.write(Buffer.from(p.bytes));
     p.timer = setTimeout(() => {
-      if (p.attempts < p.maxAttempts) {
+      // Quick retries, but never less patience in all than a loaded host or a USB adapter's latency can need.
+      if (p.attempts < p.maxAttempts || (p.fixedTimeoutMs === null && performance.now() - p.firstSentAt < MIN_PATIENCE_MS)) {
         this.stats.retries++;
         this.send(p);
         return;
       }
       this.stats.timeouts++;
+      this.line = withOutcome(this.line, p.attempts, false);
       this.finish(p);
-      p.reject(new RequestTimeoutError(`no answer to ${M.REQUEST_NAMES[p.type] ?? p.type} (seq ${p.seq}) from ${this.o.path} after ${p.attempts} attempts of ${p.timeoutMs} ms`));
+      p.reject(new RequestTimeoutError(`no answer to ${M.REQUEST_NAMES[p.type] ?? p.type} (seq ${p.seq}) from ${this.o.path} after ${p.attempts} attempts (the last waited ${p.timeoutMs} ms)`));
     }, p.timeoutMs);
   }
 
@@ -447,6 +551,8 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
       this.stats.stale++;
       return;
     }
+    if (p.attempts === 1) this.line = withRoundTrip(this.line, performance.now() - p.sentAt);
+    this.line = withOutcome(this.line, p.attempts, true);
     this.finish(p);
     p.resolve(f);
   }
@@ -540,6 +646,7 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
   private async run(signal: AbortSignal): Promise<void> {
     const backoff = new Backoff({ ...this.o.reconnect, random: this.o.random });
     const aborted = new Promise<string>((resolve) => signal.addEventListener('abort', () => resolve('closed by the agent'), { once: true }));
+    let heardBytes = 0;
     while (!signal.aborted) {
       this.setState('opening');
       try {
@@ -566,8 +673,12 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
           this.lastError = msg;
         }
       }
+      const heardBack = this.decoder.stats.frames + Object.values(this.decoder.stats.errors).reduce((a, b) => a + b, 0) > heardBytes;
+      heardBytes = this.decoder.stats.frames + Object.values(this.decoder.stats.errors).reduce((a, b) => a + b, 0);
       await this.teardown();
       if (signal.aborted) break;
+      // A microcontroller that answered, if garbled, is there: try again at once rather than backing off further.
+      if (heardBack) backoff.reset();
       await sleep(backoff.next(), signal).catch(() => undefined);
     }
     this.setState('closed');
@@ -604,7 +715,7 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
   private async handshake(): Promise<void> {
     let f: Uint8Array;
     try {
-      f = await this.exchange(Req.HELLO, M.encodeHelloRequest({ minVersion: PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION }), { retries: Math.max(this.o.retries, 3) });
+      f = await this.exchange(Req.HELLO, M.encodeHelloRequest({ minVersion: PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION }), { attempts: { minAttempts: HANDSHAKE_ATTEMPTS, maxAttempts: HANDSHAKE_ATTEMPTS } });
     } catch (err) {
       if (err instanceof McuRefusedError && err.code === ErrCode.BAD_VALUE) {
         throw new BridgeError(`the microcontroller on ${this.o.path} does not speak protocol version ${PROTOCOL_VERSION}; update its firmware or the agent`);
@@ -630,10 +741,7 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
       const wrong = this.desiredMask & (found ^ this.desiredLevels);
       if (wrong) {
         const after = M.decodeBitmap(await this.exchange(Req.RELAY_SET, M.encodeRelaySet({ mask: wrong, levels: this.desiredLevels & wrong })), 'RELAY_SET response');
-        const fixes: RelayFix[] = [];
-        for (let ch = 0; ch < 16; ch++) {
-          if (wrong & (1 << ch)) fixes.push({ channel: ch, found: ((found >> ch) & 1) as 0 | 1, driven: ((after >> ch) & 1) as 0 | 1 });
-        }
+        const fixes = fixesOf(wrong, found, after);
         if ((after ^ this.desiredLevels) & this.desiredMask) throw new BridgeError(`relays did not take their levels while reconciling: want 0x${this.desiredLevels.toString(16)}, read 0x${after.toString(16)}`);
         this.log.warn({ relays: fixes }, 'relays differed from what the agent set: driven back');
         this.emit('reconciled', { relays: fixes });
@@ -660,7 +768,8 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
       }
       if (quiet < this.o.heartbeatMs || this.pinging || this.resync) return;
       this.pinging = true;
-      this.exchange(Req.PING, new Uint8Array(0), { retries: 0, timeoutMs: this.o.heartbeatMs })
+      // Retried like any request: on a noisy line a lost PING must not leave the line quiet long enough to look dead.
+      this.exchange(Req.PING, new Uint8Array(0))
         .then((p) => this.absorbStatus(M.decodeStatus(p)))
         .catch(() => undefined)
         .finally(() => (this.pinging = false));

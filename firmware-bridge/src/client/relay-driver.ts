@@ -1,5 +1,11 @@
 import type { Level, RelayDriver } from '../../../agent/src/relays/driver.js';
+import type { Logger } from '../../../agent/src/lib/logger.js';
 import type { BridgeClient } from './client.js';
+
+function missingLines(lines: ReadonlyArray<{ line: number }>, relayCount: number): number[] | null {
+  const beyond = lines.filter((l) => l.line >= relayCount).map((l) => l.line);
+  return beyond.length > 0 ? beyond : null;
+}
 
 /**
  * The agent's relay bank served by the microcontroller: line numbers are
@@ -8,6 +14,10 @@ import type { BridgeClient } from './client.js';
  * level written and restores it after a reconnect or a microcontroller
  * reset; a write while the link is down fails, and the level is still
  * applied when the link returns.
+ *
+ * The agent opens it without waiting for the link (the station starts
+ * without its microcontroller and switches as soon as the link is up);
+ * `loa safe-off` requires the link, since it must know the outputs are off.
  */
 export class BridgeRelayDriver implements RelayDriver {
   readonly kind = 'bridge';
@@ -15,8 +25,7 @@ export class BridgeRelayDriver implements RelayDriver {
 
   constructor(
     private readonly client: BridgeClient,
-    /** How long `open()` waits for the link when the agent starts before the microcontroller answers. */
-    private readonly openTimeoutMs = 5000,
+    private readonly opts: { requireLink: boolean; openTimeoutMs?: number; log?: Logger } = { requireLink: false },
   ) {}
 
   async open(lines: ReadonlyArray<{ line: number; initial: Level }>): Promise<void> {
@@ -28,9 +37,16 @@ export class BridgeRelayDriver implements RelayDriver {
     const levels = lines.reduce((m, l) => m | (l.initial << l.line), 0);
     // Even if the link is down now, these are the levels it gets when it comes up.
     this.client.setDesiredRelays(mask, levels);
-    const info = await this.client.whenOpen(this.openTimeoutMs);
-    const beyond = lines.filter((l) => l.line >= info.relayCount).map((l) => l.line);
-    if (beyond.length > 0) throw new Error(`relay lines ${beyond.join(', ')} do not exist on the microcontroller (${info.firmware} has ${info.relayCount}: 0-${info.relayCount - 1})`);
+    if (!this.opts.requireLink && this.client.state !== 'open') {
+      this.client.once('open', (info) => {
+        const beyond = missingLines(lines, info.relayCount);
+        if (beyond) this.opts.log?.error({ lines: beyond, firmware: info.firmware, relayCount: info.relayCount }, 'configured relay lines do not exist on the microcontroller');
+      });
+      return;
+    }
+    const info = await this.client.whenOpen(this.opts.openTimeoutMs ?? 5000);
+    const beyond = missingLines(lines, info.relayCount);
+    if (beyond) throw new Error(`relay lines ${beyond.join(', ')} do not exist on the microcontroller (${info.firmware} has ${info.relayCount}: 0-${info.relayCount - 1})`);
     await this.client.setRelays(mask, levels);
   }
 
