@@ -109,7 +109,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     if (level !== 1 || !conductorRef) return;
     if (name === 'stop') void conductorRef.stopCurrent('stop button pressed at the station');
     if (name === 'emergency' && media.siren) {
-      conductorRef.submit({ id: `button-${randomUUID()}`, mode: 'now', priority: 9, label: 'emergency button', items: [{ content: media.siren, repeat: 3, gapMs: 500 }], zones: [], volume: 100, origin: 'button' });
+      conductorRef.submit({ id: `button-${randomUUID()}`, mode: 'now', priority: 9, label: 'Báo động khẩn cấp', items: [{ content: media.siren, repeat: 3, gapMs: 500 }], zones: [], volume: 100, origin: 'button' });
     }
   };
 
