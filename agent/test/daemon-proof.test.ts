@@ -5,11 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../src/cli/main.js';
 import { makeTestTone } from '../src/audio/tones.js';
-import { generateProvinceKeys } from '../src/sync/signing.js';
-import { EmbeddedBroker } from '../../province/src/embedded-broker.js';
-import { Province } from '../../province/src/province.js';
 import { launchBrowser } from './chromium-fixture.js';
 import { until } from './sync-fixture.js';
+import { startProvince } from './province-fixture.js';
 
 /** Runs `loa ARGS` in-process against the daemon; returns exit code and output. */
 async function loa(...args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -59,12 +57,7 @@ interface BoardStatus { url: string; emergency: boolean; showing: { key: string 
 interface ShowingRow { id: string; key: string; source: string; result: string; shownMs: number | null; endedMs: number }
 
 t.test('proof of display survives kill -9, shows in loa board log and is sent again by upload-log', async (t) => {
-  const broker = await EmbeddedBroker.start();
-  t.teardown(() => broker.close());
-  const keys = generateProvinceKeys();
-  const province = new Province({ url: broker.url, privateKey: keys.privateKey, protocolVersion: 4 });
-  await province.connect();
-  t.teardown(() => province.close());
+  const { broker, keys, province } = await startProvince(t);
   writeFileSync(configPath, JSON.stringify({
     station: { id: 'proof-daemon', locale: 'vi' },
     paths: { state: join(dir, 'state'), socket: join(dir, 'loa.sock') },

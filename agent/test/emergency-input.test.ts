@@ -7,13 +7,11 @@
  * and the agent must live on.
  */
 import t from 'tap';
+import { startProvince } from './province-fixture.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedBroker } from '../../province/src/embedded-broker.js';
-import { Province } from '../../province/src/province.js';
-import { generateProvinceKeys } from '../src/sync/signing.js';
 import { makeTestTone } from '../src/audio/tones.js';
 import { main } from '../src/cli/main.js';
 import { cleanText } from '../src/lib/text.js';
@@ -104,12 +102,7 @@ const cases = [
 ];
 
 t.test('blank, huge and hostile emergencies from the CLI and the province all air; the agent lives', async (t) => {
-  const broker = await EmbeddedBroker.start();
-  t.teardown(() => broker.close());
-  const keys = generateProvinceKeys();
-  const province = new Province({ url: broker.url, privateKey: keys.privateKey, protocolVersion: 4 });
-  await province.connect();
-  t.teardown(() => province.close());
+  const { broker, keys, province } = await startProvince(t);
   writeFileSync(configPath, JSON.stringify({
     station: { id: 'emergency-input', locale: 'en' },
     paths: { state: join(dir, 'state'), socket: join(dir, 'loa.sock') },

@@ -1,13 +1,11 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { EmbeddedBroker } from '../../province/src/embedded-broker.js';
-import { Province } from '../../province/src/province.js';
-import { generateProvinceKeys } from '../src/sync/signing.js';
 import { simFaultsPath } from '../src/relays/sim-driver.js';
 import { PCM, BYTES_PER_MS } from '../src/audio/pcm.js';
 import { main } from '../src/cli/main.js';
 import { startStation } from './station-fixture.js';
 import { until } from './sync-fixture.js';
+import { startProvince } from './province-fixture.js';
 
 /** `loa ARGS` in-process against the station's control socket. */
 async function loa(socket: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -129,16 +127,6 @@ t.test('an emergency cuts a programme waiting for its relays; the programme play
   t.match(second, { content: news, result: 'played', occurrenceId: /news/ }, 'the programme, resumed within its window once the relay answered');
   t.equal(second!.reason, undefined);
 });
-
-async function startProvince(t: Test): Promise<{ broker: EmbeddedBroker; keys: ReturnType<typeof generateProvinceKeys>; province: Province }> {
-  const broker = await EmbeddedBroker.start();
-  t.teardown(() => broker.close());
-  const keys = generateProvinceKeys();
-  const province = new Province({ url: broker.url, privateKey: keys.privateKey, protocolVersion: 4 });
-  await province.connect();
-  t.teardown(() => province.close());
-  return { broker, keys, province };
-}
 
 interface ReportJson {
   period: { from: string; to: string };

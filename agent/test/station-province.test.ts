@@ -1,29 +1,12 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { HEADLESS_ARGS, freePort } from './chromium-fixture.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
-import { EmbeddedBroker } from '../../province/src/embedded-broker.js';
-import { ContentServer } from '../../province/src/content-server.js';
-import { Province } from '../../province/src/province.js';
-import { generateProvinceKeys } from '../src/sync/signing.js';
 import { makeTestTone } from '../src/audio/tones.js';
 import { startStation } from './station-fixture.js';
 import { until } from './sync-fixture.js';
-
-/** The province side: embedded broker, content server, signing key, the reference simulator. */
-async function startProvince(t: Test): Promise<{ broker: EmbeddedBroker; content: ContentServer; keys: ReturnType<typeof generateProvinceKeys>; province: Province }> {
-  const broker = await EmbeddedBroker.start();
-  t.teardown(() => broker.close());
-  const content = new ContentServer();
-  await content.listen();
-  t.teardown(() => content.close());
-  const keys = generateProvinceKeys();
-  const province = new Province({ url: broker.url, privateKey: keys.privateKey, protocolVersion: 4 });
-  await province.connect();
-  t.teardown(() => province.close());
-  return { broker, content, keys, province };
-}
+import { startProvince } from './province-fixture.js';
 
 t.test('the province drives a real station: target to air, emergency command, proof of play back', async (t) => {
   const { broker, content, keys, province } = await startProvince(t);

@@ -1,11 +1,9 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { EmbeddedBroker } from '../../province/src/embedded-broker.js';
-import { ContentServer } from '../../province/src/content-server.js';
-import { Province } from '../../province/src/province.js';
 import { generateProvinceKeys } from '../src/sync/signing.js';
 import { makeTestTone } from '../src/audio/tones.js';
 import { volumeGainDb } from '../src/audio/loudness.js';
@@ -14,24 +12,13 @@ import type { Programme } from '../src/domain/types.js';
 import { EventBodySchema, OutboxMessageSchema } from '../src/sync/protocol.js';
 import { startStation, type Station } from './station-fixture.js';
 import { until } from './sync-fixture.js';
+import { startProvince } from './province-fixture.js';
 
 // The real daemon against the province: the target's settings kept across
 // restarts, content that heals itself, eviction that spares a target being
 // downloaded. Proven at the sink, the relay journal and the province.
 
 const keys = generateProvinceKeys();
-
-async function startProvince(t: Test): Promise<{ broker: EmbeddedBroker; content: ContentServer; province: Province }> {
-  const broker = await EmbeddedBroker.start();
-  t.teardown(() => broker.close());
-  const content = new ContentServer();
-  await content.listen();
-  t.teardown(() => content.close());
-  const province = new Province({ url: broker.url, privateKey: keys.privateKey, protocolVersion: 4 });
-  await province.connect();
-  t.teardown(() => province.close());
-  return { broker, content, province };
-}
 
 const syncOver = (broker: EmbeddedBroker, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   sync: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, reconnect: { initialMs: 200, maxMs: 2000, connectTimeoutMs: 5000 }, ...extra },
@@ -102,7 +89,7 @@ function onceAt(id: string, content: string, at: DateTime, zones: string[]): Pro
 }
 
 t.test('the province settings survive a restart: a zone it switched off stays off, its volumes stay', async (t) => {
-  const { broker, content, province } = await startProvince(t);
+  const { broker, content, province } = await startProvince(t, keys);
   let s = await startStation(syncOver(broker));
   const dir = s.dir;
   t.teardown(() => s.stop());
@@ -161,7 +148,7 @@ t.test('the province settings survive a restart: a zone it switched off stays of
 });
 
 t.test('a corrupt cached file is fetched again and plays at its next slot; the province hears of it', async (t) => {
-  const { broker, content, province } = await startProvince(t);
+  const { broker, content, province } = await startProvince(t, keys);
   let s = await startStation(syncOver(broker));
   const dir = s.dir;
   t.teardown(() => s.stop());
@@ -223,7 +210,7 @@ t.test('a corrupt cached file is fetched again and plays at its next slot; the p
 });
 
 t.test('eviction under quota never deletes what a target still downloading has fetched', async (t) => {
-  const { broker, content, province } = await startProvince(t);
+  const { broker, content, province } = await startProvince(t, keys);
   // 16 MB of cache for three 30 s WAV files of 5.8 MB each: the target needs more than the quota.
   const s = await startStation({ ...syncOver(broker), cache: { quotaMb: 16 } });
   t.teardown(() => s.stop());
