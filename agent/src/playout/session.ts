@@ -3,6 +3,7 @@ import type { InterruptionPolicy } from '../domain/types.js';
 import type { PlayLogRow } from '../store/station-store.js';
 import type { AudioPort, ContentPort, ItemOutcome, PreparedItem, RelayPort, ResumePoint } from './ports.js';
 import { sleep } from '../lib/backoff.js';
+import { wallClockMs } from '../audio/clock.js';
 
 /**
  * One session: a programme occurrence or an operator request, from relays
@@ -75,6 +76,9 @@ export interface SessionPorts {
 
 type Prepared = { ok: true; item: PreparedItem } | { ok: false; problem: string };
 
+/** A gap's timer wakes this early; the player then waits to the sample (a timer is not that precise). */
+const GAP_WAKE_AHEAD_MS = 30;
+
 export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: SessionHooks, signal: AbortSignal): Promise<SessionOutcome> {
   const { log } = ports;
   const prepare = async (i: number): Promise<Prepared> => {
@@ -135,6 +139,7 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
       result: outcome.result,
       ...(outcome.startedAtMs !== null ? { startedMs: Math.round(outcome.startedAtMs) } : {}),
       endedMs: Math.round(outcome.endedAtMs),
+      playedMs: Math.round(outcome.playedMs),
       ...(outcome.reason ? { reason: outcome.reason } : {}),
     }));
     if (outcome.result === 'interrupted') {
@@ -145,8 +150,12 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     if (item.origin.kind === 'bulletin') hooks.bulletinPlayed(item.origin.requestId);
     hooks.progress(resumeAfter(plan, i));
     if (item.gapMs > 0 && i + 1 < plan.items.length) {
+      // The gap is silence at the speaker: it counts from the item's last
+      // sample leaving the sink, not from its last write (the sink still holds
+      // up to its buffer then), and the next item starts at the sample.
+      startAt = outcome.endedAtMs + item.gapMs;
       try {
-        await sleep(item.gapMs, signal);
+        await sleep(Math.max(0, startAt - wallClockMs() - GAP_WAKE_AHEAD_MS), signal);
       } catch {
         await discardPending(pending);
         return interrupted(plan, i + 1, 0, String(signal.reason ?? 'aborted'));

@@ -114,4 +114,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE content ADD COLUMN kind TEXT NOT NULL DEFAULT 'audio';
   `,
+  // 3: proof of play says how much audio reached the sound card, counted in samples.
+  `
+  ALTER TABLE play_log ADD COLUMN played_ms INTEGER;
+  `,
 ];
