@@ -15,6 +15,8 @@ export interface PlayItemOptions {
   /** No PCM for this long while more is expected: the decoder is killed and the item failed. */
   stallTimeoutMs: number;
   log: Logger;
+  /** Called once the first audio is in the sink (what waited for the item to be on air may go on). */
+  onStarted?: () => void;
 }
 
 export interface PlayOutcome {
@@ -104,6 +106,7 @@ export async function playItem(opts: PlayItemOptions): Promise<PlayOutcome> {
     if ((await raceStall(sink.write(pcm), opts.stallTimeoutMs)) === 'stalled') {
       throw new Error(`sink (${sink.kind}) accepted no audio for ${opts.stallTimeoutMs} ms`);
     }
+    if (written === 0) opts.onStarted?.();
     written += pcm.length;
   };
   const fadeOutAndWrite = async (pcm: Buffer): Promise<void> => {

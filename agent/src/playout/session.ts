@@ -54,6 +54,8 @@ export interface SessionHooks {
   /** Where to resume if the station dies now. */
   progress(resume: ResumePoint): void;
   bulletinPlayed(requestId: string): void;
+  /** The session's first audio is in the sink (a preemption's cut session records itself then). */
+  onAir?(): void;
   clockLabel(): string;
   now(): number;
 }
@@ -87,7 +89,6 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     if ('problem' in content) return { ok: false, problem: content.problem };
     try {
       const prepared = await ports.audio.prepare({ path: content.path, offsetMs: item.offsetMs, gainDb: content.gainDb + plan.volumeGainDb });
-      ports.content.touch(item.content);
       return { ok: true, item: prepared };
     } catch (err) {
       return { ok: false, problem: (err as Error).message };
@@ -133,8 +134,10 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     }
     // The next item warms up while this one plays.
     if (i + 1 < plan.items.length) pending = prepare(i + 1);
-    const outcome: ItemOutcome = await prepared.item.play(startAt, signal);
+    const outcome: ItemOutcome = await prepared.item.play(startAt, signal, hooks.onAir);
     startAt = null;
+    // Used-time for the cache's eviction order: a commit, so not on the way to an item's first sample.
+    if (outcome.startedAtMs !== null) ports.content.touch(item.content);
     hooks.logged(row(item, {
       result: outcome.result,
       ...(outcome.startedAtMs !== null ? { startedMs: Math.round(outcome.startedAtMs) } : {}),
