@@ -21,7 +21,7 @@ export interface PlayItemOptions {
 
 export interface PlayOutcome {
   result: 'played' | 'interrupted' | 'failed';
-  /** Wall-clock ms of the first write to the sink (null: nothing was played). */
+  /** Wall-clock ms at which the first sample is heard: its write, after what the sink held before it (null: nothing was played). */
   startedAtMs: number | null;
   /** Estimated wall-clock ms at which the last written sample leaves the sink. */
   endedAtMs: number;
@@ -98,7 +98,7 @@ export async function playItem(opts: PlayItemOptions): Promise<PlayOutcome> {
       fadedIn += span;
     }
     if (startedAtMs === null) {
-      startedAtMs = wallClockMs();
+      startedAtMs = wallClockMs() + sink.bufferedMs();
       // At the abort itself, not when the loop next looks: a write may be waiting for room.
       signal.addEventListener('abort', cutOnAbort, { once: true });
     }
