@@ -62,25 +62,30 @@ agent.conductor.kick('bench');
 const delays: number[] = [];
 const endDelays: number[] = [];
 const frameMs = 1000 / PCM.sampleRate;
-let next = 0;
-/** Just after the last audible sample of the item being heard. */
-let lastHeardEnd: number | null = null;
+// Each programme owns the sink's audio from a little before its instant to
+// a little after its expected end (instants are `spacing` apart), so an
+// underrun inside an item cannot be taken for the end of one and the start
+// of the next.
+const marginMs = Math.min(700, (spacingS * 1000 - toneMs) / 2);
+const heard = instants.map(() => ({ first: null as number | null, last: null as number | null }));
+const ownerAt = (t: number): number => instants.findIndex((at) => t >= at - marginMs && t < at + toneMs + marginMs);
 await new Promise<void>((resolve) => {
   sink.onPlayed((period, playedAtMs) => {
     const frame = firstAudibleFrame(period);
     if (frame >= 0) {
-      if (lastHeardEnd === null && next < instants.length) {
-        delays.push(playedAtMs + frame * frameMs - instants[next]!);
-        next++;
+      const k = ownerAt(playedAtMs);
+      if (k >= 0) {
+        heard[k]!.first ??= playedAtMs + frame * frameMs;
+        heard[k]!.last = playedAtMs + (lastAudibleFrame(period) + 1) * frameMs;
       }
-      lastHeardEnd = playedAtMs + (lastAudibleFrame(period) + 1) * frameMs;
-    } else if (lastHeardEnd !== null) {
-      // A silent period after audio: that item is over (an underrun inside it would show as a short end).
-      endDelays.push(lastHeardEnd - (instants[next - 1]! + toneMs));
-      lastHeardEnd = null;
-      if (endDelays.length === instants.length) resolve();
     }
+    if (playedAtMs > instants.at(-1)! + toneMs + marginMs) resolve();
   });
+});
+heard.forEach((h, k) => {
+  // Nothing heard for a programme counts as its whole length missing at both ends.
+  delays.push(h.first === null ? toneMs : h.first - instants[k]!);
+  endDelays.push(h.last === null ? -toneMs : h.last - (instants[k]! + toneMs));
 });
 await agent.stop();
 
