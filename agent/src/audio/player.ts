@@ -131,8 +131,10 @@ export async function playItem(opts: PlayItemOptions): Promise<PlayOutcome> {
         continue;
       }
       if (decoder.ended) {
-        const result = await decoder.done;
+        // The tail first: ffmpeg's exit can be seen well after its last byte,
+        // and the sink would run dry before the item's last 30 ms meanwhile.
         await fadeOutAndWrite(tail);
+        const result = await decoder.done;
         if (!result.ok) return outcome('failed', result.reason);
         return outcome(written > 0 ? 'played' : 'failed', written > 0 ? undefined : 'decoder ended without audio');
       }
