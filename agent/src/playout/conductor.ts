@@ -381,7 +381,8 @@ export class Conductor extends EventEmitter {
           this.o.store.logPlays([row], this.now());
           this.emit('played', row);
         };
-        if (held) void held.then(write);
+        // Held rows are written from a microtask: a failure is logged there, never thrown into the void.
+        if (held) void held.then(write).catch((err: unknown) => this.o.log.error({ err, session: plan.key }, 'play-log row could not be written'));
         else write();
       },
       onAir: () => onAir?.(),
@@ -398,10 +399,13 @@ export class Conductor extends EventEmitter {
       return { completed: true, reason: (err as Error).message };
     });
     const released = ended.then(() => onAir?.());
-    const done = ended.then(async (outcome) => {
-      if (held) await held;
-      this.finish(plan, controller.signal, outcome);
-    });
+    // Nobody awaits a preempted session's records, so their failure is logged here rather than left unhandled.
+    const done = ended
+      .then(async (outcome) => {
+        if (held) await held;
+        this.finish(plan, controller.signal, outcome);
+      })
+      .catch((err: unknown) => this.o.log.error({ err, session: plan.key }, 'session records could not be written'));
     const holdRecords = (until: Promise<void>): void => {
       held = until;
     };
