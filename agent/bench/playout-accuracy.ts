@@ -3,9 +3,11 @@
  *
  * The delay from each programme's scheduled instant to its first audible
  * sample at a sink paced in real time like a sound card (5 ms periods, 40 ms
- * buffer), timestamped to the sample as the sink plays it. The whole station
- * runs: scheduler, relays (simulated, with warm-up), cache verification,
- * ffmpeg decoding with pre-roll.
+ * buffer), timestamped to the sample as the sink plays it; and at the other
+ * end, the item's last audible sample against where it should be (the
+ * instant plus the file's length): a lost tail shows as a negative figure.
+ * The whole station runs: scheduler, relays (simulated, with warm-up),
+ * cache verification, ffmpeg decoding with pre-roll.
  */
 import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +18,7 @@ import { parseConfig } from '../src/config/load.js';
 import { startAgent } from '../src/daemon/agent.js';
 import { createLogger } from '../src/lib/logger.js';
 import { PacedSink } from '../src/audio/sink.js';
-import { firstAudibleFrame } from '../src/audio/fade.js';
+import { firstAudibleFrame, lastAudibleFrame } from '../src/audio/fade.js';
 import { PCM } from '../src/audio/pcm.js';
 import { makeTestTone } from '../src/audio/tones.js';
 import { percentile } from './stats.js';
@@ -36,7 +38,9 @@ const config = parseConfig({
 mkdirSync(config.paths.state, { recursive: true });
 const sink = new PacedSink({}, log);
 const agent = await startAgent(config, { log, sink });
-const tone = await makeTestTone(join(dir, 'tone.wav'), 'ffmpeg', { durationMs: 500, frequencyHz: 1000 });
+// Longer than the decoder's buffer (1 s), where tails used to be lost.
+const toneMs = 1500;
+const tone = await makeTestTone(join(dir, 'tone.wav'), 'ffmpeg', { durationMs: toneMs, frequencyHz: 1000 });
 const sha = (await agent.media.importFile(tone, 'tone')).sha256;
 
 // Whole-second instants (the schedule's resolution), starting a few seconds out.
@@ -56,20 +60,32 @@ agent.conductor.reloadSchedule();
 agent.conductor.kick('bench');
 
 const delays: number[] = [];
-let next = 0;
-let wasSilent = true;
+const endDelays: number[] = [];
+const frameMs = 1000 / PCM.sampleRate;
+// Each programme owns the sink's audio from a little before its instant to
+// a little after its expected end (instants are `spacing` apart), so an
+// underrun inside an item cannot be taken for the end of one and the start
+// of the next.
+const marginMs = Math.min(700, (spacingS * 1000 - toneMs) / 2);
+const heard = instants.map(() => ({ first: null as number | null, last: null as number | null }));
+const ownerAt = (t: number): number => instants.findIndex((at) => t >= at - marginMs && t < at + toneMs + marginMs);
 await new Promise<void>((resolve) => {
   sink.onPlayed((period, playedAtMs) => {
     const frame = firstAudibleFrame(period);
-    const audible = frame >= 0;
-    if (audible && wasSilent && next < instants.length) {
-      const heardAt = playedAtMs + (frame * 1000) / PCM.sampleRate;
-      delays.push(heardAt - instants[next]!);
-      next++;
-      if (next === instants.length) resolve();
+    if (frame >= 0) {
+      const k = ownerAt(playedAtMs);
+      if (k >= 0) {
+        heard[k]!.first ??= playedAtMs + frame * frameMs;
+        heard[k]!.last = playedAtMs + (lastAudibleFrame(period) + 1) * frameMs;
+      }
     }
-    wasSilent = !audible;
+    if (playedAtMs > instants.at(-1)! + toneMs + marginMs) resolve();
   });
+});
+heard.forEach((h, k) => {
+  // Nothing heard for a programme counts as its whole length missing at both ends.
+  delays.push(h.first === null ? toneMs : h.first - instants[k]!);
+  endDelays.push(h.last === null ? -toneMs : h.last - (instants[k]! + toneMs));
 });
 await agent.stop();
 
@@ -80,6 +96,11 @@ const result = {
   p99_ms: round(percentile(delays, 99)),
   min_ms: round(Math.min(...delays)),
   max_ms: round(Math.max(...delays)),
+  // Either way is wrong at the end (early: audio lost), so the figures are of the distance.
+  end_p50_ms: round(percentile(endDelays.map(Math.abs), 50)),
+  end_p99_ms: round(percentile(endDelays.map(Math.abs), 99)),
+  /** The end furthest from its expected instant, either way (early: audio lost; late: delayed). */
+  end_worst_ms: round(endDelays.reduce((w, d) => (Math.abs(d) > Math.abs(w) ? d : w), 0)),
 };
 console.log(JSON.stringify(result));
 process.exit(0);

@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEbur128Summary, type Loudness } from '../src/audio/loudness.js';
+import type { AudioSink } from '../src/audio/sink.js';
 
 export const FORMATS = {
   mp3: ['-c:a', 'libmp3lame', '-b:a', '128k'],
@@ -52,5 +53,106 @@ export function hasCommand(cmd: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** One stretch of tone heard at a sink: which one (by frequency), from when to when. */
+export interface ToneSpan {
+  freqHz: number;
+  startMs: number;
+  /** Just after its last audible sample. */
+  endMs: number;
+  durationMs: number;
+}
+
+const FRAME_MS = 1000 / 48_000;
+
+/**
+ * Cuts what a sink played into tones, sample by sample: a span starts at
+ * the first sample above `threshold` and ends after the last one once
+ * `silenceMs` of silence follow; its frequency comes from the left channel's
+ * rising zero crossings. Times are the caller's: the wall-clock instant of
+ * each period a paced sink plays, or the position in a recording.
+ */
+export class ToneTracker {
+  readonly spans: ToneSpan[] = [];
+  private open: { startMs: number; lastLoudMs: number; crossings: number; firstCrossMs: number; lastCrossMs: number } | null = null;
+  private prev = 0;
+  private readonly threshold: number;
+  private readonly silenceMs: number;
+
+  constructor(opts: { threshold?: number; silenceMs?: number } = {}) {
+    this.threshold = opts.threshold ?? 64;
+    this.silenceMs = opts.silenceMs ?? 2;
+  }
+
+  feed(pcm: Buffer, atMs: number): void {
+    const frames = Math.floor(pcm.length / 4);
+    for (let f = 0; f < frames; f++) {
+      const x = pcm.readInt16LE(f * 4);
+      const t = atMs + f * FRAME_MS;
+      if (Math.abs(x) > this.threshold) {
+        if (this.open) this.open.lastLoudMs = t;
+        else this.open = { startMs: t, lastLoudMs: t, crossings: 0, firstCrossMs: t, lastCrossMs: t };
+      } else if (this.open && t - this.open.lastLoudMs > this.silenceMs) {
+        this.close();
+      }
+      if (this.open && this.prev < 0 && x >= 0) {
+        if (this.open.crossings === 0) this.open.firstCrossMs = t;
+        this.open.lastCrossMs = t;
+        this.open.crossings++;
+      }
+      this.prev = x;
+    }
+  }
+
+  /** The spans, the last one closed at its last audible sample. */
+  finish(): ToneSpan[] {
+    this.close();
+    return this.spans;
+  }
+
+  private close(): void {
+    const o = this.open;
+    if (!o) return;
+    this.open = null;
+    const endMs = o.lastLoudMs + FRAME_MS;
+    const freqHz = o.crossings > 1 ? ((o.crossings - 1) * 1000) / (o.lastCrossMs - o.firstCrossMs) : 0;
+    this.spans.push({ freqHz, startMs: o.startMs, endMs, durationMs: endMs - o.startMs });
+  }
+}
+
+/** The spans of a recording (raw s16le 48 kHz stereo), positions in ms from its first byte. */
+export function toneSpans(pcm: Buffer, opts: { threshold?: number; silenceMs?: number } = {}): ToneSpan[] {
+  const tracker = new ToneTracker(opts);
+  tracker.feed(pcm, 0);
+  return tracker.finish();
+}
+
+/** Whether a span is the tone of `freqHz` (within 3 %). */
+export function isTone(span: ToneSpan, freqHz: number): boolean {
+  return Math.abs(span.freqHz - freqHz) <= freqHz * 0.03;
+}
+
+/**
+ * A sound card that takes audio as fast as it comes and keeps all of it in
+ * memory: the 60 s cases decode in a second instead of a minute. What it
+ * received is exactly what a paced card would have played.
+ */
+export class CaptureSink implements AudioSink {
+  readonly kind = 'file' as const;
+  readonly failure = null;
+  private chunks: Buffer[] = [];
+  async open(): Promise<void> {}
+  async write(pcm: Buffer): Promise<void> {
+    this.chunks.push(Buffer.from(pcm));
+  }
+  bufferedMs(): number {
+    return 0;
+  }
+  async drain(): Promise<void> {}
+  async close(): Promise<void> {}
+  received(): Buffer {
+    return Buffer.concat(this.chunks);
   }
 }

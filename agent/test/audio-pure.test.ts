@@ -1,6 +1,8 @@
 import t from 'tap';
 import { normalisationGain, parseEbur128Summary, volumeGainDb } from '../src/audio/loudness.js';
-import { firstAudibleFrame, rampPcm } from '../src/audio/fade.js';
+import { firstAudibleFrame, lastAudibleFrame, rampPcm } from '../src/audio/fade.js';
+import { memoryDecoder, withGain } from '../src/audio/memory-decoder.js';
+import { msToBytes } from '../src/audio/pcm.js';
 import { gainFilter } from '../src/audio/decoder.js';
 import { classify } from '../src/audio/probe.js';
 
@@ -80,4 +82,25 @@ t.test("what ffprobe's description means: an MP3's cover art is not a video, an 
   t.throws(() => classify([{ codec_type: 'video', codec_name: 'mjpeg', duration: '3' }], { format_name: 'mov,mp4,m4a,3gp,3g2,mj2' }), /must be H\.264 in MP4 \(it is mjpeg/);
   t.throws(() => classify([{ codec_type: 'video', codec_name: 'png' }], { format_name: 'png_pipe' }, 'audio'), /no audio stream/);
   t.throws(() => classify([{ codec_type: 'audio', codec_name: 'mp3', duration: '0' }], { format_name: 'mp3' }), /no duration/);
+});
+
+t.test('the memory decoder hands out whole frames from its offset, each slice at the gain', async (t) => {
+  const pcm = Buffer.alloc(msToBytes(100));
+  for (let i = 0; i < pcm.length; i += 2) pcm.writeInt16LE(((i * 37) % 20000) - 10000, i);
+  const d = memoryDecoder(pcm, { gainDb: -6, offsetMs: 20 });
+  const parts: Buffer[] = [];
+  for (let b = d.read(1001); b; b = d.read(1001)) {
+    t.equal(b.length % 4, 0, 'whole frames');
+    parts.push(b);
+  }
+  t.ok(d.ended);
+  t.ok(Buffer.concat(parts).equals(withGain(pcm.subarray(msToBytes(20)), -6)), 'the rest of the sound from 20 ms, 6 dB down, sample for sample');
+  t.equal(memoryDecoder(pcm, { gainDb: -Infinity }).read(64)!.findIndex((b) => b !== 0), -1, 'muted is silence');
+});
+
+t.test('lastAudibleFrame finds where a period\'s audio ends', async (t) => {
+  const p = Buffer.alloc(40);
+  t.equal(lastAudibleFrame(p), -1);
+  p.writeInt16LE(5, 4 * 6 + 2);
+  t.equal(lastAudibleFrame(p), 6);
 });

@@ -83,6 +83,30 @@ t.test('audio written late is not credited to a period that already began', asyn
   t.ok(firstAt - wroteAt <= 5.5, 'and within one period of it on the card timeline');
 });
 
+t.test('a cut fades what the card holds over a few ms, drops the rest and frees the writer', async (t) => {
+  const path = join(tempDir('sink'), 'cut.raw');
+  const sink = new PacedSink({ path }, log);
+  await sink.open();
+  const level = Buffer.alloc(msToBytes(300));
+  for (let i = 0; i < level.length; i += 2) level.writeInt16LE(10_000, i);
+  const writing = sink.write(level);
+  await new Promise((r) => setTimeout(r, 100));
+  const held = msToBytes(sink.bufferedMs());
+  const dropped = sink.cut(8);
+  await writing; // resolves at once: nothing of it is left to accept
+  t.ok(dropped >= held - msToBytes(40) && dropped <= held - msToBytes(8) + 4, `dropped ${dropped} of the ${held} bytes held or waiting, kept the 8 ms fade`);
+  await sink.drain();
+  await sink.close();
+  const file = readFileSync(path);
+  let last = file.length - 2;
+  while (last > 0 && file.readInt16LE(last) === 0) last -= 2;
+  const audible = last + 2 - file.findIndex((b) => b !== 0);
+  t.ok(Math.abs(audible - (level.length - dropped)) <= 8, `the card played what was not dropped (${audible} bytes)`);
+  let step = 0;
+  for (let i = 4; i <= last + 4 && i < file.length; i += 4) step = Math.max(step, Math.abs(file.readInt16LE(i) - file.readInt16LE(i - 4)));
+  t.ok(step <= 10_000 / msToBytes(8) * 4 * 1.5 + 1, `no step larger than the fade's (${step}): no click`);
+});
+
 t.test('writing to a sink that is not open fails clearly', async (t) => {
   const sink = new PacedSink({}, log);
   await t.rejects(sink.write(pattern(5)), /null sink is not open/);

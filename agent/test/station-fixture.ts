@@ -16,6 +16,7 @@ import { outputsOf } from '../src/relays/bank.js';
 import { makeTestTone } from '../src/audio/tones.js';
 import type { PlayLogRow } from '../src/store/station-store.js';
 import type { Programme } from '../src/domain/types.js';
+import type { AudioSink } from '../src/audio/sink.js';
 
 export interface Station {
   agent: Agent;
@@ -38,7 +39,7 @@ export interface Station {
 export async function startStation(
   over: Record<string, unknown> = {},
   dir = mkdtempSync(join(tmpdir(), 'loa-station-')),
-  opts: { ownRelays?: boolean } = {},
+  opts: { ownRelays?: boolean; sink?: AudioSink } = {},
 ): Promise<Station> {
   const config = parseConfig({
     station: { id: 'test-station', locale: 'en' },
@@ -60,7 +61,7 @@ export async function startStation(
   const names = new Map(outputsOf(config.relays).map((o) => [o.line, o.name]));
   const relays = new SimRelayDriver({ statePath: simStatePath(config.paths.state), names, faultsPath: simFaultsPath(config.paths.state) });
   mkdirSync(config.paths.state, { recursive: true });
-  const agent = await startAgent(config, { log: silentLogger(), ...(opts.ownRelays === false ? {} : { relayDriver: relays }) });
+  const agent = await startAgent(config, { log: silentLogger(), ...(opts.ownRelays === false ? {} : { relayDriver: relays }), ...(opts.sink ? { sink: opts.sink } : {}) });
   const played: PlayLogRow[] = [];
   const waiters: Array<() => void> = [];
   agent.conductor.on('played', (row: PlayLogRow) => {

@@ -1,7 +1,7 @@
 import ffmpeg from 'fluent-ffmpeg';
-import type { PassThrough } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
-import { PCM, msToBytes } from './pcm.js';
+import { BYTES_PER_FRAME, PCM, msToBytes } from './pcm.js';
 
 /**
  * The one module that imports fluent-ffmpeg (deprecated upstream, archived
@@ -12,6 +12,12 @@ import { PCM, msToBytes } from './pcm.js';
  * so a decoder is started ahead of its instant and `ready` says it has
  * pre-rolled; a full buffer pauses the pipe, which blocks ffmpeg, so a
  * prepared decoder holds at most `bufferMs` of audio in memory.
+ *
+ * The item ends when ffmpeg's output stream ends, never when the process
+ * exits: ffmpeg exits as soon as its last bytes are in the pipe, and up to
+ * about a second of audio (pipe, stream buffers, this buffer) is then still
+ * on its way. Treating the exit as the end cut the last 0.6-1.4 s of every
+ * item longer than the buffer.
  *
  * Gain is applied without a limiter: the cache computes a normalisation gain
  * that keeps the true peak under the ceiling, and volume only attenuates
@@ -88,6 +94,10 @@ class FfmpegDecoder implements Decoder {
   private readonly highWater: number;
   private markReady: () => void = () => undefined;
   private errors: string[] = [];
+  /** ffmpeg was spawned, so its stdout will close and end the stream. */
+  private spawned = false;
+  /** ffmpeg has exited: what is left in the pipe is bounded, so it is read without pausing. */
+  private exited = false;
 
   constructor(
     opts: DecoderOptions,
@@ -119,6 +129,7 @@ class FfmpegDecoder implements Decoder {
       if (line.trim()) this.errors = [...this.errors.slice(-9), line.trim()];
     });
     this.command.on('start', () => {
+      this.spawned = true;
       // kill() before the spawn (fluent-ffmpeg first checks capabilities) lands here.
       if (this.killReason) this.command.kill('SIGKILL');
     });
@@ -132,18 +143,26 @@ class FfmpegDecoder implements Decoder {
         resolve({ ok: false, reason });
       });
     });
-    this.stream = this.command.pipe() as PassThrough;
+    // No 'close' event: fluent-ffmpeg takes a closed output for a failure and
+    // kills ffmpeg 20 ms later, which on a loaded machine can come before the
+    // process's own exit is seen and turn a whole item into a failed one.
+    this.stream = new PassThrough({ emitClose: false });
+    this.command.pipe(this.stream, { end: true });
     this.stream.on('data', (chunk: Buffer) => {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
-      if (this.buffered >= this.highWater) this.stream.pause();
+      if (this.buffered >= this.highWater && !this.exited) this.stream.pause();
       if (this.buffered >= this.prerollBytes) this.markReady();
       this.wake();
     });
     this.stream.once('end', () => this.finish());
-    this.stream.once('close', () => this.finish());
-    // A failed ffmpeg may never end its output stream.
-    void this.done.then(() => setImmediate(() => this.finish()));
+    this.stream.once('error', () => this.finish());
+    void this.done.then(() => {
+      this.exited = true;
+      // ffmpeg never ran (not installed, not executable): no stream will ever end.
+      if (!this.spawned) this.finish();
+      else this.stream.resume();
+    });
   }
 
   get ended(): boolean {
@@ -155,8 +174,11 @@ class FfmpegDecoder implements Decoder {
   }
 
   read(maxBytes: number): Buffer | null {
-    if (this.buffered === 0) return null;
-    const want = Math.min(maxBytes, this.buffered);
+    // Pipe chunks split frames anywhere; only whole frames leave, so no
+    // cut (abort, fade) can shift the channels of what follows in the sink.
+    if (this.streamEnded && this.buffered < BYTES_PER_FRAME) this.discardPartialFrame();
+    const want = Math.min(maxBytes, this.buffered) - (Math.min(maxBytes, this.buffered) % BYTES_PER_FRAME);
+    if (want <= 0) return null;
     const parts: Buffer[] = [];
     let got = 0;
     while (got < want) {
@@ -173,8 +195,14 @@ class FfmpegDecoder implements Decoder {
   }
 
   waitForData(): Promise<void> {
-    if (this.buffered > 0 || this.streamEnded) return Promise.resolve();
+    if (this.buffered >= BYTES_PER_FRAME || this.streamEnded) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** A truncated last frame (never seen from ffmpeg, but a stream could end so) is not audio. */
+  private discardPartialFrame(): void {
+    this.chunks = [];
+    this.buffered = 0;
   }
 
   kill(): void {
@@ -192,6 +220,7 @@ class FfmpegDecoder implements Decoder {
   private finish(): void {
     if (this.streamEnded) return;
     this.streamEnded = true;
+    if (this.buffered < BYTES_PER_FRAME) this.discardPartialFrame();
     this.markReady();
     this.wake();
   }

@@ -25,3 +25,9 @@ export function firstAudibleFrame(pcm: Buffer): number {
   for (let i = 0; i < pcm.length; i++) if (pcm[i] !== 0) return Math.floor(i / BYTES_PER_FRAME);
   return -1;
 }
+
+/** Index of the last non-zero frame, or -1: where a period's audio ends (benchmarks, tests). */
+export function lastAudibleFrame(pcm: Buffer): number {
+  for (let i = pcm.length - 1; i >= 0; i--) if (pcm[i] !== 0) return Math.floor(i / BYTES_PER_FRAME);
+  return -1;
+}

@@ -7,7 +7,10 @@ import { BYTES_PER_FRAME, msToBytes } from './pcm.js';
  * period while the bulletin's own decoder spawns behind it.
  */
 export function memoryDecoder(pcm: Buffer, opts: { gainDb: number; offsetMs?: number; fadeInMs?: number; fadeOutMs?: number }): Decoder {
-  let rest = withGain(pcm.subarray(Math.min(pcm.length, msToBytes(opts.offsetMs ?? 0))), opts.gainDb);
+  // The gain is applied slice by slice as the player reads, not to the whole
+  // sound up front: scaling 2 s of PCM at once held an emergency's first
+  // sample back by 5-20 ms on a busy machine.
+  let rest = pcm.subarray(Math.min(pcm.length, msToBytes(opts.offsetMs ?? 0)));
   const done: Promise<DecoderResult> = Promise.resolve({ ok: true });
   return {
     fadeInMs: opts.fadeInMs ?? 0,
@@ -17,7 +20,7 @@ export function memoryDecoder(pcm: Buffer, opts: { gainDb: number; offsetMs?: nu
     read(maxBytes: number): Buffer | null {
       if (rest.length === 0) return null;
       const n = Math.min(rest.length, maxBytes - (maxBytes % BYTES_PER_FRAME));
-      const out = rest.subarray(0, n);
+      const out = withGain(rest.subarray(0, n), opts.gainDb);
       rest = rest.subarray(n);
       return out;
     },

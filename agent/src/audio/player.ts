@@ -15,15 +15,17 @@ export interface PlayItemOptions {
   /** No PCM for this long while more is expected: the decoder is killed and the item failed. */
   stallTimeoutMs: number;
   log: Logger;
+  /** Called once the first audio is in the sink (what waited for the item to be on air may go on). */
+  onStarted?: () => void;
 }
 
 export interface PlayOutcome {
   result: 'played' | 'interrupted' | 'failed';
-  /** Wall-clock ms of the first write to the sink (null: nothing was played). */
+  /** Wall-clock ms at which the first sample is heard: its write, after what the sink held before it (null: nothing was played). */
   startedAtMs: number | null;
   /** Estimated wall-clock ms at which the last written sample leaves the sink. */
   endedAtMs: number;
-  /** Audio written to the sink, ms (fade-out included); offsetMs + playedMs resumes. */
+  /** Audio the sink received and kept, ms, counted in samples (fade-out included); offsetMs + playedMs resumes. */
   playedMs: number;
   reason?: string;
 }
@@ -32,13 +34,21 @@ export interface PlayOutcome {
 const SLICE_MS = 20;
 /** Within this much of the instant, spin on setImmediate instead of trusting a timer. */
 const SPIN_MS = 2;
+/**
+ * An abort fades out what the sink holds over this long (where the sink can
+ * take audio back): long enough not to click, short enough that an
+ * emergency is heard at once.
+ */
+export const CUT_FADE_MS = 8;
 
 /**
  * Plays one decoded item into the sink: waits for the pre-roll, waits
  * precisely for `startAtMs`, then feeds the sink as it accepts audio.
- * The decoder's fades are applied here (see fade.ts). On abort, what is already decoded
- * (up to fadeOutMs) is faded out rather than cut, so there is no click; the
- * audio already in the sink's buffer still plays (at most its buffer).
+ * The decoder's fades are applied here (see fade.ts). On abort, a sink
+ * that can take audio back (`cut`) fades out what it holds over CUT_FADE_MS
+ * at that very moment and drops the rest; with any other sink what is
+ * already decoded (up to fadeOutMs) is faded out after the sink's buffer.
+ * Either way there is no click.
  * Never throws: every ending is an outcome, and the decoder is always dead
  * when this resolves.
  */
@@ -49,10 +59,16 @@ export async function playItem(opts: PlayItemOptions): Promise<PlayOutcome> {
   const sliceBytes = msToBytes(SLICE_MS);
   let startedAtMs: number | null = null;
   let written = 0;
+  let dropped = 0;
+  const cutOnAbort = (): void => {
+    if (sink.cut && startedAtMs !== null) dropped += sink.cut(CUT_FADE_MS);
+  };
 
   const outcome = (result: PlayOutcome['result'], reason?: string): PlayOutcome => {
     decoder.kill();
-    return { result, startedAtMs, endedAtMs: wallClockMs() + sink.bufferedMs(), playedMs: bytesToMs(written), ...(reason ? { reason } : {}) };
+    signal.removeEventListener('abort', cutOnAbort);
+    const kept = Math.max(0, written - dropped);
+    return { result, startedAtMs, endedAtMs: wallClockMs() + sink.bufferedMs(), playedMs: bytesToMs(kept), ...(reason ? { reason } : {}) };
   };
   const failure = async (): Promise<string> => {
     const r = await decoder.done;
@@ -81,11 +97,16 @@ export async function playItem(opts: PlayItemOptions): Promise<PlayOutcome> {
       rampPcm(pcm.subarray(0, span), fadedIn / fadeInBytes, (fadedIn + span) / fadeInBytes);
       fadedIn += span;
     }
-    startedAtMs ??= wallClockMs();
+    if (startedAtMs === null) {
+      startedAtMs = wallClockMs() + sink.bufferedMs();
+      // At the abort itself, not when the loop next looks: a write may be waiting for room.
+      signal.addEventListener('abort', cutOnAbort, { once: true });
+    }
     // A wedged sound card (aplay stuck on a dead device) must not hang the station either.
     if ((await raceStall(sink.write(pcm), opts.stallTimeoutMs)) === 'stalled') {
       throw new Error(`sink (${sink.kind}) accepted no audio for ${opts.stallTimeoutMs} ms`);
     }
+    if (written === 0) opts.onStarted?.();
     written += pcm.length;
   };
   const fadeOutAndWrite = async (pcm: Buffer): Promise<void> => {
@@ -95,6 +116,7 @@ export async function playItem(opts: PlayItemOptions): Promise<PlayOutcome> {
   try {
     for (;;) {
       if (signal.aborted) {
+        if (sink.cut && startedAtMs !== null) return outcome('interrupted');
         const more = decoder.read(Math.max(0, fadeOutBytes - tail.length)) ?? Buffer.alloc(0);
         await fadeOutAndWrite(Buffer.concat([tail, more]).subarray(0, fadeOutBytes));
         return outcome('interrupted');
@@ -109,8 +131,10 @@ export async function playItem(opts: PlayItemOptions): Promise<PlayOutcome> {
         continue;
       }
       if (decoder.ended) {
-        const result = await decoder.done;
+        // The tail first: ffmpeg's exit can be seen well after its last byte,
+        // and the sink would run dry before the item's last 30 ms meanwhile.
         await fadeOutAndWrite(tail);
+        const result = await decoder.done;
         if (!result.ok) return outcome('failed', result.reason);
         return outcome(written > 0 ? 'played' : 'failed', written > 0 ? undefined : 'decoder ended without audio');
       }

@@ -3,6 +3,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Logger } from 'pino';
 import type { SinkConfig } from '../config/schema.js';
 import { wallClockMs } from './clock.js';
+import { rampPcm } from './fade.js';
 import { BYTES_PER_FRAME, BYTES_PER_MS, PCM, bytesToMs, msToBytes } from './pcm.js';
 
 /**
@@ -21,6 +22,13 @@ export interface AudioSink {
   readonly failure: Error | null;
   /** Resolves when everything written has been played out. */
   drain(): Promise<void>;
+  /**
+   * Where the sink can take back what it holds (a virtual card): fades the
+   * first `fadeMs` of it to silence, drops the rest, and resolves the writes
+   * waiting for room. Returns the bytes dropped (never played). A preemption
+   * is then heard after `fadeMs`, not after the whole buffer.
+   */
+  cut?(fadeMs: number): number;
   close(): Promise<void>;
 }
 
@@ -148,6 +156,24 @@ export class PacedSink implements AudioSink {
   drain(): Promise<void> {
     if (this.state !== 'open') return Promise.resolve();
     return new Promise((resolve) => this.drains.push(resolve));
+  }
+
+  cut(fadeMs: number): number {
+    const keep = Math.min(this.queuedBytes, msToBytes(fadeMs));
+    let dropped = this.queuedBytes - keep;
+    const first = this.queue[0];
+    if (first && keep > 0) {
+      const kept = Buffer.concat(this.queue.map((a) => a.buf)).subarray(0, keep);
+      this.queue = [{ buf: rampPcm(Buffer.from(kept), 1, 0), at: first.at }];
+    } else {
+      this.queue = [];
+    }
+    this.queuedBytes = keep;
+    for (const w of this.writers.splice(0)) {
+      dropped += w.buf.length;
+      w.resolve();
+    }
+    return dropped;
   }
 
   async close(): Promise<void> {

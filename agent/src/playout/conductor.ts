@@ -66,7 +66,12 @@ interface Current {
   plan: SessionPlan;
   candidate: Candidate;
   controller: AbortController;
+  /** The session has stopped (no more audio from it); its records may still wait, see `holdRecords`. */
+  released: Promise<void>;
+  /** Its records are written: play-log rows, request and occurrence states. */
   done: Promise<void>;
+  /** Delays the rest of its records until `until` settles (a preemption's first sample). */
+  holdRecords(until: Promise<void>): void;
   startedMs: number;
 }
 
@@ -341,15 +346,24 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     for (const o of decision.missed) this.recordMissed(o, records.get(o.id)?.resume);
 
     if (decision.next) {
+      let onAir: (() => void) | undefined;
       if (decision.preempt && this.current) {
         const cut = this.current;
         this.o.log.warn({ cut: cut.key, by: decision.next.key }, 'preempting');
+        // The cut session's records (its row, its resume point) are written
+        // once the new session's first sample is out, not before it: each
+        // commit is an fsync. A crash in between leaves the cut session
+        // "playing", which the restart records as interrupted and resumes.
+        cut.holdRecords(new Promise<void>((resolve) => (onAir = resolve)));
         cut.controller.abort(new Error(`preempted by ${decision.next.key}`));
-        await cut.done;
+        await cut.released;
       }
       const plan = this.planFor(decision.next, requests.find((r) => decision.next?.kind === 'request' && r.request.id === decision.next.request.id)?.request);
-      if (plan) this.begin(decision.next, plan);
-      else this.kick('unplayable candidate dropped');
+      if (plan) this.begin(decision.next, plan, onAir);
+      else {
+        onAir?.();
+        this.kick('unplayable candidate dropped');
+      }
     }
 
     if (this.timer) clearTimeout(this.timer);
@@ -414,7 +428,8 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     return zones;
   }
 
-  private begin(candidate: Candidate, plan: SessionPlan): void {
+  /** `onAir` is called once the session's first audio is in the sink, or it ended without any. */
+  private begin(candidate: Candidate, plan: SessionPlan, onAir?: () => void): void {
     const now = this.now();
     this.powerDown?.abort();
     this.powerDown = null;
@@ -426,28 +441,45 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', candidate.kind === 'occurrence' ? (candidate.resume ?? { item: 0, offsetMs: 0 }) : { item: 0, offsetMs: 0 }, now);
     else this.o.store.setRequestState(plan.requestId, 'playing', now, candidate.kind === 'request' ? candidate.request.resume : undefined);
     const controller = new AbortController();
+    let held: Promise<void> | null = null;
     const hooks = {
       logged: (row: PlayLogRow, after?: { resume: ResumePoint; bulletinPlayed?: string }) => {
-        const progress = after && {
-          ...after,
-          ...(plan.kind === 'occurrence' ? { occurrence: { id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs } } : { requestId: plan.requestId }),
+        // The row and the progress it implies are one transaction (a cut can neither lose nor replay the item).
+        const write = (): void => {
+          const progress = after && {
+            ...after,
+            ...(plan.kind === 'occurrence' ? { occurrence: { id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs } } : { requestId: plan.requestId }),
+          };
+          this.o.store.logItem(row, progress, this.now());
+          this.emit('played', row);
         };
-        this.o.store.logItem(row, progress, this.now());
-        this.emit('played', row);
+        // Held rows are written from a microtask: a failure is logged there, never thrown into the void.
+        if (held) void held.then(write).catch((err: unknown) => this.o.log.error({ err, session: plan.key }, 'play-log row could not be written'));
+        else write();
       },
+      onAir: () => onAir?.(),
       clockLabel: () => this.o.clock.label(),
       now: this.now,
       // A programme is tried again within its grace window, a request for as long from now; an emergency never waits.
       powerUpRetryUntilMs: () => (classOf(plan.priority) === 'emergency' ? null : (plan.kind === 'occurrence' ? plan.scheduledMs : now) + this.o.settings.graceMs),
     };
     this.emit('session', { key: plan.key, label: plan.label, state: 'started' });
-    const done = runSession(plan, this.o.ports, hooks, controller.signal)
-      .catch((err: unknown): SessionOutcome => {
-        this.o.log.error({ err, session: plan.key }, 'session failed');
-        return { completed: true, reason: (err as Error).message };
+    const ended = runSession(plan, this.o.ports, hooks, controller.signal).catch((err: unknown): SessionOutcome => {
+      this.o.log.error({ err, session: plan.key }, 'session failed');
+      return { completed: true, reason: (err as Error).message };
+    });
+    const released = ended.then(() => onAir?.());
+    // Nobody awaits a preempted session's records, so their failure is logged here rather than left unhandled.
+    const done = ended
+      .then(async (outcome) => {
+        if (held) await held;
+        this.finish(plan, controller.signal, outcome);
       })
-      .then((outcome) => this.finish(plan, controller.signal, outcome));
-    this.current = { key: plan.key, priority: plan.priority, plan, candidate, controller, done, startedMs: now };
+      .catch((err: unknown) => this.o.log.error({ err, session: plan.key }, 'session records could not be written'));
+    const holdRecords = (until: Promise<void>): void => {
+      held = until;
+    };
+    this.current = { key: plan.key, priority: plan.priority, plan, candidate, controller, released, done, holdRecords, startedMs: now };
   }
 
   private finish(plan: SessionPlan, signal: AbortSignal, outcome: SessionOutcome): void {
@@ -473,6 +505,11 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     this.emit('session', { key: plan.key, label: plan.label, state: outcome.failed ? 'failed' : outcome.completed ? 'completed' : operatorStop ? 'stopped' : 'interrupted' });
     if (this.current?.key === plan.key) this.current = null;
     if (shuttingDown) return;
+    // A preempted session's records come after its successor went on air: the relays are the successor's now.
+    if (this.current) {
+      this.kick(`session ${plan.key} ended`);
+      return;
+    }
     // Relays go down after the tail unless the next session claims them first.
     const down = new AbortController();
     this.powerDown = down;

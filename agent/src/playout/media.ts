@@ -112,8 +112,8 @@ export class StationMedia {
           : startDecoder({ file: path, offsetMs, gainDb, ...fades, ffmpegPath: audio.ffmpegPath }, this.log);
         await decoder.ready;
         return {
-          play: (startAtMs, signal) =>
-            playItem({ decoder, sink: this.sink, ...(startAtMs !== null ? { startAtMs } : {}), signal, stallTimeoutMs: audio.stallTimeoutMs, log: this.log }),
+          play: (startAtMs, signal, onStarted) =>
+            playItem({ decoder, sink: this.sink, ...(startAtMs !== null ? { startAtMs } : {}), signal, stallTimeoutMs: audio.stallTimeoutMs, log: this.log, ...(onStarted ? { onStarted } : {}) }),
           discard: () => decoder.kill(),
         };
       },

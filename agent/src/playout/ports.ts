@@ -64,8 +64,8 @@ export interface ItemOutcome {
 
 /** A decoder warmed up ahead of its instant. */
 export interface PreparedItem {
-  /** Starts the audio at `startAtMs` (or at once) and resolves when it ends. */
-  play(startAtMs: number | null, signal: AbortSignal): Promise<ItemOutcome>;
+  /** Starts the audio at `startAtMs` (or at once) and resolves when it ends; `onStarted` once its first audio is in the sink. */
+  play(startAtMs: number | null, signal: AbortSignal, onStarted?: () => void): Promise<ItemOutcome>;
   /** Releases a prepared item that will not be played. */
   discard(): void;
 }

@@ -3,6 +3,7 @@ import type { InterruptionPolicy } from '../domain/types.js';
 import type { PlayLogRow } from '../store/station-store.js';
 import type { AudioPort, ContentPort, ItemOutcome, PreparedItem, RelayPort, ResumePoint } from './ports.js';
 import { sleep } from '../lib/backoff.js';
+import { wallClockMs } from '../audio/clock.js';
 
 /**
  * One session: a programme occurrence or an operator request, from relays
@@ -74,6 +75,8 @@ export interface SessionHooks {
    * replay the item.
    */
   logged(row: PlayLogRow, after?: { resume: ResumePoint; bulletinPlayed?: string }): void;
+  /** The session's first audio is in the sink (a preemption's cut session records itself then). */
+  onAir?(): void;
   clockLabel(): string;
   now(): number;
   /**
@@ -103,6 +106,9 @@ export interface SessionPorts {
 
 type Prepared = { ok: true; item: PreparedItem } | { ok: false; problem: string };
 
+/** A gap's timer wakes this early; the player then waits to the sample (a timer is not that precise). */
+const GAP_WAKE_AHEAD_MS = 30;
+
 export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: SessionHooks, signal: AbortSignal): Promise<SessionOutcome> {
   const { log } = ports;
   const prepare = async (i: number, onVerified?: (ok: boolean) => void): Promise<Prepared> => {
@@ -112,7 +118,6 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     if ('problem' in content) return { ok: false, problem: content.problem };
     try {
       const prepared = await ports.audio.prepare({ path: content.path, offsetMs: item.offsetMs, gainDb: content.gainDb + plan.volumeGainDb });
-      ports.content.touch(item.content);
       return { ok: true, item: prepared };
     } catch (err) {
       return { ok: false, problem: (err as Error).message };
@@ -176,14 +181,17 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     // The next item warms up while this one plays.
     if (i + 1 < plan.items.length) pending = prepare(i + 1);
     const watch = ports.relays.watch(plan.zones);
-    const outcome: ItemOutcome = await prepared.item.play(startAt, signal);
+    const outcome: ItemOutcome = await prepared.item.play(startAt, signal, hooks.onAir);
     const relays = watch.stop();
     startAt = null;
+    // Used-time for the cache's eviction order: a commit, so not on the way to an item's first sample.
+    if (outcome.startedAtMs !== null) ports.content.touch(item.content);
     const ended = row(item, {
       result: outcome.result,
       relays,
       ...(outcome.startedAtMs !== null ? { startedMs: Math.round(outcome.startedAtMs) } : {}),
       endedMs: Math.round(outcome.endedAtMs),
+      playedMs: Math.round(outcome.playedMs),
       ...((outcome.reason ?? powerProblem) !== undefined ? { reason: outcome.reason ?? powerProblem } : {}),
     });
     if (outcome.result === 'interrupted') {
@@ -194,8 +202,12 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     hooks.logged(ended, { resume: resumeAfter(plan, i), ...(item.origin.kind === 'bulletin' ? { bulletinPlayed: item.origin.requestId } : {}) });
     if (outcome.result === 'failed') log.error({ session: plan.key, content: item.content, reason: outcome.reason }, 'item failed: moving on');
     if (item.gapMs > 0 && i + 1 < plan.items.length) {
+      // The gap is silence at the speaker: it counts from the item's last
+      // sample leaving the sink, not from its last write (the sink still holds
+      // up to its buffer then), and the next item starts at the sample.
+      startAt = outcome.endedAtMs + item.gapMs;
       try {
-        await sleep(item.gapMs, signal);
+        await sleep(Math.max(0, startAt - wallClockMs() - GAP_WAKE_AHEAD_MS), signal);
       } catch {
         await discardPending(pending);
         return interrupted(plan, i + 1, 0, String(signal.reason ?? 'aborted'));

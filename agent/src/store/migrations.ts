@@ -158,4 +158,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE play_log ADD COLUMN relay_evidence TEXT;
   `,
+  // 6: proof of play says how much audio reached the sound card, counted in samples.
+  `
+  ALTER TABLE play_log ADD COLUMN played_ms INTEGER;
+  `,
 ];

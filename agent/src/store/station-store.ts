@@ -20,6 +20,8 @@ export interface PlayLogRow {
   scheduledMs?: number;
   startedMs?: number;
   endedMs?: number;
+  /** Audio the sink received for this item, ms, counted in samples (not wall clock, not the file's length). */
+  playedMs?: number;
   zones: string[];
   volume: number;
   result: PlayResult;
@@ -255,9 +257,9 @@ export class StationStore {
     if (rows.length === 0) return;
     const insertLog = this.db.prepare(
       `INSERT INTO play_log (id, source, programme_id, occurrence_id, request_id, content, priority, scheduled_ms,
-         started_ms, ended_ms, zones, volume, result, reason, clock, relay_evidence)
+         started_ms, ended_ms, played_ms, zones, volume, result, reason, clock, relay_evidence)
        VALUES (@id, @source, @programmeId, @occurrenceId, @requestId, @content, @priority, @scheduledMs,
-         @startedMs, @endedMs, @zones, @volume, @result, @reason, @clock, @relayEvidence)`,
+         @startedMs, @endedMs, @playedMs, @zones, @volume, @result, @reason, @clock, @relayEvidence)`,
     );
     this.db.transaction(() => {
       for (const row of rows) {
@@ -273,6 +275,7 @@ export class StationStore {
           scheduledMs: row.scheduledMs ?? null,
           startedMs: row.startedMs ?? null,
           endedMs: row.endedMs ?? null,
+          playedMs: row.playedMs ?? null,
           zones: JSON.stringify(row.zones),
           volume: row.volume,
           result: row.result,
@@ -300,6 +303,7 @@ export class StationStore {
       ...(r.scheduled_ms !== null ? { scheduledMs: r.scheduled_ms as number } : {}),
       ...(r.started_ms !== null ? { startedMs: r.started_ms as number } : {}),
       ...(r.ended_ms !== null ? { endedMs: r.ended_ms as number } : {}),
+      ...(r.played_ms !== null ? { playedMs: r.played_ms as number } : {}),
       zones: JSON.parse(r.zones as string) as string[],
       volume: r.volume as number,
       result: r.result as PlayResult,
