@@ -169,3 +169,26 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
+
+/**
+ * The config of a one-amplifier, one-zone ("north") station on simulated
+ * relays with a file sink and a trusted clock; `extra` adds or replaces
+ * top-level sections (sync, board, schedule).
+ */
+export function simStationConfig(o: { id: string; dir: string; sink: string; locale?: 'vi' | 'en'; warmupMs?: number; zoneLeadMs?: number; tailMs?: number }, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    station: { id: o.id, locale: o.locale ?? 'en' },
+    paths: { state: join(o.dir, 'state'), socket: join(o.dir, 'loa.sock') },
+    relays: {
+      driver: 'sim',
+      amplifiers: [{ name: 'amp', line: 17, warmupMs: o.warmupMs ?? 200 }],
+      zones: [{ name: 'north', line: 22, amplifier: 'amp' }],
+      zoneLeadMs: o.zoneLeadMs ?? 50,
+      tailMs: o.tailMs ?? 100,
+    },
+    audio: { sink: { kind: 'file', path: o.sink }, chime: { enabled: false } },
+    clock: { trustWithoutSync: true },
+    log: { level: 'warn' },
+    ...extra,
+  };
+}

@@ -8,6 +8,7 @@ import { makeTestTone } from '../src/audio/tones.js';
 import { launchBrowser } from './chromium-fixture.js';
 import { until } from './sync-fixture.js';
 import { startProvince } from './province-fixture.js';
+import { simStationConfig } from './daemon-fixture.js';
 
 /** Runs `loa ARGS` in-process against the daemon; returns exit code and output. */
 async function loa(...args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -58,22 +59,10 @@ interface ShowingRow { id: string; key: string; source: string; result: string; 
 
 t.test('proof of display survives kill -9, shows in loa board log and is sent again by upload-log', async (t) => {
   const { broker, keys, province } = await startProvince(t);
-  writeFileSync(configPath, JSON.stringify({
-    station: { id: 'proof-daemon', locale: 'vi' },
-    paths: { state: join(dir, 'state'), socket: join(dir, 'loa.sock') },
-    relays: {
-      driver: 'sim',
-      amplifiers: [{ name: 'amp', line: 17, warmupMs: 200 }],
-      zones: [{ name: 'north', line: 22, amplifier: 'amp' }],
-      zoneLeadMs: 50,
-      tailMs: 100,
-    },
-    audio: { sink: { kind: 'file', path: join(dir, 'out.raw') }, chime: { enabled: false } },
-    clock: { trustWithoutSync: true },
-    log: { level: 'warn' },
+  writeFileSync(configPath, JSON.stringify(simStationConfig({ id: 'proof-daemon', locale: 'vi', dir, sink: join(dir, 'out.raw') }, {
     board: { port: 0, display: { driver: 'sim' } },
     sync: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, reconnect: { initialMs: 200, maxMs: 2000, connectTimeoutMs: 5000 } },
-  }));
+  })));
 
   let daemon = await startDaemon();
   t.teardown(() => { daemon.kill('SIGKILL'); });

@@ -8,6 +8,7 @@
  */
 import t from 'tap';
 import { startProvince } from './province-fixture.js';
+import { simStationConfig } from './daemon-fixture.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -103,22 +104,10 @@ const cases = [
 
 t.test('blank, huge and hostile emergencies from the CLI and the province all air; the agent lives', async (t) => {
   const { broker, keys, province } = await startProvince(t);
-  writeFileSync(configPath, JSON.stringify({
-    station: { id: 'emergency-input', locale: 'en' },
-    paths: { state: join(dir, 'state'), socket: join(dir, 'loa.sock') },
-    relays: {
-      driver: 'sim',
-      amplifiers: [{ name: 'amp', line: 17, warmupMs: 100 }],
-      zones: [{ name: 'north', line: 22, amplifier: 'amp' }],
-      zoneLeadMs: 20,
-      tailMs: 50,
-    },
-    audio: { sink: { kind: 'file', path: sinkPath }, chime: { enabled: false } },
-    clock: { trustWithoutSync: true },
-    log: { level: 'warn' },
+  writeFileSync(configPath, JSON.stringify(simStationConfig({ id: 'emergency-input', dir, sink: sinkPath, warmupMs: 100, zoneLeadMs: 20, tailMs: 50 }, {
     board: { port: 0 },
     sync: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, reconnect: { initialMs: 200, maxMs: 2000, connectTimeoutMs: 5000 } },
-  }));
+  })));
   const daemon = await startDaemon();
   t.teardown(() => { daemon.kill('SIGKILL'); });
   const boardUrl = (await json<{ url: string }>('board', 'status')).url;

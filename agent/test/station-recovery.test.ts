@@ -17,7 +17,7 @@ import { Outbox, OUTBOX_DEFAULTS } from '../src/sync/outbox.js';
 import { RequestSchema, type StationRequest } from '../src/domain/request.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startStation } from './station-fixture.js';
-import { killHard, loa, loaJson, sleep, startDaemon, stopDaemon, tonesHeard, until, type Daemon } from './daemon-fixture.js';
+import { killHard, loa, loaJson, simStationConfig, sleep, startDaemon, stopDaemon, tonesHeard, until, type Daemon } from './daemon-fixture.js';
 
 interface Row { result: string; reason?: string; content?: string; programmeId?: string; requestId?: string; startedMs?: number; endedMs?: number }
 
@@ -25,21 +25,7 @@ function station(graceMs: number): { dir: string; configPath: string; sink: stri
   const dir = mkdtempSync(join(tmpdir(), 'loa-recovery-'));
   const configPath = join(dir, 'config.json');
   const sink = join(dir, 'out.raw');
-  writeFileSync(configPath, JSON.stringify({
-    station: { id: 'recovery-test', locale: 'en' },
-    paths: { state: join(dir, 'state'), socket: join(dir, 'loa.sock') },
-    relays: {
-      driver: 'sim',
-      amplifiers: [{ name: 'amp', line: 17, warmupMs: 200 }],
-      zones: [{ name: 'north', line: 22, amplifier: 'amp' }],
-      zoneLeadMs: 50,
-      tailMs: 100,
-    },
-    audio: { sink: { kind: 'file', path: sink }, chime: { enabled: false } },
-    schedule: { graceMs },
-    clock: { trustWithoutSync: true },
-    log: { level: 'warn' },
-  }));
+  writeFileSync(configPath, JSON.stringify(simStationConfig({ id: 'recovery-test', dir, sink }, { schedule: { graceMs } })));
   return { dir, configPath, sink };
 }
 
