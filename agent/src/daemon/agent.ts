@@ -142,6 +142,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   if (clock.trusted) store.dateUndatedSchedule(now());
 
   // Behind the microcontroller, the play log's relay evidence is its own outputs and amplifier current.
+  // What each record says of the clock it was made with.
+  const clockLabel = () => (clock.trusted ? clock.state.reason : `untrusted:${clock.state.reason}`);
   const relays = relayPort(bank, config.relays, now, bridge && driver.kind === 'bridge' ? () => bridge.amplifierCurrentMa() : undefined);
   const conductor = new Conductor({
     store,
@@ -153,7 +155,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     chime: media.chime && config.audio.chime.enabled ? { content: media.chime, classes: config.audio.chime.classes } : null,
     prerollMs: 600,
     volumeGainDb: media.volumeGainDb,
-    clock: { get trusted() { return clock.trusted; }, label: () => (clock.trusted ? clock.state.reason : `untrusted:${clock.state.reason}`) },
+    clock: { get trusted() { return clock.trusted; }, label: clockLabel },
     now,
   });
   clock.on('trust', () => {
@@ -182,7 +184,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   // A board that cannot start (its port taken) is a problem to report, never a station off air.
   try {
     board = config.board
-      ? await (await import('./board-link.js')).BoardLink.open(config.board, { log: log.child({ part: 'board' }), timezone: config.station.timezone, conductor, media, store, now, clockLabel: () => (clock.trusted ? clock.state.reason : `untrusted:${clock.state.reason}`) })
+      ? await (await import('./board-link.js')).BoardLink.open(config.board, { log: log.child({ part: 'board' }), timezone: config.station.timezone, conductor, media, store, now, clockLabel })
       : null;
   } catch (err) {
     log.error({ err }, 'board could not start; the station plays without it');
@@ -261,6 +263,11 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const server: Server = await startControlServer(config.paths.socket, handlers, log);
   log.info({ station: config.station.id, version: SOFTWARE_VERSION, relays: driver.kind, sink: config.audio.sink.kind }, 'agent ready');
   return agent;
+}
+
+/** How many log rows a request asks for: 30 by default, at most 1000. */
+function rowLimit(p: Record<string, unknown>): number {
+  return typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30;
 }
 
 /** The config, with the target in force on top: what the province set survives a restart. */
@@ -384,7 +391,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
     'cache.list': () => ({ items: media.list() }),
     'cache.import': async (p) => media.importFile(String(p.path), typeof p.name === 'string' ? p.name : undefined),
     'cache.verify': async (p) => media.verify(typeof p.sha === 'string' ? p.sha : undefined),
-    log: (p) => ({ rows: store.recentPlays(typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30) }),
+    log: (p) => ({ rows: store.recentPlays(rowLimit(p)) }),
     report: (p) => {
       try {
         return stationReport(store.db, { timezone: config.station.timezone, nowMs: now(), ...(typeof p.from === 'string' ? { from: p.from } : {}), ...(typeof p.to === 'string' ? { to: p.to } : {}) });
@@ -393,6 +400,6 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
         throw err;
       }
     },
-    'board.log': (p) => ({ rows: recentBoardProof(store.db, typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30) }),
+    'board.log': (p) => ({ rows: recentBoardProof(store.db, rowLimit(p)) }),
   };
 }

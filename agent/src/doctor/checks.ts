@@ -61,7 +61,7 @@ export async function runDoctor(input: DoctorInput): Promise<{ checks: Check[] }
   checks.push(relayCheck(config, L));
   if (!flagged.has('paths.state')) checks.push(diskCheck(config, L));
   checks.push(databaseCheck(config, L));
-  checks.push(...contentChecks(config, locale));
+  checks.push(...contentChecks(config, locale, L));
   checks.push(...boardChecks(config, L));
 
   try {
@@ -170,7 +170,7 @@ function databaseCheck(config: Config, L: (m: { vi: string; en: string }) => str
 }
 
 /** Quarantined or missing content (cache/unplayable.ts), one failure per file, until it is fetched again. */
-function contentChecks(config: Config, locale: Locale): Check[] {
+function contentChecks(config: Config, locale: Locale, L: (m: { vi: string; en: string }) => string): Check[] {
   const path = databasePath(config.paths.state);
   if (!existsSync(path)) return [];
   let db: Database.Database | null = null;
@@ -180,7 +180,7 @@ function contentChecks(config: Config, locale: Locale): Check[] {
       name: 'content',
       status: 'fail',
       detail: describeUnplayable(u, locale),
-      fix: locale === 'vi' ? 'chờ tỉnh gửi lại (loa status), hoặc nhập lại tệp: loa cache import FILE' : 'wait for the province to send it again (loa status), or import the file again: loa cache import FILE',
+      fix: L({ vi: 'chờ tỉnh gửi lại (loa status), hoặc nhập lại tệp: loa cache import FILE', en: 'wait for the province to send it again (loa status), or import the file again: loa cache import FILE' }),
     }));
   } catch {
     return []; // databaseCheck reports a database that cannot be read

@@ -156,13 +156,13 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       const items = expand(request.items);
       const item = items.find((it) => it.origin.kind === 'item' && it.origin.index === r.resume.item);
       const finished = r.resume.item >= items.length;
-      const everyZone = this.o.settings.zones.map((z) => z.name);
+      // Zones and volume as the session had them: the same Circular 39 rules that planned it.
+      const { plan } = this.planSessionFor(`request:${request.id}`, { kind: 'request', request }, now);
       this.o.store.db.transaction(() => {
         if (item) {
           this.o.store.logPlays([{
             source: 'request', requestId: request.id, content: item.content, priority: request.priority,
-            zones: classOf(request.priority) === 'emergency' || request.zones.length === 0 ? everyZone : request.zones,
-            volume: classOf(request.priority) === 'emergency' ? this.o.settings.emergencyVolume : request.volume, result: 'interrupted',
+            zones: plan.zones, volume: plan.volume, result: 'interrupted',
             reason: expired ? `${reason}; not resumed: the request had expired` : reason, clock: this.o.clock.label(),
           }], now);
         }
@@ -391,17 +391,13 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       if (!request) return null;
       subject = { kind: 'request', request, ...(c.request.resume ? { resume: c.request.resume } : {}) };
     }
-    const { plan, warnings } = planSession({
-      key: c.key,
-      subject,
-      settings: this.o.settings,
-      chime: this.o.chime,
-      interruption: this.o.interruption,
-      volumeGainDb: this.o.volumeGainDb,
-      nowMs: now,
-    });
+    const { plan, warnings } = this.planSessionFor(c.key, subject, now);
     this.warnPlan(warnings, { session: plan.key });
     return plan;
+  }
+
+  private planSessionFor(key: string, subject: PlanSubject, nowMs: number): ReturnType<typeof planSession> {
+    return planSession({ key, subject, settings: this.o.settings, chime: this.o.chime, interruption: this.o.interruption, volumeGainDb: this.o.volumeGainDb, nowMs });
   }
 
   private warnPlan(warnings: readonly PlanWarning[], context: { session?: string } = {}): void {

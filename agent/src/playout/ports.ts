@@ -26,7 +26,7 @@ export interface RelayPort {
 /**
  * Whether each zone's relay (and its amplifier) was confirmed on for the
  * whole item, and what the confirmation rests on: `readback` the levels read
- * back from the lines (sysfs, gpiod, the simulated bank), `mcu` the
+ * back from the lines (sysfs, the simulated bank; not gpiod, see RelayDriver.readsLine), `mcu` the
  * microcontroller's own outputs and its amplifier current, `none` nothing
  * could be read.
  */

@@ -58,6 +58,8 @@ export interface ItemProgress {
   bulletinPlayed?: string;
 }
 
+export type RequestState = 'pending' | 'playing' | 'done' | 'cancelled' | 'expired' | 'failed';
+
 export interface PendingRequestRow {
   request: StationRequest;
   createdMs: number;
@@ -229,13 +231,8 @@ export class StationStore {
     return out;
   }
 
-  setRequestState(id: string, state: 'pending' | 'playing' | 'done' | 'cancelled' | 'expired' | 'failed', nowMs: number, resume?: ResumePoint): void {
-    const row = this.db.prepare('SELECT doc FROM request WHERE id = ?').get(id) as { doc: string } | undefined;
-    if (!row) return;
-    const doc = JSON.parse(row.doc) as Record<string, unknown>;
-    if (resume) doc.resume = resume;
-    else delete doc.resume;
-    this.db.prepare('UPDATE request SET state = ?, doc = ?, updated_ms = ? WHERE id = ?').run(state, JSON.stringify(doc), nowMs, id);
+  setRequestState(id: string, state: RequestState, nowMs: number, resume?: ResumePoint): void {
+    this.updateRequest(id, state, resume ? { resume } : {}, nowMs);
   }
 
   /**
@@ -244,10 +241,15 @@ export class StationStore {
    * second crash does not push the deadline on.
    */
   requeueRequest(id: string, resume: ResumePoint, expiresMs: number, nowMs: number): void {
+    this.updateRequest(id, 'pending', { resume, expiresMs }, nowMs);
+  }
+
+  /** A request's new state; its stored document gets `patch` (a resume point not given is cleared). */
+  private updateRequest(id: string, state: RequestState, patch: { resume?: ResumePoint; expiresMs?: number }, nowMs: number): void {
     const row = this.db.prepare('SELECT doc FROM request WHERE id = ?').get(id) as { doc: string } | undefined;
     if (!row) return;
-    const doc = { ...(JSON.parse(row.doc) as Record<string, unknown>), resume, expiresMs };
-    this.db.prepare("UPDATE request SET state = 'pending', doc = ?, updated_ms = ? WHERE id = ?").run(JSON.stringify(doc), nowMs, id);
+    const { resume: _previous, ...doc } = JSON.parse(row.doc) as Record<string, unknown>;
+    this.db.prepare('UPDATE request SET state = ?, doc = ?, updated_ms = ? WHERE id = ?').run(state, JSON.stringify({ ...doc, ...patch }), nowMs, id);
   }
 
   // --- proof of play ------------------------------------------------------

@@ -334,18 +334,8 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
   private async reconcileRelays(why: string): Promise<number> {
     try {
       for (let round = 0; round < 3; round++) {
-        const found = M.decodeBitmap(await this.call(Req.RELAY_GET, new Uint8Array(0)), 'RELAY_GET response');
-        const wrong = this.desiredMask & (found ^ this.desiredLevels);
-        if (!wrong) {
-          this.log.info({ why, levels: found }, 'relays read back after a failed write: they agree');
-          this.emit('reconciled', { relays: [] });
-          return found;
-        }
-        const after = M.decodeBitmap(await this.call(Req.RELAY_SET, M.encodeRelaySet({ mask: wrong, levels: this.desiredLevels & wrong })), 'RELAY_SET response');
-        const fixes = fixesOf(wrong, found, after);
-        this.log.warn({ why, relays: fixes }, 'relays differed from what the agent set after a failed write: driven again');
-        this.emit('reconciled', { relays: fixes });
-        if (!((after ^ this.desiredLevels) & this.desiredMask)) return after;
+        const pass = await this.relayPass(why);
+        if (pass.agree) return pass.levels;
       }
       throw new BridgeError(`relays on ${this.o.path} did not take their levels after three reads and writes`);
     } catch (err) {
@@ -361,21 +351,25 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
       while (this._state === 'open') {
         await sleep(backoff.next(), this.abort?.signal).catch(() => undefined);
         if (this._state !== 'open') return;
-        const found = await this.call(Req.RELAY_GET, new Uint8Array(0)).then((p) => M.decodeBitmap(p, 'RELAY_GET response')).catch(() => null);
-        if (found === null) continue;
-        const wrong = this.desiredMask & (found ^ this.desiredLevels);
-        if (!wrong) {
-          this.log.info({ why, levels: found }, 'relays read back after a failed write: they agree');
-          this.emit('reconciled', { relays: [] });
-          return;
-        }
-        const after = await this.call(Req.RELAY_SET, M.encodeRelaySet({ mask: wrong, levels: this.desiredLevels & wrong })).then((p) => M.decodeBitmap(p, 'RELAY_SET response')).catch(() => null);
-        if (after === null) continue;
-        this.log.warn({ why, relays: fixesOf(wrong, found, after) }, 'relays differed from what the agent set: driven again');
-        this.emit('reconciled', { relays: fixesOf(wrong, found, after) });
-        if (!((after ^ this.desiredLevels) & this.desiredMask)) return;
+        if ((await this.relayPass(why).catch(() => null))?.agree) return;
       }
     })().finally(() => (this.relayCheck = null));
+  }
+
+  /** One look after a failed write: read the relays, drive those that differ from what the agent set; `agree` once they match. */
+  private async relayPass(why: string): Promise<{ agree: boolean; levels: number }> {
+    const found = M.decodeBitmap(await this.call(Req.RELAY_GET, new Uint8Array(0)), 'RELAY_GET response');
+    const wrong = this.desiredMask & (found ^ this.desiredLevels);
+    if (!wrong) {
+      this.log.info({ why, levels: found }, 'relays read back after a failed write: they agree');
+      this.emit('reconciled', { relays: [] });
+      return { agree: true, levels: found };
+    }
+    const after = M.decodeBitmap(await this.call(Req.RELAY_SET, M.encodeRelaySet({ mask: wrong, levels: this.desiredLevels & wrong })), 'RELAY_SET response');
+    const fixes = fixesOf(wrong, found, after);
+    this.log.warn({ why, relays: fixes }, 'relays differed from what the agent set after a failed write: driven again');
+    this.emit('reconciled', { relays: fixes });
+    return { agree: !((after ^ this.desiredLevels) & this.desiredMask), levels: after };
   }
 
   setRelay(channel: number, level: 0 | 1): Promise<number> {
