@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { parseCap, parseCapDateTime, prepareCapText, type CapParseResult } from '../src/alerts/cap/parse.js';
 import type { CapAlert } from '../src/alerts/alert.js';
+import { SchemaValidator } from '../src/alerts/cap/schema.js';
 
 const fixture = (p: string): Buffer => readFileSync(new URL(`./fixtures/cap/${p}`, import.meta.url));
 
@@ -194,4 +195,19 @@ t.test('size bounds: the document, then each inline resource', async (t) => {
 t.test('prepareCapText is the shared guard', async (t) => {
   t.same(prepareCapText('<a/>', 3), { ok: false, errors: ['document is 4 bytes, over the 3-byte bound'] });
   t.same(prepareCapText('<?xml version="1.0" encoding="utf-16"?><a/>'), { ok: true, text: '<?xml version="1.0" encoding="UTF-8"?><a/>' });
+});
+
+t.test('the schema validator recovers from a run past its deadline', async (t) => {
+  const xsd = readFileSync(new URL('../src/alerts/cap/CAP-v1.2.xsd', import.meta.url), 'utf8');
+  const text = fixture('oasis/earthquake.xml').toString('utf8');
+  const hurried = new SchemaValidator(() => xsd, 1);
+  t.teardown(() => hurried.close());
+  await t.rejects(hurried.validate(text, 512), /schema validation took over 1 ms/);
+  const patient = new SchemaValidator(() => xsd);
+  t.teardown(() => patient.close());
+  t.same(await patient.validate(text, 512), { valid: true, errors: [] });
+  const invalid = await patient.validate(text.replace('<status>Actual</status>', '<status>Real</status>'), 512);
+  t.equal(invalid.valid, false);
+  t.match(invalid.errors[0], /^alert\.xml:6: Schemas validity error : Element '\{urn:oasis:names:tc:emergency:cap:1\.2\}status'/);
+  t.same(await patient.validate(text, 512), { valid: true, errors: [] }, 'the same worker goes on');
 });
