@@ -34,6 +34,7 @@ async function feedServer(t: Test) {
     const path = req.url ?? '/';
     state.hits.set(path, (state.hits.get(path) ?? 0) + 1);
     if (path === '/index.atom') return void res.writeHead(200, { 'content-type': 'application/atom+xml' }).end(state.index);
+    if (path.startsWith('/redirect?to=')) return void res.writeHead(302, { location: decodeURIComponent(path.slice('/redirect?to='.length)) }).end();
     if (path === '/hang' || path === '/hang.xml') { hanging.add(res); return; }
     if (path === '/huge.xml' || path === '/huge.atom') {
       // 50 MB, chunked, no declared length: only the reader's bound stops it.
@@ -155,6 +156,30 @@ t.test('signed entries are delivered once, unsigned ones refused, an unchanged i
   srv.state.docs.set('/cap/warning.xml', docs.warning);
   t.same(await again.f.pollOnce(), { delivered: 0, refused: 1, failed: 0 }, 'only the unsigned one, refused again in a new process');
   t.same(again.alerts, []);
+});
+
+t.test('documents come from the feed\'s origin unless others are configured, redirects included', async (t) => {
+  const srv = await feedServer(t);
+  const other = await feedServer(t);
+  other.state.docs.set('/cap/warning.xml', docs.warning);
+  const elsewhere = `${other.base}/cap/warning.xml`;
+  srv.state.index = atom([
+    { id: 'e1', updated: '1', href: elsewhere },
+    { id: 'e2', updated: '1', href: `/redirect?to=${encodeURIComponent(elsewhere)}` },
+    { id: 'e3', updated: '1', href: 'file:///etc/passwd' },
+  ]);
+  const strict = feed(t, { url: `${srv.base}/index.atom` });
+  t.same(await strict.f.pollOnce(), { delivered: 0, refused: 3, failed: 0 });
+  t.same(strict.refusals.map((r) => r.errors[0]), [
+    `document origin ${other.base} is not one the feed may use`,
+    `redirected to ${other.base}, not an origin the feed may use`,
+    'document origin null is not one the feed may use',
+  ]);
+  t.equal(other.hits('/cap/warning.xml'), 1, 'only the redirect reached the other server');
+  const widened = feed(t, { url: `${srv.base}/index.atom`, documentOrigins: [srv.base, other.base] });
+  t.same(await widened.f.pollOnce(), { delivered: 1, refused: 1, failed: 0 }, 'direct and redirected both reach it; the same alert is delivered once');
+  t.same(widened.alerts.map((a) => a.meta.url), [elsewhere]);
+  t.throws(() => feed(t, { url: `${srv.base}/index.atom`, documentOrigins: ['file:///'] }), /document origin must be http or https/);
 });
 
 t.test('a handler that throws does not stop the feed', async (t) => {

@@ -136,6 +136,7 @@ t.test('UTF-16 and byte order marks', async (t) => {
   t.equal((await parsed(t, le)).info[0]!.headline, 'Cảnh báo lũ quét tại thôn Tà Rụt và thôn A Vao', 'UTF-16LE with BOM');
   const be = Buffer.from(utf16, 'utf16le').swap16();
   t.equal((await parsed(t, Buffer.concat([Buffer.from([0xfe, 0xff]), be]))).info[0]!.event, 'Lũ quét và sạt lở đất', 'UTF-16BE with BOM');
+  t.equal((await parsed(t, Buffer.from(utf16, 'utf16le'))).info[0]!.instruction!.startsWith('Người dân thôn Tà Rụt'), true, 'UTF-16LE without BOM, told by its "<?"');
   t.equal((await parsed(t, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), fixture('vi/flood-warning.xml')]))).identifier, 'VN-QT-PCTT-2026-1121-001', 'UTF-8 BOM');
   t.equal((await parsed(t, '\ufeff' + text)).identifier, 'VN-QT-PCTT-2026-1121-001', 'BOM in a string');
   const latin1 = text.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"');

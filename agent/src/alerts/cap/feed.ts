@@ -51,6 +51,12 @@ export interface CapFeedOptions {
   seen?: Iterable<string>;
   /** Bound of the remembered messages and entries (oldest forgotten first). */
   maxSeen?: number;
+  /**
+   * Origins documents may come from (after redirects), e.g. "https://cdn.example.vn".
+   * Default: the index's own origin only, so an unauthenticated index cannot send the
+   * station to fetch from anywhere else.
+   */
+  documentOrigins?: string[];
   signal?: AbortSignal;
 }
 
@@ -154,7 +160,8 @@ export function parseFeedIndex(xml: string, baseUrl: string): CapFeedEntry[] {
 }
 
 class TransportError extends Error {}
-class OversizeError extends Error {}
+/** The answer itself is unacceptable (too large, another origin): deterministic, not retried until the entry changes. */
+class RefusedAnswer extends Error {}
 
 export class CapFeed {
   private readonly intervalMs: number;
@@ -163,6 +170,7 @@ export class CapFeed {
   private readonly maxIndexBytes: number;
   private readonly maxDocumentBytes: number;
   private readonly maxSeen: number;
+  private readonly documentOrigins: Set<string>;
   /** capSeenKey → sha256 of the signed XML delivered ('' when preloaded). */
   private readonly seen = new Map<string, string>();
   /** Entry (id, updated, url) → handled; a changed entry is a new key. */
@@ -188,6 +196,11 @@ export class CapFeed {
     this.maxIndexBytes = opts.maxIndexBytes ?? DEFAULT_MAX_INDEX_BYTES;
     this.maxDocumentBytes = opts.maxDocumentBytes ?? DEFAULT_MAX_CAP_BYTES;
     this.maxSeen = opts.maxSeen ?? DEFAULT_MAX_SEEN;
+    this.documentOrigins = new Set((opts.documentOrigins ?? [url.origin]).map((o) => {
+      const origin = new URL(o);
+      if (origin.protocol !== 'http:' && origin.protocol !== 'https:') throw new Error(`CAP feed document origin must be http or https: ${o}`);
+      return origin.origin;
+    }));
     for (const key of opts.seen ?? []) this.remember(this.seen, key, '');
     if (opts.signal?.aborted) this.stop();
     else opts.signal?.addEventListener('abort', () => this.stop(), { once: true });
@@ -249,7 +262,7 @@ export class CapFeed {
     try {
       let entries: CapFeedEntry[];
       try {
-        const body = await this.download(this.opts.url, this.maxIndexBytes);
+        const body = await this.download(this.opts.url, this.maxIndexBytes, null);
         const prepared = prepareCapText(body, this.maxIndexBytes);
         if (!prepared.ok) throw new Error(prepared.errors[0]);
         entries = parseFeedIndex(prepared.text, this.opts.url);
@@ -281,12 +294,12 @@ export class CapFeed {
 
   private async handleEntry(entry: CapFeedEntry): Promise<'delivered' | 'refused' | 'duplicate' | 'failed'> {
     const { url } = entry;
-    if (!/^https?:$/.test(new URL(url).protocol)) return this.refuse(url, [`document URL is not http or https`]);
+    if (!this.documentOrigins.has(new URL(url).origin)) return this.refuse(url, [`document origin ${new URL(url).origin} is not one the feed may use`]);
     let body: Buffer;
     try {
-      body = await this.download(url, this.maxDocumentBytes);
+      body = await this.download(url, this.maxDocumentBytes, this.documentOrigins);
     } catch (err) {
-      if (err instanceof OversizeError) return this.refuse(url, [err.message]);
+      if (err instanceof RefusedAnswer) return this.refuse(url, [err.message]);
       if (!this.abort.signal.aborted) this.opts.log.warn({ feed: this.opts.url, url, error: (err as Error).message }, 'cap feed: document download failed; retried next poll');
       return 'failed';
     }
@@ -346,12 +359,19 @@ export class CapFeed {
     if (this.state !== 'stopped') this.state = 'failing';
   }
 
-  /** GET with a byte bound (declared length refused up front, the stream cut at the bound) and one deadline. */
-  private async download(url: string, maxBytes: number): Promise<Buffer> {
+  /**
+   * GET with a byte bound (declared length refused up front, the stream cut at the bound) and one
+   * deadline; `origins`, when given, bounds where redirects may end.
+   */
+  private async download(url: string, maxBytes: number, origins: Set<string> | null): Promise<Buffer> {
     const deadline = AbortSignal.timeout(this.timeoutMs);
     const signal = AbortSignal.any([deadline, this.abort.signal]);
     try {
       const res = await fetch(url, { signal, redirect: 'follow', headers: { accept: 'application/cap+xml, application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.1' } });
+      if (origins && !origins.has(new URL(res.url).origin)) {
+        await res.body?.cancel().catch(() => undefined);
+        throw new RefusedAnswer(`redirected to ${new URL(res.url).origin}, not an origin the feed may use`);
+      }
       if (!res.ok) {
         await res.body?.cancel().catch(() => undefined);
         throw new TransportError(`HTTP ${res.status}`);
@@ -359,7 +379,7 @@ export class CapFeed {
       const declared = Number(res.headers.get('content-length'));
       if (Number.isFinite(declared) && declared > maxBytes) {
         await res.body?.cancel().catch(() => undefined);
-        throw new OversizeError(`declared ${declared} bytes, over the ${maxBytes}-byte bound`);
+        throw new RefusedAnswer(`declared ${declared} bytes, over the ${maxBytes}-byte bound`);
       }
       const chunks: Buffer[] = [];
       let total = 0;
@@ -371,14 +391,14 @@ export class CapFeed {
           total += value.byteLength;
           if (total > maxBytes) {
             await reader.cancel().catch(() => undefined);
-            throw new OversizeError(`more than ${maxBytes} bytes (cut at the bound)`);
+            throw new RefusedAnswer(`more than ${maxBytes} bytes (cut at the bound)`);
           }
           chunks.push(Buffer.from(value));
         }
       }
       return Buffer.concat(chunks);
     } catch (err) {
-      if (err instanceof OversizeError || err instanceof TransportError) throw err;
+      if (err instanceof RefusedAnswer || err instanceof TransportError) throw err;
       if (deadline.aborted) throw new TransportError(`no complete answer within ${this.timeoutMs} ms`);
       if (this.abort.signal.aborted) throw new TransportError('stopped');
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
