@@ -224,4 +224,10 @@ t.test('the schema validator recovers from a run past its deadline', async (t) =
   t.equal(invalid.valid, false);
   t.match(invalid.errors[0], /^alert\.xml:6: Schemas validity error : Element '\{urn:oasis:names:tc:emergency:cap:1\.2\}status'/);
   t.same(await patient.validate(text, 512), { valid: true, errors: [] }, 'the same worker goes on');
+  const burst = await Promise.all(Array.from({ length: 6 }, (_, i) => patient.validate(i % 2 ? text : text.replace('<status>Actual</status>', '<status>Real</status>'), 512)));
+  t.same(burst.map((r) => r.valid), [false, true, false, true, false, true], 'a burst is answered in order, each its own');
+  const closing = t.rejects(patient.validate(text, 512), /schema validator closed/);
+  await patient.close();
+  await closing;
+  t.same(await patient.validate(text, 512), { valid: true, errors: [] }, 'usable again after close');
 });
