@@ -28,14 +28,14 @@ const atom = (entries: Entry[]): string => `<?xml version="1.0" encoding="UTF-8"
 
 /** A real HTTP server: a settable index, CAP documents, a 50 MB body, a server that never answers. */
 async function feedServer(t: Test) {
-  const state = { index: atom([]), docs: new Map<string, string>(), hits: new Map<string, number>(), hugeWritten: [] as number[] };
+  const state = { hangs: true, index: atom([]), docs: new Map<string, string>(), hits: new Map<string, number>(), hugeWritten: [] as number[] };
   const hanging = new Set<ServerResponse>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? '/';
     state.hits.set(path, (state.hits.get(path) ?? 0) + 1);
     if (path === '/index.atom') return void res.writeHead(200, { 'content-type': 'application/atom+xml' }).end(state.index);
     if (path.startsWith('/redirect?to=')) return void res.writeHead(302, { location: decodeURIComponent(path.slice('/redirect?to='.length)) }).end();
-    if (path === '/hang' || path === '/hang.xml') { hanging.add(res); return; }
+    if (path === '/hang' || (path === '/hang.xml' && state.hangs)) { hanging.add(res); return; }
     if (path === '/huge.xml' || path === '/huge.atom') {
       // 50 MB, chunked, no declared length: only the reader's bound stops it.
       res.writeHead(200, { 'content-type': 'application/cap+xml' });
@@ -236,6 +236,11 @@ t.test('a server that hangs times out; the index backs off and logs once', async
   t.match(logged.lines.find((l) => l.msg === 'cap feed: document download failed; retried next poll'), { url: `${srv.base}/hang.xml`, error: 'no complete answer within 400 ms' });
   t.same(await f.pollOnce(), { delivered: 0, refused: 0, failed: 1 }, 'a transport failure is retried');
   t.equal(srv.hits('/hang.xml'), 2);
+  t.equal(logged.count('cap feed: document download failed; retried next poll'), 1, 'and logged once');
+  srv.state.docs.set('/hang.xml', docs.update);
+  srv.state.hangs = false;
+  t.same(await f.pollOnce(), { delivered: 1, refused: 0, failed: 0 }, 'once the server answers, it arrives');
+  t.equal(logged.count('cap feed: document downloaded again'), 1);
 
   const stuck = feed(t, { url: `${srv.base}/hang`, timeoutMs: 300 });
   for (let i = 1; i <= 3; i++) {
