@@ -29,6 +29,9 @@ t.test('a document signed by the pinned key verifies, and what was signed is wha
   // A signed document is still a valid CAP 1.2 document (the schema admits ds:Signature at the end).
   const { parseCap } = await import('../src/alerts/cap/parse.js');
   t.ok((await parseCap(signed)).ok, 'the signed document validates against the CAP schema too');
+  // The same signed bytes sent as UTF-16 with a byte order mark: the signature covers the characters, not the encoding.
+  const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(signed.replace('encoding="UTF-8"', 'encoding="UTF-16"'), 'utf16le')]);
+  t.ok(verifyCapSignature(utf16, pinned).ok, 'UTF-16 verifies');
   // The second of several pinned keys.
   const rotated = verifyCapSignature(signed, { publicKeysPem: [rsaKey().publicKeyPem, authority.publicKeyPem] });
   t.same(rotated.ok && rotated.keyIndex, 1);
