@@ -182,6 +182,16 @@ t.test('documents come from the feed\'s origin unless others are configured, red
   t.throws(() => feed(t, { url: `${srv.base}/index.atom`, documentOrigins: ['file:///'] }), /document origin must be http or https/);
 });
 
+t.test('a real published signed alert through the feed: Environment Canada, its certificate pinned', async (t) => {
+  const srv = await feedServer(t);
+  srv.state.docs.set('/cap/eccc.xml', capFixtureText('real/eccc-wind-warning-2022-signed.xml'));
+  srv.state.index = atom([{ id: 'urn:oid:2.49.0.1.124.1596751993.2022', updated: '2022-10-10T10:40:09-00:00', href: '/cap/eccc.xml' }]);
+  const { f, alerts, refusals } = feed(t, { url: `${srv.base}/index.atom`, pinned: { publicKeysPem: [capFixtureText('real/eccc-weather-gc-ca-2021.pem')] } });
+  t.same(await f.pollOnce(), { delivered: 1, refused: 0, failed: 0 });
+  t.same(refusals, []);
+  t.match(alerts[0]!.alert, { identifier: 'urn:oid:2.49.0.1.124.1596751993.2022', msgType: 'Update', info: [{ language: 'en-CA', headline: 'wind warning in effect' }, { language: 'fr-CA' }] });
+});
+
 t.test('a handler that throws does not stop the feed', async (t) => {
   const srv = await feedServer(t);
   srv.state.docs.set('/cap/warning.xml', docs.warning);
