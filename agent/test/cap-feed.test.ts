@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import pino from 'pino';
 import { CapFeed, capSeenKey, nextPollDelayMs, parseFeedIndex, type CapFeedAlertMeta, type CapFeedOptions } from '../src/alerts/cap/feed.js';
 import type { CapAlert } from '../src/alerts/alert.js';
@@ -25,6 +26,8 @@ const atom = (entries: Entry[]): string => `<?xml version="1.0" encoding="UTF-8"
   ${entries.map((e) => `<entry><id>${e.id}</id><title>${e.id}</title><updated>${e.updated}</updated>
     <link rel="related" href="/about"/><link rel="alternate" type="application/cap+xml" href="${e.href}"/></entry>`).join('\n  ')}
 </feed>`;
+
+let bomb: Buffer | undefined;
 
 /** A real HTTP server: a settable index, CAP documents, a 50 MB body, a server that never answers. */
 async function feedServer(t: Test) {
@@ -51,6 +54,11 @@ async function feedServer(t: Test) {
       res.on('close', () => state.hugeWritten.push(written));
       pump();
       return;
+    }
+    if (path === '/bomb.xml') {
+      // 50 MB of spaces in about 50 KB of gzip: the bound applies to what is decoded.
+      bomb ??= gzipSync(Buffer.alloc(50 * 1024 * 1024, 0x20));
+      return void res.writeHead(200, { 'content-type': 'application/cap+xml', 'content-encoding': 'gzip', 'content-length': String(bomb.length) }).end(bomb);
     }
     if (path === '/declared-huge.xml') {
       res.writeHead(200, { 'content-type': 'application/cap+xml', 'content-length': String(50 * 1024 * 1024) });
@@ -215,12 +223,14 @@ t.test('a 50 MB body is cut at the bound', async (t) => {
   srv.state.index = atom([
     { id: 'big', updated: '1', href: '/huge.xml' },
     { id: 'declared', updated: '1', href: '/declared-huge.xml' },
+    { id: 'bomb', updated: '1', href: '/bomb.xml' },
   ]);
   const { f, refusals } = feed(t, { url: `${srv.base}/index.atom` });
-  t.same(await f.pollOnce(), { delivered: 0, refused: 2, failed: 0 });
+  t.same(await f.pollOnce(), { delivered: 0, refused: 3, failed: 0 });
   t.same(refusals, [
     { url: `${srv.base}/huge.xml`, errors: ['more than 524288 bytes (cut at the bound)'] },
     { url: `${srv.base}/declared-huge.xml`, errors: ['declared 52428800 bytes, over the 524288-byte bound'] },
+    { url: `${srv.base}/bomb.xml`, errors: ['more than 524288 bytes (cut at the bound)'] },
   ]);
   await t.resolves(async () => { while (srv.state.hugeWritten.length === 0) await new Promise((r) => setTimeout(r, 20)); });
   t.ok(srv.state.hugeWritten[0]! < 8 * 1024 * 1024, `the server stopped after ${srv.state.hugeWritten[0]} of 52428800 bytes`);

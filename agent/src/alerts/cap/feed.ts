@@ -366,8 +366,9 @@ export class CapFeed {
   }
 
   /**
-   * GET with a byte bound (declared length refused up front, the stream cut at the bound) and one
-   * deadline; `origins`, when given, bounds where redirects may end.
+   * GET with a byte bound (declared length refused up front, the stream cut at the bound; bytes
+   * are counted after content decoding, so a gzip bomb is cut too) and one deadline; `origins`,
+   * when given, bounds where redirects may end.
    */
   private async download(url: string, maxBytes: number, origins: Set<string> | null): Promise<Buffer> {
     const deadline = AbortSignal.timeout(this.timeoutMs);
