@@ -142,9 +142,16 @@ export function selectInfos(alert: CapAlert, languages: readonly string[]): numb
   return chosen.sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.i);
 }
 
-/** The window an info block is in force: from max(effective, onset) (else sent) to expires (else the default lifetime). */
-export function infoWindow(alert: CapAlert, info: AlertInfo, policy: AlertPolicy): { startMs: number; endMs: number; defaulted: boolean } {
-  const startMs = Math.max(alert.sentMs, info.effectiveMs ?? -Infinity, info.onsetMs ?? -Infinity);
+/**
+ * The window an info block is in force: from max(effective, onset) to
+ * expires (else the default lifetime from effective, else sent). startMs is
+ * null when it is in force as soon as it is received: an authentic message
+ * proves its own `sent` has passed, so a start at or before `sent` never
+ * waits on a clock that cannot tell (an untrusted clock, nothing heard yet).
+ */
+export function infoWindow(alert: CapAlert, info: AlertInfo, policy: AlertPolicy): { startMs: number | null; endMs: number; defaulted: boolean } {
+  const start = Math.max(info.effectiveMs ?? -Infinity, info.onsetMs ?? -Infinity);
+  const startMs = start > alert.sentMs ? start : null;
   if (info.expiresMs !== undefined) return { startMs, endMs: info.expiresMs, defaulted: false };
   const from = info.effectiveMs ?? alert.sentMs;
   return { startMs, endMs: from + policy.defaultLifetimeMinutes * 60_000, defaulted: true };
@@ -212,10 +219,13 @@ export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
   // Several info blocks: the alert is in force while any of this station's blocks is; it ends when the last one does.
   const now = bounds.lowerMs;
   const windows = here.map((i) => ({ i, ...infoWindow(alert, alert.info[i]!, policy) }));
-  const inForce = windows.filter((w) => w.startMs <= now && now < w.endMs);
-  const upcoming = windows.filter((w) => now < w.startMs);
+  const started = (w: { startMs: number | null }): boolean => w.startMs === null || w.startMs <= now;
+  // A block whose start is not before its end is never in force (onset after expiry).
+  const live = windows.filter((w) => w.startMs === null || w.startMs < w.endMs);
+  const inForce = live.filter((w) => started(w) && now < w.endMs);
+  const upcoming = live.filter((w) => !started(w));
   const lastEnd = Math.max(...windows.map((w) => w.endMs));
-  const boundaries = windows.flatMap((w) => [w.startMs, w.endMs]).filter((t) => t > now);
+  const boundaries = live.flatMap((w) => [w.startMs ?? -Infinity, w.endMs]).filter((t) => t > now);
   const nextChange = boundaries.length > 0 ? Math.min(...boundaries) : undefined;
 
   if (inForce.length === 0 && upcoming.length === 0) {
@@ -223,7 +233,7 @@ export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
     return done('expired', `expired ${new Date(lastEnd).toISOString()}${defaulted}`);
   }
   if (inForce.length === 0) {
-    const startMs = Math.min(...upcoming.map((w) => w.startMs));
+    const startMs = Math.min(...upcoming.map((w) => w.startMs ?? now));
     return done('pending-onset', `in force from ${new Date(startMs).toISOString()}`, startMs);
   }
   if (ctx.heldOffUntilMs != null && now < ctx.heldOffUntilMs) {
