@@ -15,6 +15,7 @@ import {
 } from '../src/alerts/lifecycle.js';
 import { assessClock, RELEASED_NOT_BEFORE_MS } from '../src/clock/trust.js';
 import type { AlertMsgType, AlertStatus } from '../src/alerts/alert.js';
+import { AlertsConfigSchema, alertStation } from '../src/alerts/config.js';
 import { DAY, HOUR, MIN, T0, YEAR, capAlert, capInfo } from './alert-builder.js';
 
 const station: AlertStation = { id: 'xa-ta-van', groups: ['lao-cai', 'sa-pa'], languages: ['vi', 'hmn'], zones: ['zone-1', 'zone-2'] };
@@ -197,3 +198,25 @@ t.test('the clock cannot be turned against alerts: bounds from the station facts
 function pick(a: { state: string; outputs: string }): { state: string; outputs: string } {
   return { state: a.state, outputs: a.outputs };
 }
+
+t.test('from the configuration: a flood warning for two villages plays on those zones only, unless marked station-wide', async (t) => {
+  const alerts = AlertsConfigSchema.parse({
+    languages: ['vi', 'hmn'],
+    area: { commune: '02992', codes: { '0299201': ['zone-1'], '0299202': ['zone-2'] } },
+  });
+  const st = alertStation({
+    station: { id: 'xa-ta-van' },
+    sync: { groups: ['lao-cai'] },
+    relays: { zones: [{ name: 'zone-1' }, { name: 'zone-2' }, { name: 'zone-3' }] },
+    alerts,
+  });
+  t.same(st, { id: 'xa-ta-van', groups: ['lao-cai'], languages: ['vi', 'hmn'], zones: ['zone-1', 'zone-2', 'zone-3'], area: alerts.area });
+  const villages = { areaDesc: 'Thôn 1, Thôn 2', polygons: [], circles: [], geocodes: [{ valueName: 'VN-ADMIN', value: '0299201' }, { valueName: 'VN-ADMIN', value: '0299202' }] };
+  const a = alertActivity(capAlert({ info: [capInfo({ areas: [villages] })] }), ctx({ station: st }));
+  t.same([a.state, a.target], ['active', { kind: 'zones', zones: ['zone-1', 'zone-2'], reason: 'geocode 0299201; geocode 0299202' }]);
+  const wide = alertActivity(capAlert({ info: [capInfo({ areas: [villages], parameters: [{ valueName: 'LOA_STATION_WIDE', value: 'true' }] })] }), ctx({ station: st }));
+  t.equal(wide.target.kind, 'station');
+  const test = alertActivity(capAlert({ status: 'Test', info: [capInfo({ areas: [villages] })] }), ctx({ station: st }));
+  t.same([test.state, test.outputs, test.target.kind], ['monitor-only', 'monitor', 'none'], 'Test never reaches a village zone');
+  t.equal(alertStation({ station: { id: 'x' }, relays: { zones: [{ name: 'zone-1' }] }, alerts: AlertsConfigSchema.parse({}) }).area, undefined);
+});
