@@ -91,6 +91,20 @@ t.test('fallbacks: resource, then pre-recorded by event code, then (Vietnamese o
   }
 });
 
+t.test('a pre-recorded message missing from the cache is passed over: the next one, or Vietnamese speech', async (t) => {
+  const codes = [{ valueName: 'VN-EVENT', value: 'LU-QUET' }, { valueName: 'VN-EVENT', value: 'LU' }];
+  const cfg = AlertSpeechConfigSchema.parse({
+    languages: ['vi', 'hmn'],
+    prerecorded: [...station.prerecorded, { valueName: 'VN-EVENT', value: 'LU', language: 'vi', content: 'b'.repeat(64) }],
+  });
+  const a = capAlert({ info: [capInfo({ eventCodes: codes }), capInfo({ language: 'hmn', eventCodes: codes })] });
+  t.same(brief(speechPlan(a, cfg, { resources: {} }).steps), ['chime', 'prerecorded vi f', 'prerecorded hmn e']);
+  t.same(brief(speechPlan(a, cfg, { resources: {}, missingContent: [FLOOD] }).steps), ['chime', 'prerecorded vi b', 'prerecorded hmn e']);
+  const none = speechPlan(a, cfg, { resources: {}, missingContent: [FLOOD, 'b'.repeat(64), FLOOD_HMN] });
+  t.same(brief(none.steps), ['chime', 'speech vi: Cảnh báo lũ quét. Mưa lớn gây lũ quét trên suối Nậm. Di chuyển lên vùng cao ngay.']);
+  t.same(none.skipped.map((s) => s.language), ['hmn']);
+});
+
 t.test('a minority language without audio or pre-recorded message is skipped, never synthesised', async (t) => {
   const a = capAlert({ info: [capInfo(), capInfo({ language: 'hmn', headline: 'Dej nyab' })] });
   const plan = speechPlan(a, station, { resources: {} });
