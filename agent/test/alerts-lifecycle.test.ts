@@ -220,3 +220,12 @@ t.test('from the configuration: a flood warning for two villages plays on those 
   t.same([test.state, test.outputs, test.target.kind], ['monitor-only', 'monitor', 'none'], 'Test never reaches a village zone');
   t.equal(alertStation({ station: { id: 'x' }, relays: { zones: [{ name: 'zone-1' }] }, alerts: AlertsConfigSchema.parse({}) }).area, undefined);
 });
+
+t.test('malformed times are refused with a reason, never an exception', async (t) => {
+  for (const bad of [{ sentMs: NaN }, { info: [capInfo({ expiresMs: Infinity })] }, { info: [capInfo({ onsetMs: NaN })] }]) {
+    const a = alertActivity(capAlert(bad), ctx());
+    t.same([a.state, a.outputs, a.reason], ['ignored', 'none', 'malformed times']);
+  }
+  // A time beyond what Date can show does not throw either.
+  t.equal(alertActivity(capAlert({ info: [capInfo({ onsetMs: 8.64e15 + 1, expiresMs: 8.64e15 + 2 })] }), ctx()).state, 'pending-onset');
+});

@@ -194,6 +194,7 @@ t.test('repeat: the parameter, else the station default, else once; nonsense pla
     t.equal(r.nextPlayMs, next, r.reason);
     t.match(r.reason, reason);
   }
+  t.equal(repeatSchedule(withParam('15'), [0], NaN, DEFAULT_ALERT_POLICY).nextPlayMs, null, 'no valid last play: no repeat, no NaN timer');
   // Several blocks: the end is the last block's; an alert without expires repeats until its default lifetime.
   const two = capAlert({ info: [capInfo({ expiresMs: T0 + HOUR }), capInfo({ language: 'hmn', expiresMs: T0 + 3 * HOUR })] });
   t.equal(repeatSchedule(two, [0, 1], T0 + 2 * HOUR, DEFAULT_ALERT_POLICY, 30).nextPlayMs, T0 + 150 * MIN);

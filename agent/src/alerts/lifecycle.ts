@@ -121,6 +121,18 @@ export interface Activity {
   wakeAtMs?: number;
 }
 
+/** ISO time for reasons; never throws (a reason must not be what takes the station off air). */
+function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
+
+/** Every time in the alert is a finite number (the parser's job; checked again since a NaN compares false both ways). */
+function timesAreFinite(alert: CapAlert): boolean {
+  const times = [alert.sentMs, ...alert.info.flatMap((i) => [i.effectiveMs, i.onsetMs, i.expiresMs])];
+  return times.every((t) => t === undefined || Number.isFinite(t));
+}
+
 const NOWHERE: AreaTarget = { kind: 'none', reason: 'no outputs' };
 
 /** Primary language subtag, lower case: "vi-VN" → "vi". */
@@ -203,10 +215,11 @@ export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
 
   if (alert.msgType === 'Ack' || alert.msgType === 'Error') return done('ignored', `msgType ${alert.msgType} is never played`);
   if (alert.msgType === 'Cancel') return done('ignored', 'a Cancel ends the alerts it references; it is not played');
+  if (!timesAreFinite(alert)) return done('ignored', 'malformed times');
   const byStatus = statusOutputs(alert.status, policy);
   if (byStatus.outputs === 'none') return done('ignored', byStatus.reason);
   if (bounds.upperMs !== null && alert.sentMs > bounds.upperMs + MAX_SENT_AHEAD_MS) {
-    return done('ignored', `suspect: sent ${new Date(alert.sentMs).toISOString()} is in the future`);
+    return done('ignored', `suspect: sent ${iso(alert.sentMs)} is in the future`);
   }
   if (ctx.registry === 'cancelled') return done('cancelled', 'cancelled by the sender');
   if (ctx.registry === 'superseded') return done('superseded', 'replaced by an update');
@@ -230,14 +243,14 @@ export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
 
   if (inForce.length === 0 && upcoming.length === 0) {
     const defaulted = windows.every((w) => w.defaulted) ? ` (no expires: ${policy.defaultLifetimeMinutes} min lifetime)` : '';
-    return done('expired', `expired ${new Date(lastEnd).toISOString()}${defaulted}`);
+    return done('expired', `expired ${iso(lastEnd)}${defaulted}`);
   }
   if (inForce.length === 0) {
     const startMs = Math.min(...upcoming.map((w) => w.startMs ?? now));
-    return done('pending-onset', `in force from ${new Date(startMs).toISOString()}`, startMs);
+    return done('pending-onset', `in force from ${iso(startMs)}`, startMs);
   }
   if (ctx.heldOffUntilMs != null && now < ctx.heldOffUntilMs) {
-    return done('held-off', `held off by a local stop until ${new Date(ctx.heldOffUntilMs).toISOString()}`, Math.min(ctx.heldOffUntilMs, lastEnd));
+    return done('held-off', `held off by a local stop until ${iso(ctx.heldOffUntilMs)}`, Math.min(ctx.heldOffUntilMs, lastEnd));
   }
 
   const infos = inForce.map((w) => w.i);
@@ -477,7 +490,8 @@ export function repeatSchedule(
     source = REPEAT_PARAMETER;
   }
   if (minutes === undefined) return { nextPlayMs: null, endsAtMs, reason: 'no repeat asked: played once' };
+  if (!Number.isFinite(lastPlayEndMs)) return { nextPlayMs: null, endsAtMs, reason: 'no valid time of the last play' };
   const next = lastPlayEndMs + minutes * 60_000;
-  if (next >= endsAtMs) return { nextPlayMs: null, endsAtMs, reason: `next repeat would be after the end (${new Date(endsAtMs).toISOString()})` };
+  if (next >= endsAtMs) return { nextPlayMs: null, endsAtMs, reason: `next repeat would be after the end (${iso(endsAtMs)})` };
   return { nextPlayMs: next, endsAtMs, reason: `every ${minutes} min (${source})` };
 }
