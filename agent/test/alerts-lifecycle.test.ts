@@ -54,7 +54,7 @@ t.test('expires is enforced from the lower bound, exactly at the instant, and is
   t.equal(before.wakeAtMs, T0 + HOUR, 'wakes at expiry so the board clears');
   t.equal(wakeDelayMs(before.wakeAtMs!, trustedAt(T0 + HOUR - 1)), 1);
   const at = alertActivity(a, ctx({ bounds: trustedAt(T0 + HOUR) }));
-  t.same([at.state, at.outputs, at.infos], ['expired', 'none', []]);
+  t.same([at.state, at.outputs, at.infos, at.endsAtMs], ['expired', 'none', [], undefined]);
   t.match(at.reason, /expired 2026-12-02T06:00:00.000Z/);
   t.equal(at.wakeAtMs, undefined, 'nothing changes an expired alert but a new message');
 });
@@ -82,7 +82,7 @@ t.test('onset and effective in the future: pending until then (by the lower boun
     const a = capAlert({ info: [c.info] });
     const pending = alertActivity(a, ctx({ bounds: trustedAt(c.startMs - 1) }));
     if (c.startMs > T0) {
-      t.same([pending.state, pending.outputs, pending.wakeAtMs], ['pending-onset', 'none', c.startMs], c.name);
+      t.same([pending.state, pending.outputs, pending.wakeAtMs, pending.endsAtMs], ['pending-onset', 'none', c.startMs, T0 + HOUR], c.name);
     }
     t.equal(alertActivity(a, ctx({ bounds: trustedAt(c.startMs) })).state, 'active', `${c.name}: active at start`);
   }
@@ -132,7 +132,7 @@ t.test('scope: Public plays; Restricted or Private only when addressed to this s
 
 t.test('hold-off from a local stop: silent until its end, then active again; expiry still wins', async (t) => {
   const held = alertActivity(capAlert(), ctx({ heldOffUntilMs: T0 + 10 * MIN }));
-  t.same([held.state, held.outputs, held.wakeAtMs], ['held-off', 'none', T0 + 10 * MIN]);
+  t.same([held.state, held.outputs, held.wakeAtMs, held.endsAtMs], ['held-off', 'none', T0 + 10 * MIN, T0 + HOUR]);
   t.equal(alertActivity(capAlert(), ctx({ bounds: trustedAt(T0 + 10 * MIN), heldOffUntilMs: T0 + 10 * MIN })).state, 'active');
   t.equal(alertActivity(capAlert(), ctx({ heldOffUntilMs: T0 + 2 * HOUR })).wakeAtMs, T0 + HOUR, 'a hold-off beyond expiry wakes at expiry');
   t.equal(alertActivity(capAlert(), ctx({ bounds: trustedAt(T0 + HOUR), heldOffUntilMs: T0 + 2 * HOUR })).state, 'expired');
@@ -151,7 +151,7 @@ t.test('several info blocks: in force while any of the station\'s languages is; 
     ],
   });
   const first = alertActivity(a, ctx());
-  t.same([first.state, first.infos, first.wakeAtMs], ['active', [2, 1], T0 + HOUR], 'Vietnamese first; English not configured');
+  t.same([first.state, first.infos, first.wakeAtMs, first.endsAtMs], ['active', [2, 1], T0 + HOUR, T0 + 2 * HOUR], 'Vietnamese first; English not configured; ends with the Hmong block');
   const later = alertActivity(a, ctx({ bounds: trustedAt(T0 + 90 * MIN) }));
   t.same([later.state, later.infos, later.wakeAtMs], ['active', [1], T0 + 2 * HOUR], 'Hmong still in force');
   t.equal(alertActivity(a, ctx({ bounds: trustedAt(T0 + 2 * HOUR) })).state, 'expired', 'English (not configured) does not keep it alive');

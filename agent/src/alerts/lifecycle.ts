@@ -119,6 +119,8 @@ export interface Activity {
   infos: number[];
   /** When the answer can next change (onset, expiry, end of hold-off); absent: only a new message changes it. */
   wakeAtMs?: number;
+  /** When the alert ends here by itself (its last block's expiry): given while it is pending, held off or in force. */
+  endsAtMs?: number;
 }
 
 /** ISO time for reasons; never throws (a reason must not be what takes the station off air). */
@@ -209,8 +211,10 @@ const narrower = (a: Outputs, b: Outputs): Outputs => (a === 'none' || b === 'no
 
 export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
   const { bounds, policy, station } = ctx;
-  const done = (state: ActivityState, reason: string, wakeAtMs?: number): Activity => ({
-    state, reason, outputs: 'none', target: NOWHERE, infos: [], ...(wakeAtMs !== undefined ? { wakeAtMs } : {}),
+  const done = (state: ActivityState, reason: string, wakeAtMs?: number, endsAtMs?: number): Activity => ({
+    state, reason, outputs: 'none', target: NOWHERE, infos: [],
+    ...(wakeAtMs !== undefined ? { wakeAtMs } : {}),
+    ...(endsAtMs !== undefined ? { endsAtMs } : {}),
   });
 
   if (alert.msgType === 'Ack' || alert.msgType === 'Error') return done('ignored', `msgType ${alert.msgType} is never played`);
@@ -238,6 +242,7 @@ export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
   const inForce = live.filter((w) => started(w) && now < w.endMs);
   const upcoming = live.filter((w) => !started(w));
   const lastEnd = Math.max(...windows.map((w) => w.endMs));
+  const endsAtMs = live.length > 0 ? Math.max(...live.map((w) => w.endMs)) : lastEnd;
   const boundaries = live.flatMap((w) => [w.startMs ?? -Infinity, w.endMs]).filter((t) => t > now);
   const nextChange = boundaries.length > 0 ? Math.min(...boundaries) : undefined;
 
@@ -247,10 +252,10 @@ export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
   }
   if (inForce.length === 0) {
     const startMs = Math.min(...upcoming.map((w) => w.startMs ?? now));
-    return done('pending-onset', `in force from ${iso(startMs)}`, startMs);
+    return done('pending-onset', `in force from ${iso(startMs)}`, startMs, endsAtMs);
   }
   if (ctx.heldOffUntilMs != null && now < ctx.heldOffUntilMs) {
-    return done('held-off', `held off by a local stop until ${iso(ctx.heldOffUntilMs)}`, Math.min(ctx.heldOffUntilMs, lastEnd));
+    return done('held-off', `held off by a local stop until ${iso(ctx.heldOffUntilMs)}`, Math.min(ctx.heldOffUntilMs, endsAtMs), endsAtMs);
   }
 
   const infos = inForce.map((w) => w.i);
@@ -258,9 +263,9 @@ export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
   const outputs = narrower(byStatus.outputs, byScope.outputs);
   const reason = [byStatus.reason, byScope.reason].filter(Boolean).join('; ');
   const wake = nextChange !== undefined ? { wakeAtMs: nextChange } : {};
-  if (outputs === 'monitor') return { state: 'monitor-only', reason, outputs, target: NOWHERE, infos, ...wake };
+  if (outputs === 'monitor') return { state: 'monitor-only', reason, outputs, target: NOWHERE, infos, ...wake, endsAtMs };
   const target = zonesForInfos(infos.map((i) => alert.info[i]!), station.area, station.zones);
-  return { state: 'active', reason: `${reason}; ${target.reason}`, outputs, target, infos, ...wake };
+  return { state: 'active', reason: `${reason}; ${target.reason}`, outputs, target, infos, ...wake, endsAtMs };
 }
 
 // ---------------------------------------------------------------- registry
@@ -329,6 +334,8 @@ const noEffects = (): Effects => ({ replace: [], withdraw: [], remember: [], for
  *   unknown references are remembered. A Cancel is final for messages sent
  *   up to it; an Update sent after the Cancel is a new alert.
  * - References cross no status: a Test or Exercise message never ends an Actual one.
+ *   They match the (sender, identifier, sent) they name, whoever sends them:
+ *   that the sender may speak is the envelope's (signature, feed key) to say.
  * - Duplicates (same key), Ack, Error, System and Draft change nothing.
  */
 export function applyAlertMessage(registry: AlertRegistry, incoming: CapAlert): Effects {
