@@ -99,6 +99,24 @@ t.test('an Update whose original never came plays as a new alert; the late origi
   t.same(states(late.registry, A, U1), ['superseded', 'live']);
 });
 
+t.test('the original never arrives: later messages naming only it still find what stands for it', async (t) => {
+  // U1 (naming A, never seen) plays as new; a Cancel naming only A ends U1 too.
+  const cancelA = capAlert({ identifier: 'CA', sentMs: T0 + 3 * MIN, msgType: 'Cancel', references: [refTo(A)], info: [] });
+  const r1 = fold([U1, cancelA]);
+  t.same(r1.effects[1]!.withdraw, [alertKey(U1)]);
+  t.same(r1.registry.overtaken.map((o) => [o.key, o.kind, o.by]), [[alertKey(A), 'cancelled', alertKey(cancelA)]], 'the Cancel\'s memory replaces the Update\'s');
+  t.equal(fold([A], r1.registry).effects[0]!.add!.state, 'cancelled');
+  // An Update naming only A replaces U1, which stands for it.
+  const u3 = capAlert({ identifier: 'U3', sentMs: T0 + 4 * MIN, msgType: 'Update', references: [refTo(A)] });
+  t.same(fold([U1, u3]).effects[1]!.replace, [{ old: alertKey(U1), by: alertKey(u3) }]);
+  // A Cancel of A (never seen) then an Update of A: sent before the Cancel, cancelled with it; after, a new alert.
+  const c = fold([cancelA]);
+  const before = applyAlertMessage(c.registry, U1);
+  t.same([before.add!.state, before.add!.endedBy, before.remember], ['cancelled', alertKey(cancelA), []], 'and the Cancel\'s memory is kept');
+  const after = capAlert({ identifier: 'U9', sentMs: T0 + 10 * MIN, msgType: 'Update', references: [refTo(A)] });
+  t.equal(applyAlertMessage(c.registry, after).add!.state, 'live');
+});
+
 t.test('updates out of order: a stale Update never replaces a newer one', async (t) => {
   // U2 (naming A and U1) arrives before U1.
   const { registry, effects } = fold([A, U2, U1]);

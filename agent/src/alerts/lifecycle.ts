@@ -347,11 +347,13 @@ export function applyAlertMessage(registry: AlertRegistry, incoming: CapAlert): 
   if (byKey.has(key)) return { ...fx, ignore: 'duplicate' };
 
   // What stands for an entry now: follow superseded links to the live or cancelled ends of the chain.
-  const terminals = (k: string, seen = new Set<string>()): KnownAlert[] => {
+  type End = { key: string; state: 'live'; sentMs: number } | { key: string; state: 'cancelled'; cancelledBy: string | undefined };
+  const terminals = (k: string, seen = new Set<string>()): End[] => {
     const a = byKey.get(k);
     if (!a || seen.has(k)) return [];
     seen.add(k);
-    if (a.state !== 'superseded') return [a];
+    if (a.state === 'live') return [{ key: a.key, state: 'live', sentMs: a.alert.sentMs }];
+    if (a.state === 'cancelled') return [{ key: a.key, state: 'cancelled', cancelledBy: a.endedBy }];
     return a.endedBy ? terminals(a.endedBy, seen) : [];
   };
   const overtakenBy = registry.overtaken.find((o) => o.key === key && o.status === incoming.status);
@@ -372,24 +374,33 @@ export function applyAlertMessage(registry: AlertRegistry, incoming: CapAlert): 
   for (const r of incoming.references) {
     const k = alertKey(r);
     const known = byKey.get(k);
-    if (!known) {
-      if (!fx.remember.some((o) => o.key === k)) {
+    let ends: End[];
+    if (known) {
+      if (known.alert.status !== incoming.status) {
+        fx.notes.push(`reference ${k} ignored: status ${known.alert.status}, not ${incoming.status}`);
+        continue;
+      }
+      ends = terminals(k);
+    } else {
+      // Not seen, but perhaps already referenced: what stands for it then is what referenced it.
+      const memo = registry.overtaken.find((o) => o.key === k && o.status === incoming.status);
+      const memoBy = memo ? byKey.get(memo.by) : undefined;
+      if (memo?.kind === 'superseded' && memoBy) ends = terminals(memoBy.key);
+      else if (memo?.kind === 'cancelled' && memoBy) ends = [{ key: k, state: 'cancelled', cancelledBy: memoBy.key }];
+      else ends = [];
+      // A Cancel's memory outranks an Update's: the late original must stay silent either way, and cancelled says why.
+      if (!fx.remember.some((o) => o.key === k) && !(memo?.kind === 'cancelled' && !isCancel)) {
         fx.remember.push({ key: k, by: key, kind: isCancel ? 'cancelled' : 'superseded', sentMs: incoming.sentMs, status: incoming.status });
       }
-      continue;
     }
-    if (known.alert.status !== incoming.status) {
-      fx.notes.push(`reference ${k} ignored: status ${known.alert.status}, not ${incoming.status}`);
-      continue;
-    }
-    for (const end of terminals(k)) {
+    for (const end of ends) {
       if (end.state === 'cancelled') {
-        const canceller = end.endedBy !== undefined ? byKey.get(end.endedBy) : undefined;
+        const canceller = end.cancelledBy !== undefined ? byKey.get(end.cancelledBy) : undefined;
         if (isCancel) fx.notes.push(`${end.key} was already cancelled`);
         else if (canceller && canceller.alert.sentMs >= incoming.sentMs) cancelledWith = canceller.key;
       } else if (isCancel) {
         if (!fx.withdraw.includes(end.key)) fx.withdraw.push(end.key);
-      } else if (end.alert.sentMs > incoming.sentMs) {
+      } else if (end.sentMs > incoming.sentMs) {
         stale = end.key;
       } else if (!fx.replace.some((x) => x.old === end.key)) {
         fx.replace.push({ old: end.key, by: key });
