@@ -176,6 +176,15 @@ t.test('memory of overtaking references is bounded: the oldest is forgotten firs
   }
   t.equal(registry.overtaken.length, MAX_OVERTAKEN);
   t.notOk(registry.overtaken.some((o) => o.key === `x,lost-0,${T0}`));
+  // One Cancel naming more unseen alerts than the bound: the first ones are remembered, the rest said.
+  const refs = Array.from({ length: MAX_OVERTAKEN + 500 }, (_, i) => ({ sender: 'y', identifier: `gone-${i}`, sentMs: T0 }));
+  const huge = capAlert({ identifier: 'CH', sentMs: T0 + DAY, msgType: 'Cancel', references: refs, info: [] });
+  const fx = applyAlertMessage(registry, huge);
+  t.equal(fx.remember.length, MAX_OVERTAKEN);
+  t.match(fx.notes.join(' '), /500 references to unseen alerts not remembered/);
+  const after = applyEffects(registry, fx);
+  t.equal(after.overtaken.length, MAX_OVERTAKEN);
+  t.ok(after.overtaken.every((o) => o.by === alertKey(huge)), 'the older memories made room');
 });
 
 t.test('pruning keeps a week of ended alerts (replays stay duplicates) and drops older ones', async (t) => {

@@ -371,6 +371,8 @@ export function applyAlertMessage(registry: AlertRegistry, incoming: CapAlert): 
   const isCancel = incoming.msgType === 'Cancel';
   let stale: string | undefined;
   let cancelledWith: string | undefined;
+  const remembered = new Set<string>();
+  const memos = new Map(registry.overtaken.filter((o) => o.status === incoming.status).map((o) => [o.key, o]));
   for (const r of incoming.references) {
     const k = alertKey(r);
     const known = byKey.get(k);
@@ -383,13 +385,14 @@ export function applyAlertMessage(registry: AlertRegistry, incoming: CapAlert): 
       ends = terminals(k);
     } else {
       // Not seen, but perhaps already referenced: what stands for it then is what referenced it.
-      const memo = registry.overtaken.find((o) => o.key === k && o.status === incoming.status);
+      const memo = memos.get(k);
       const memoBy = memo ? byKey.get(memo.by) : undefined;
       if (memo?.kind === 'superseded' && memoBy) ends = terminals(memoBy.key);
       else if (memo?.kind === 'cancelled' && memoBy) ends = [{ key: k, state: 'cancelled', cancelledBy: memoBy.key }];
       else ends = [];
       // A Cancel's memory outranks an Update's: the late original must stay silent either way, and cancelled says why.
-      if (!fx.remember.some((o) => o.key === k) && !(memo?.kind === 'cancelled' && !isCancel)) {
+      if (!remembered.has(k) && !(memo?.kind === 'cancelled' && !isCancel)) {
+        remembered.add(k);
         fx.remember.push({ key: k, by: key, kind: isCancel ? 'cancelled' : 'superseded', sentMs: incoming.sentMs, status: incoming.status });
       }
     }
@@ -429,7 +432,13 @@ export function applyAlertMessage(registry: AlertRegistry, incoming: CapAlert): 
 }
 
 function bound(registry: AlertRegistry, fx: Effects): Effects {
-  const kept = registry.overtaken.filter((o) => !fx.forget.includes(o.key) && !fx.remember.some((r) => r.key === o.key));
+  if (fx.remember.length > MAX_OVERTAKEN) {
+    fx.notes.push(`${fx.remember.length - MAX_OVERTAKEN} references to unseen alerts not remembered (at most ${MAX_OVERTAKEN})`);
+    fx.remember = fx.remember.slice(0, MAX_OVERTAKEN);
+  }
+  const forget = new Set(fx.forget);
+  const renewed = new Set(fx.remember.map((r) => r.key));
+  const kept = registry.overtaken.filter((o) => !forget.has(o.key) && !renewed.has(o.key));
   const excess = kept.length + fx.remember.length - MAX_OVERTAKEN;
   if (excess > 0) {
     const oldest = [...kept].sort((a, b) => a.sentMs - b.sentMs).slice(0, excess);
@@ -449,7 +458,8 @@ export function applyEffects(registry: AlertRegistry, fx: Effects): AlertRegistr
   });
   if (fx.add) alerts.push(fx.add);
   const forget = new Set(fx.forget);
-  const overtaken = [...registry.overtaken.filter((o) => !forget.has(o.key) && !fx.remember.some((r) => r.key === o.key)), ...fx.remember.filter((o) => !forget.has(o.key))];
+  const renewed = new Set(fx.remember.map((r) => r.key));
+  const overtaken = [...registry.overtaken.filter((o) => !forget.has(o.key) && !renewed.has(o.key)), ...fx.remember.filter((o) => !forget.has(o.key))];
   return { alerts, overtaken };
 }
 
