@@ -19,7 +19,8 @@ import { type AlertAreaConfig, type AreaTarget, zonesForInfos } from './area.js'
  * - `applyAlertMessage(registry, incoming)`: what a message does to the
  *   alerts already known (add, replace, withdraw, remember a reference that
  *   overtook its alert), as data; `applyEffects` folds it into the registry.
- * - `repeatSchedule(alert, ...)`: when an active alert plays again.
+ * - `repeatSchedule(alert, ...)`: when an active alert plays again (the
+ *   next repeat is not in `wakeAtMs`, which changes only with the state).
  */
 
 // ---------------------------------------------------------------- time
@@ -207,7 +208,8 @@ function scopeOutputs(alert: CapAlert, station: AlertStation): { outputs: Output
   return { outputs: 'monitor', reason: `scope ${alert.scope}, not addressed to this station: local monitor only` };
 }
 
-const narrower = (a: Outputs, b: Outputs): Outputs => (a === 'none' || b === 'none' ? 'none' : a === 'monitor' || b === 'monitor' ? 'monitor' : 'public');
+/** Status and scope each allow public or monitor here (none has returned before): the narrower wins. */
+const narrower = (a: Outputs, b: Outputs): Outputs => (a === 'monitor' || b === 'monitor' ? 'monitor' : 'public');
 
 export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
   const { bounds, policy, station } = ctx;
@@ -240,7 +242,7 @@ export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
   // A block whose start is not before its end is never in force (onset after expiry).
   const live = windows.filter((w) => w.startMs === null || w.startMs < w.endMs);
   const inForce = live.filter((w) => started(w) && now < w.endMs);
-  const upcoming = live.filter((w) => !started(w));
+  const upcoming = live.filter((w): w is (typeof live)[number] & { startMs: number } => !started(w));
   const lastEnd = Math.max(...windows.map((w) => w.endMs));
   const endsAtMs = live.length > 0 ? Math.max(...live.map((w) => w.endMs)) : lastEnd;
   const boundaries = live.flatMap((w) => [w.startMs ?? -Infinity, w.endMs]).filter((t) => t > now);
@@ -251,7 +253,7 @@ export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
     return done('expired', `expired ${iso(lastEnd)}${defaulted}`);
   }
   if (inForce.length === 0) {
-    const startMs = Math.min(...upcoming.map((w) => w.startMs ?? now));
+    const startMs = Math.min(...upcoming.map((w) => w.startMs));
     return done('pending-onset', `in force from ${iso(startMs)}`, startMs, endsAtMs);
   }
   if (ctx.heldOffUntilMs != null && now < ctx.heldOffUntilMs) {
