@@ -10,26 +10,12 @@ import t from 'tap';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startStation, type Station } from './station-fixture.js';
+import { listenedSink, startStation, type Station } from './station-fixture.js';
 import { loa, sleep, tonesHeard, until } from './daemon-fixture.js';
-import { PacedSink } from '../src/audio/sink.js';
-import { lastAudibleFrame } from '../src/audio/fade.js';
 import { wallClockMs } from '../src/audio/clock.js';
-import { PCM } from '../src/audio/pcm.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { openStore, databasePath } from '../src/store/database.js';
 import type { PlayLogRow } from '../src/store/station-store.js';
-
-/** A paced sink recording to `path`, and the instant (wallClockMs) its last non-zero sample was heard. */
-export function listenedSink(path: string): { sink: PacedSink; lastAudibleMs(): number | null } {
-  const sink = new PacedSink({ path }, silentLogger());
-  let last: number | null = null;
-  sink.onPlayed((period, playedAtMs) => {
-    const frame = lastAudibleFrame(period);
-    if (frame >= 0) last = playedAtMs + ((frame + 1) * 1000) / PCM.sampleRate;
-  });
-  return { sink, lastAudibleMs: () => last };
-}
 
 async function cli<T>(socket: string, ...args: string[]): Promise<T> {
   process.env.LOA_SOCKET = socket;
