@@ -143,10 +143,10 @@ t.test('a hold-off survives a restart, bounded by its end time, and loa stop --r
   await s.stop();
 
   // Bounded by its end: over while the station was off, or the clock came back far behind.
-  const setHold = (untilMs: number): void => {
+  const setHold = (untilMs: number | string): void => {
     const o = openStore(databasePath(join(dir, 'state')), silentLogger());
     o.db.prepare("INSERT INTO meta (key, value) VALUES ('alerts.hold_off', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-      .run(JSON.stringify({ untilMs, durationMs: 600_000, by: 'loa stop --all', sinceMs: untilMs - 600_000 }));
+      .run(JSON.stringify({ untilMs, durationMs: 600_000, by: 'loa stop --all', sinceMs: Date.now() }));
     o.db.close();
   };
   setHold(Date.now() - 1000);
@@ -157,4 +157,8 @@ t.test('a hold-off survives a restart, bounded by its end time, and loa stop --r
   s = await startStation(over, dir, { sink: listenedSink(join(dir, 'd.raw')).sink });
   const until2 = s.agent.conductor.heldOffUntil();
   t.ok(until2 !== null && until2 <= Date.now() + 600_000, 'one whose end is years away (a clock set back) lasts no longer than it was set for');
+  await s.stop();
+  setHold('soon');
+  s = await startStation(over, dir, { sink: listenedSink(join(dir, 'e.raw')).sink });
+  t.equal(s.agent.conductor.heldOffUntil(), null, 'a damaged record holds nothing off (it could never end)');
 });
