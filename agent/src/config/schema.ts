@@ -259,6 +259,12 @@ export const ConfigSchema = strict.object({
   bridge: BridgeConfigSchema.optional(),
   /** The HDMI bulletin board, when the station has one. */
   board: BoardConfigSchema.optional(),
+  alerts: strict
+    .object({
+      /** After `loa stop --all` or the stop button, new emergencies stay silent (recorded as held off) this long; 0: none. */
+      stopHoldOffS: z.number().int().min(0).max(86_400).default(600),
+    })
+    .default({ stopHoldOffS: 600 }),
 }).superRefine((c, ctx) => {
   if (c.relays.driver === 'bridge' && !c.bridge) {
     ctx.addIssue({ code: 'custom', path: ['relays', 'driver'], message: 'driver "bridge" needs a "bridge" section with the serial path (e.g. /dev/serial/by-id/...)' });
