@@ -3,8 +3,11 @@ import { Aedes } from 'aedes';
 
 /**
  * An in-process MQTT broker (aedes, MQTT 3.1.1 only) for the demo and for
- * running the main flows without Mosquitto. No TLS, no ACL: a bench rig, not
- * a provincial broker. Stations must use protocolVersion 4 with it.
+ * running the main flows without Mosquitto. No TLS, no passwords, no ACL: a
+ * bench rig, not a provincial broker. Stations must use protocolVersion 4
+ * with it. It keeps the one rule every loa broker keeps (Mosquitto's
+ * `use_username_as_clientid`): a client id is its user name, so one client
+ * cannot take over another's session.
  */
 export class EmbeddedBroker {
   private readonly sockets = new Set<net.Socket>();
@@ -48,7 +51,12 @@ export class EmbeddedBroker {
   }
 
   static async start(port = 0): Promise<EmbeddedBroker> {
-    const broker = await Aedes.createBroker();
+    const broker = await Aedes.createBroker({
+      authenticate: (client, username, _password, done) => {
+        if (username !== undefined && client.id === username) return done(null, true);
+        done(Object.assign(new Error(`client id "${client.id}" is not the user name "${username ?? ''}"`), { returnCode: 2 as const }), false);
+      },
+    });
     const server = net.createServer(broker.handle);
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     return new EmbeddedBroker(broker, server, (server.address() as net.AddressInfo).port);

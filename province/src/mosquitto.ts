@@ -69,12 +69,12 @@ function fill(template: string, vars: Record<string, string>): string {
   });
 }
 
-export function renderAcl(provinceUser: string, stations: readonly AclStation[]): string {
+export function renderAcl(provinceUsers: readonly string[], stations: readonly AclStation[]): string {
   const dir = templateDir();
   const prov = readFileSync(join(dir, 'acl-province.template'), 'utf8');
   const st = readFileSync(join(dir, 'acl-station.template'), 'utf8');
   return (
-    fill(prov, { USER: provinceUser }) +
+    provinceUsers.map((u) => fill(prov, { USER: u })).join('') +
     stations.map((s) => fill(st, { STATION: s.id, GROUP_LINES: s.groups.map((g) => `topic read loa/v1/group/${g}/cmd`).join('\n') })).join('')
   );
 }
@@ -119,6 +119,8 @@ export interface MosquittoOptions {
   dir: string;
   port?: number;
   province: BrokerUser;
+  /** More users with the province's rights (tools, watchers): the broker allows one connection per user. */
+  provinceTools?: readonly BrokerUser[];
   stations: ReadonlyArray<AclStation & { password: string }>;
 }
 
@@ -142,9 +144,10 @@ export class MosquittoBroker {
     mkdirSync(join(o.dir, 'data'), { recursive: true });
     const certs = await makeCerts(join(o.dir, 'certs'));
     const passwordFile = join(o.dir, 'passwd');
-    await writePasswordFile(passwordFile, [o.province, ...o.stations.map((s) => ({ username: s.id, password: s.password }))]);
+    const provinceUsers = [o.province, ...(o.provinceTools ?? [])];
+    await writePasswordFile(passwordFile, [...provinceUsers, ...o.stations.map((s) => ({ username: s.id, password: s.password }))]);
     const aclFile = join(o.dir, 'acl');
-    writeFileSync(aclFile, renderAcl(o.province.username, o.stations));
+    writeFileSync(aclFile, renderAcl(provinceUsers.map((u) => u.username), o.stations));
     const port = o.port ?? (await freePort());
     const configFile = join(o.dir, 'mosquitto.conf');
     writeFileSync(

@@ -35,7 +35,6 @@ export interface ProvinceOptions {
   ca?: Buffer;
   privateKey: KeyObject;
   protocolVersion?: 4 | 5;
-  clientId?: string;
   /** Sequence source; the default never goes backwards across restarts while the province clock is sane. */
   now?: () => number;
 }
@@ -73,9 +72,11 @@ export class Province extends EventEmitter {
   }
 
   async connect(): Promise<void> {
+    // Every loa broker binds the client id to the user name.
+    const user = this.opts.username ?? 'loa-province';
     const o: IClientOptions = {
-      clientId: this.opts.clientId ?? 'loa-province',
-      ...(this.opts.username ? { username: this.opts.username } : {}),
+      clientId: user,
+      username: user,
       ...(this.opts.password ? { password: this.opts.password } : {}),
       ...(this.opts.ca ? { ca: this.opts.ca } : {}),
       protocolVersion: this.opts.protocolVersion ?? 5,

@@ -129,9 +129,11 @@ export class BrokerLink extends EventEmitter {
       .prepare("INSERT INTO meta (key, value) VALUES ('sync.connect_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
       .run(String(this.connectSeq));
     const will: StationStatus = { state: 'offline', station: stationId, connectSeq: this.connectSeq, reason: 'lost' };
+    // The broker makes the client id the user name (use_username_as_clientid); asking for the same keeps the persistent session.
+    const user = config.username ?? stationId;
     const options: IClientOptions = {
-      clientId: stationId,
-      username: config.username ?? stationId,
+      clientId: user,
+      username: user,
       ...(this.o.password !== undefined ? { password: this.o.password } : {}),
       keepalive: config.keepaliveS,
       protocolVersion: config.protocolVersion,
