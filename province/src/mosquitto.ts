@@ -4,6 +4,7 @@ import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { MAX_PACKET_BYTES } from '../../agent/src/sync/protocol.js';
 
 /**
  * The project's Mosquitto setup (province/mosquitto/): TLS with a provincial
@@ -100,6 +101,7 @@ export function renderMosquittoConfig(v: MosquittoConfigVars): string {
     CA_FILE: v.certs.caFile,
     CERT_FILE: v.certs.certFile,
     KEY_FILE: v.certs.keyFile,
+    MAX_PACKET_BYTES: String(MAX_PACKET_BYTES),
   });
 }
 

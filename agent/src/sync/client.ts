@@ -152,6 +152,7 @@ export class SyncClient extends EventEmitter {
     });
     this.outbox.onAdded(() => void this.pump.drain());
     this.link.on('message', (topic: string, payload: Buffer) => this.onMessage(topic, payload));
+    this.link.on('refused', (reason: string, detail: Record<string, unknown>) => this.refuse(reason, detail));
     this.link.on('connected', () => {
       this.commands.connected();
       this.emit('connected');

@@ -4,15 +4,17 @@ import type { Logger } from 'pino';
 import type { Db } from '../store/database.js';
 import type { SyncConfig } from '../config/schema.js';
 import { Backoff, sleep } from '../lib/backoff.js';
-import { PROTOCOL_VERSION, type StationStatus } from './protocol.js';
+import { MAX_PACKET_BYTES, PROTOCOL_VERSION, type StationStatus } from './protocol.js';
+import { limitIncomingPackets } from './packet-limit.js';
 import type { StationPort } from './station-port.js';
 import { TIME_TOPIC, groupCmdTopic, type StationTopics } from './topics.js';
 
 /**
  * The connection to the provincial broker: connect, birth and last will,
  * subscriptions, goodbye. Every connect, including the first after boot,
- * waits a jittered backoff. Emits `connected`, `disconnected` and
- * `message` (topic, payload).
+ * waits a jittered backoff. Emits `connected`, `disconnected`,
+ * `message` (topic, payload) and `refused` (reason, detail) when the broker
+ * sends a packet above MAX_PACKET_BYTES (the connection is cut unread).
  */
 
 export interface BrokerLinkOptions {
@@ -139,7 +141,8 @@ export class BrokerLink extends EventEmitter {
       protocolVersion: config.protocolVersion,
       // A persistent session keeps commands sent during a short drop; MQTT 5 also needs a session expiry for that.
       clean: false,
-      ...(config.protocolVersion === 5 ? { properties: { sessionExpiryInterval: config.sessionExpiryS } } : {}),
+      // MQTT 5: the broker must not send a larger packet (Mosquitto drops it rather than queue it again).
+      ...(config.protocolVersion === 5 ? { properties: { sessionExpiryInterval: config.sessionExpiryS, maximumPacketSize: MAX_PACKET_BYTES } } : {}),
       reconnectPeriod: 0,
       connectTimeout: config.reconnect.connectTimeoutMs,
       resubscribe: false,
@@ -157,6 +160,7 @@ export class BrokerLink extends EventEmitter {
         resolve(false);
         return;
       }
+      limitIncomingPackets(client, MAX_PACKET_BYTES, (v) => this.emit('refused', 'oversize-packet', { broker: url, bytes: v.bytes, why: v.reason }));
       this.mqtt = client;
       this.closed = new Promise((r) => client.once('close', () => r()));
       client.on('connect', () => {
