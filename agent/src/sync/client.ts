@@ -12,6 +12,7 @@ import { Downloader } from './download.js';
 import type { AppliedTarget, StationPort } from './station-port.js';
 import { parseTopic, stationTopics, type StationTopics } from './topics.js';
 import { BrokerLink } from './link.js';
+import { insecureLinkWarnings } from './transport-policy.js';
 import { CommandRunner } from './commands.js';
 import { OutboxPump } from './outbox-pump.js';
 import { Reporter } from './reporter.js';
@@ -165,6 +166,7 @@ export class SyncClient extends EventEmitter {
   start(): void {
     if (this.started) return;
     this.started = true;
+    for (const w of insecureLinkWarnings(this.opts.config.brokers, this.opts.config.allowInsecure)) this.opts.log.warn(w.en);
     this.link.start();
     this.reporter.scheduleHealth(10_000);
     // Level-triggered from the first second: the applied target's content is checked against the cache before any head arrives.
@@ -191,6 +193,11 @@ export class SyncClient extends EventEmitter {
       ...(this.applier.lastSyncMs !== undefined ? { lastSyncMs: this.applier.lastSyncMs } : {}),
       refused: { ...this.refused },
     };
+  }
+
+  /** What the operator must know about the link (status, doctor, health). */
+  problems(): string[] {
+    return insecureLinkWarnings(this.opts.config.brokers, this.opts.config.allowInsecure).map((w) => w.en);
   }
 
   /** Content the target in force and the one being applied need: the cache must not evict it. */
