@@ -276,7 +276,7 @@ export const HealthSchema = z.strictObject({
   outboxDropped: z.record(z.string(), z.number().int().min(0)),
   clock: z.strictObject({ trusted: z.boolean(), reason: z.string().max(40) }),
   lastSyncMs: epochMs.optional(),
-  /** Messages refused since start, by reason (forged, malformed, replayed...). */
+  /** Messages refused, by reason (forged, malformed, replayed...): counted across restarts. */
   refused: z.record(z.string(), z.number().int().min(0)),
   faults: z.array(z.string().max(300)).max(50),
 });
