@@ -124,6 +124,8 @@ export interface MosquittoOptions {
   /** More users with the province's rights (tools, watchers): the broker allows one connection per user. */
   provinceTools?: readonly BrokerUser[];
   stations: ReadonlyArray<AclStation & { password: string }>;
+  /** Rewrites the project's ACL text (tests of a deliberately wrong ACL). */
+  editAcl?: (acl: string) => string;
 }
 
 /** A Mosquitto of our own on a free loopback port, with the project's configuration. */
@@ -149,7 +151,8 @@ export class MosquittoBroker {
     const provinceUsers = [o.province, ...(o.provinceTools ?? [])];
     await writePasswordFile(passwordFile, [...provinceUsers, ...o.stations.map((s) => ({ username: s.id, password: s.password }))]);
     const aclFile = join(o.dir, 'acl');
-    writeFileSync(aclFile, renderAcl(provinceUsers.map((u) => u.username), o.stations));
+    const acl = renderAcl(provinceUsers.map((u) => u.username), o.stations);
+    writeFileSync(aclFile, o.editAcl ? o.editAcl(acl) : acl);
     const port = o.port ?? (await freePort());
     const configFile = join(o.dir, 'mosquitto.conf');
     writeFileSync(

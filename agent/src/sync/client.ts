@@ -165,6 +165,10 @@ export class SyncClient extends EventEmitter {
       void this.pump.drain();
     });
     this.link.on('disconnected', () => this.emit('disconnected'));
+    this.link.on('acl', (problem: string | undefined) => {
+      this.emit('acl', problem);
+      if (problem) this.event('sync.acl', 'error', problem);
+    });
   }
 
   start(): void {
@@ -202,7 +206,7 @@ export class SyncClient extends EventEmitter {
 
   /** What the operator must know about the link (status, doctor, health). */
   problems(): string[] {
-    return insecureLinkWarnings(this.opts.config.brokers, this.opts.config.allowInsecure).map((w) => w.en);
+    return [...insecureLinkWarnings(this.opts.config.brokers, this.opts.config.allowInsecure).map((w) => w.en), ...(this.link.aclProblem ? [this.link.aclProblem] : [])];
   }
 
   /** Content the target in force and the one being applied need: the cache must not evict it. */

@@ -13,9 +13,21 @@ import { TIME_TOPIC, groupCmdTopic, type StationTopics } from './topics.js';
  * The connection to the provincial broker: connect, birth and last will,
  * subscriptions, goodbye. Every connect, including the first after boot,
  * waits a jittered backoff. Emits `connected`, `disconnected`,
- * `message` (topic, payload) and `refused` (reason, detail) when the broker
- * sends a packet above MAX_PACKET_BYTES (the connection is cut unread).
+ * `message` (topic, payload), `refused` (reason, detail) when the broker
+ * sends a packet above MAX_PACKET_BYTES (the connection is cut unread), and
+ * `acl` (problem or undefined) when each connection's ACL probe is done.
  */
+
+/**
+ * The ACL probe's canary: status topics, which a station writes (its own
+ * birth, retained, just published) and must never read. Mosquitto 2.0 grants
+ * any subscription and filters at delivery, so only a message that arrives
+ * proves a wrong ACL; the UNSUBACK that follows the probe subscription comes
+ * after any retained message it released, so "nothing arrived" is known
+ * without a timer. A canary that arrives later still counts.
+ */
+const ACL_PROBE_FILTER = 'loa/v1/station/+/status';
+const STATUS_TOPIC = /^loa\/v1\/station\/[^/]+\/status$/;
 
 export interface BrokerLinkOptions {
   stationId: string;
@@ -50,6 +62,10 @@ export class BrokerLink extends EventEmitter {
   private connectError: string | undefined;
   private lastLoggedError: string | undefined;
   private readonly startedMono = performance.now();
+  /** What the ACL probe of this connection found wrong (own subscriptions refused, others' topics readable). */
+  aclProblem: string | undefined;
+  private aclOwnRefused: string[] = [];
+  private aclReadable = new Set<string>();
 
   constructor(private readonly o: BrokerLinkOptions) {
     super();
@@ -167,7 +183,11 @@ export class BrokerLink extends EventEmitter {
         wasConnected = true;
         this.onConnected(client, url);
       });
-      client.on('message', (topic, payload) => this.emit('message', topic, payload));
+      client.on('message', (topic, payload) => {
+        if (!STATUS_TOPIC.test(topic)) return void this.emit('message', topic, payload);
+        this.aclReadable.add(topic);
+        this.judgeAcl();
+      });
       client.on('error', (err) => {
         if (!wasConnected) this.connectError = err.message;
       });
@@ -202,6 +222,17 @@ export class BrokerLink extends EventEmitter {
       atMs: this.o.now(),
     };
     client.publish(topics.status, JSON.stringify(birth), { qos: 1, retain: true });
+    // After the birth on the same connection: the broker stores the retained canary before it handles the probe.
+    this.aclOwnRefused = [];
+    this.aclReadable = new Set();
+    // Refused (SUBACK 0x80, an error to mqtt.js) is the right answer; granted, the canary decides.
+    client.subscribe(ACL_PROBE_FILTER, { qos: 0 }, () => {
+      client.unsubscribe(ACL_PROBE_FILTER, () => {
+        if (!client.connected) return;
+        this.judgeAcl();
+        this.emit('acl', this.aclProblem);
+      });
+    });
     const subs: Record<string, { qos: 1 }> = {
       [TIME_TOPIC]: { qos: 1 },
       [topics.target]: { qos: 1 },
@@ -209,12 +240,27 @@ export class BrokerLink extends EventEmitter {
       [topics.cmd]: { qos: 1 },
     };
     for (const g of config.groups) subs[groupCmdTopic(g)] = { qos: 1 };
-    client.subscribe(subs, (err, granted) => {
-      if (err) return log.error({ err: err.message }, 'subscribe failed');
-      const refused = (granted ?? []).filter((g) => g.qos === 128 || g.qos > 2).map((g) => g.topic);
-      if (refused.length) log.error({ topics: refused }, 'broker refused subscriptions: check the broker ACL for this station');
+    client.subscribe(subs, (err, _granted, packet) => {
+      // MQTT 3.1.1 SUBACK 0x80, MQTT 5 reason codes from 0x80: refused (mqtt.js then calls back with an error and the SUBACK).
+      const codes = packet && 'granted' in packet ? packet.granted : undefined;
+      if (!codes) return void (err && log.error({ err: err.message }, 'subscribe failed'));
+      this.aclOwnRefused = Object.keys(subs).filter((_, i) => Number(codes[i] ?? 0) >= 0x80);
+      this.judgeAcl();
     });
     this.emit('connected');
+  }
+
+  private judgeAcl(): void {
+    const wrong = [
+      ...(this.aclOwnRefused.length ? [`the broker refuses this station its own topics (${this.aclOwnRefused.join(', ')})`] : []),
+      ...(this.aclReadable.size ? [`the broker lets this station read topics of others (${[...this.aclReadable].slice(0, 3).join(', ')})`] : []),
+    ];
+    const problem = wrong.length ? `broker ACL wrong: ${wrong.join('; ')}; fix the ACL for user ${this.o.config.username ?? this.o.stationId}` : undefined;
+    if (problem !== this.aclProblem) {
+      if (problem) this.o.log.error({ broker: this.broker }, problem);
+      else this.o.log.info({ broker: this.broker }, 'broker ACL checked: own topics granted, others not readable');
+    }
+    this.aclProblem = problem;
   }
 }
 
