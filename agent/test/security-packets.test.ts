@@ -119,3 +119,22 @@ t.test('a broker without limits: the station cuts the connection at the header a
   t.match(await province.waitResponse(cmd.id), { status: 'done' }, 'commands still reach it');
   t.same(a.client.status().refused, { 'oversize-packet': 1 }, 'cut unread: never parsed, so never refused as an oversize payload');
 });
+
+t.test('the province reads bounded too: a 20 MB report cuts its connection unread, and it carries on', async (t) => {
+  const broker = await EmbeddedBroker.start();
+  t.teardown(() => broker.close());
+  const province = new Province({ url: broker.url, privateKey: keys.privateKey, protocolVersion: 4 });
+  const cut: Array<{ errors: string[] }> = [];
+  province.on('invalid', (v: { errors: string[] }) => cut.push(v));
+  await province.connect();
+  t.teardown(() => province.close());
+  const rogue = await connectAsync(broker.url, { username: 'st-x', clientId: 'st-x', protocolVersion: 4, reconnectPeriod: 0 });
+  t.teardown(() => rogue.endAsync(true));
+  await rogue.publishAsync(stationTopics('st-x').out('event'), Buffer.alloc(20 * MB, 0x7b), { qos: 0 });
+  await until(() => cut.length > 0, 20_000, 'the cut');
+  t.match(cut, [{ errors: [new RegExp(`packet of ${20 * MB + 1 + 4 + stationTopics('st-x').out('event').length + 2} bytes, more than the ${MAX_PACKET_BYTES} accepted`)] }]);
+  // Reconnected on its own: a station's birth reaches it again.
+  const a = makeStation({ id: 'st-a', config: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4 } });
+  t.teardown(() => a.stop());
+  await until(() => province.stations.get('st-a')?.status?.state === 'online', 30_000, 'the province hears st-a');
+});
