@@ -58,7 +58,7 @@ t.test('an ACL that lets a station read every station topic is a fault, reported
   const a = stationOn(broker, dir);
   t.teardown(() => a.stop());
   const problem = await waitEvent<string | undefined>(a.client, 'acl', () => true, 20_000);
-  t.match(problem, /^broker ACL wrong: the broker lets this station read topics of others \(loa\/v1\/station\/st-[ab]\/status.*fix the ACL for user st-a$/);
+  t.match(problem, /^broker ACL wrong: the broker lets this station read station status topics, which no station may read \(loa\/v1\/station\/st-[ab]\/status.*fix the ACL for user st-a$/);
   t.same(a.client.problems(), [problem], 'in loa status and health (the agent lists sync problems)');
   await until(() => [...province.received.values()].find((m) => m.kind === 'event' && (m.body as { event: string }).event === 'sync.acl'), 20_000, 'the event at the province');
   t.same(a.client.status().refused, {}, 'the canary is not counted as junk');

@@ -185,7 +185,8 @@ export class BrokerLink extends EventEmitter {
       });
       client.on('message', (topic, payload) => {
         if (!STATUS_TOPIC.test(topic)) return void this.emit('message', topic, payload);
-        this.aclReadable.add(topic);
+        // A few names are enough to show; a province's worth of retained statuses is not kept.
+        if (this.aclReadable.size < 3) this.aclReadable.add(topic);
         this.judgeAcl();
       });
       client.on('error', (err) => {
@@ -253,7 +254,7 @@ export class BrokerLink extends EventEmitter {
   private judgeAcl(): void {
     const wrong = [
       ...(this.aclOwnRefused.length ? [`the broker refuses this station its own topics (${this.aclOwnRefused.join(', ')})`] : []),
-      ...(this.aclReadable.size ? [`the broker lets this station read topics of others (${[...this.aclReadable].slice(0, 3).join(', ')})`] : []),
+      ...(this.aclReadable.size ? [`the broker lets this station read station status topics, which no station may read (${[...this.aclReadable].join(', ')})`] : []),
     ];
     const problem = wrong.length ? `broker ACL wrong: ${wrong.join('; ')}; fix the ACL for user ${this.o.config.username ?? this.o.stationId}` : undefined;
     if (problem !== this.aclProblem) {
