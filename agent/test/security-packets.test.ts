@@ -101,6 +101,41 @@ t.test('mosquitto: a 20 MB command is refused at the broker, never reaches the s
   });
 });
 
+t.test("mosquitto without max_packet_size: the station's announced maximum makes it drop the 20 MB command, not redeliver it", async (t) => {
+  const dir = tempDir('packets-announced');
+  const broker = await MosquittoBroker.create({
+    dir,
+    province: { username: 'province', password: 'pw-prov' },
+    provinceTools: [{ username: 'province-tool', password: 'pw-tool' }],
+    stations: [{ id: 'st-a', groups: [], password: 'pw-a' }],
+    editConfig: (conf) => conf.replace(/^max_packet_size .*$/m, ''),
+  });
+  t.teardown(() => broker.stop());
+  const ca = readFileSync(broker.certs.caFile);
+  const province = new Province({ url: broker.url, username: 'province', password: 'pw-prov', ca, privateKey: keys.privateKey });
+  await province.connect();
+  t.teardown(() => province.close());
+  await province.beacon();
+  const pw = join(dir, 'st-a.password');
+  writeFileSync(pw, 'pw-a\n', { mode: 0o600 });
+  const stationDir = tempDir('packets-announced-st-a');
+  const config = { brokers: [broker.url], provinceKeys: [keys.publicPem], passwordFile: pw, tls: { caFile: broker.certs.caFile } };
+  let a = makeStation({ id: 'st-a', dir: stationDir, config });
+  await until(() => a.client.status().connected, 20_000, 'st-a connected');
+  await a.stop();
+  const huge = join(dir, 'huge.bin');
+  writeFileSync(huge, Buffer.alloc(20 * MB, 0x7b));
+  await run('mosquitto_pub', ['-h', 'localhost', '-p', String(broker.port), '--cafile', broker.certs.caFile, '-u', 'province-tool', '-P', 'pw-tool', '-V', 'mqttv311', '-q', '1', '-t', stationTopics('st-a').cmd, '-f', huge]);
+  for (let start = 0; start < 2; start++) {
+    a = makeStation({ id: 'st-a', dir: stationDir, config });
+    await until(() => a.client.status().connected, 20_000, 'st-a connected again');
+    const cmd = await province.send({ station: 'st-a' }, { action: 'resync' });
+    t.match(await province.waitResponse(cmd.id), { status: 'done' }, `start ${start + 1}: commands still reach it`);
+    t.same(a.client.status().refused, {}, `start ${start + 1}: the queued 20 MB command was never sent to it`);
+    await a.stop();
+  }
+});
+
 t.test('a broker without limits: the station cuts the connection at the header and keeps working', async (t) => {
   const broker = await EmbeddedBroker.start();
   t.teardown(() => broker.close());

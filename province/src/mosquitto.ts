@@ -126,6 +126,8 @@ export interface MosquittoOptions {
   stations: ReadonlyArray<AclStation & { password: string }>;
   /** Rewrites the project's ACL text (tests of a deliberately wrong ACL). */
   editAcl?: (acl: string) => string;
+  /** Rewrites the rendered mosquitto.conf (tests of a broker configured otherwise). */
+  editConfig?: (conf: string) => string;
 }
 
 /** A Mosquitto of our own on a free loopback port, with the project's configuration. */
@@ -155,10 +157,8 @@ export class MosquittoBroker {
     writeFileSync(aclFile, o.editAcl ? o.editAcl(acl) : acl);
     const port = o.port ?? (await freePort());
     const configFile = join(o.dir, 'mosquitto.conf');
-    writeFileSync(
-      configFile,
-      renderMosquittoConfig({ port, bind: '127.0.0.1', passwordFile, aclFile, dataDir: join(o.dir, 'data'), certs, runAsRoot: process.getuid?.() === 0 }),
-    );
+    const conf = renderMosquittoConfig({ port, bind: '127.0.0.1', passwordFile, aclFile, dataDir: join(o.dir, 'data'), certs, runAsRoot: process.getuid?.() === 0 });
+    writeFileSync(configFile, o.editConfig ? o.editConfig(conf) : conf);
     const broker = new MosquittoBroker(port, configFile, certs);
     await broker.start();
     return broker;
