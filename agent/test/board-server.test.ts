@@ -7,10 +7,12 @@ import { createLogger, silentLogger } from '../src/lib/logger.js';
 
 interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 
-function http(url: string, path: string, opts: { method?: string; host?: string; body?: string } = {}): Promise<Reply> {
+function http(url: string, path: string, opts: { method?: string; host?: string; body?: string; key?: string } = {}): Promise<Reply> {
   const u = new URL(path, url);
+  // The page sends the key of its own address with each ack.
+  const key = opts.key ?? new URL(url).searchParams.get('key') ?? '';
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: u.port, path: u.pathname, method: opts.method ?? 'GET', headers: { host: opts.host ?? u.host } }, (res) => {
+    const req = request({ host: '127.0.0.1', port: u.port, path: u.pathname, method: opts.method ?? 'GET', headers: { host: opts.host ?? u.host, 'x-board-key': key } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -32,7 +34,7 @@ const start = async (t: Test, opts: Partial<ConstructorParameters<typeof BoardSe
 
 t.test('serves only on loopback, only under its own name', async (t) => {
   const { board } = await start(t);
-  t.match(board.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  t.match(board.url, /^http:\/\/127\.0\.0\.1:\d+\/\?key=[0-9a-f]{32}$/);
   t.equal((await http(board.url, '/')).status, 200);
   t.equal((await http(board.url, '/', { host: `localhost:${new URL(board.url).port}` })).status, 200);
   t.equal((await http(board.url, '/', { host: 'evil.example:80' })).status, 403, 'a DNS-rebinding page is refused');
@@ -68,6 +70,13 @@ t.test('without a page, showings are logged as unconfirmed; acks make them proof
   t.equal((await http(board.url, '/ack', { method: 'POST', body: JSON.stringify({ key: 'stale', ok: true }) })).status, 204);
   board.setSchedule({ defaultPlaylist: { id: 'b', items: [{ kind: 'text', id: 'two', durationS: 3600, text: 'Hai' }] } });
   t.match(rows, [{ key, itemId: 'one', source: 'a', shownMs: null, result: 'unconfirmed' }], 'a stale ack is not proof');
+
+  // Any local process reaches the port; without this boot's key its proof is refused and nothing recorded.
+  const forged = JSON.stringify({ key: board.showing()!.key, ok: true });
+  const before = board.pages().lastAckMs;
+  t.equal((await http(board.url, '/ack', { method: 'POST', body: forged, key: '' })).status, 401);
+  t.equal((await http(board.url, '/ack', { method: 'POST', body: forged, key: '0'.repeat(32) })).status, 401);
+  t.match(board.pages(), { lastAckMs: before, showingConfirmedMs: null }, 'the forged proof confirmed nothing');
 
   const t0 = Date.now();
   t.equal((await http(board.url, '/ack', { method: 'POST', body: JSON.stringify({ key: board.showing()!.key, ok: true }) })).status, 204);

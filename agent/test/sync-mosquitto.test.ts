@@ -25,7 +25,7 @@ const stations = [
 ];
 
 t.test('mosquitto', async (t) => {
-  const broker = await MosquittoBroker.create({ dir, province: { username: 'province', password: 'pw-prov' }, stations });
+  const broker = await MosquittoBroker.create({ dir, province: { username: 'province', password: 'pw-prov' }, provinceTools: [{ username: 'province-watch', password: 'pw-watch' }], stations });
   const ca = readFileSync(broker.certs.caFile);
   const content = new ContentServer();
   await content.listen();
@@ -72,21 +72,22 @@ t.test('mosquitto', async (t) => {
     );
   });
 
+  // The broker allows one connection per user, so the probes use st-3, which runs no station here.
   await t.test("denied: a station cannot read another station's or another group's topics", async (t) => {
     await province.publishRaw(stationTopics('st-2').target, 'for st-2 only', true);
     await province.publishRaw(stationTopics('st-2').cmd, 'for st-2 only');
-    const spy = await raw('st-1', 'pw-st-1');
+    const spy = await raw('st-3', 'pw-st-3');
     const seen: string[] = [];
     spy.on('message', (topic) => seen.push(topic));
     // Mosquitto 2.0 grants the subscription and then delivers nothing from it.
-    await spy.subscribeAsync([stationTopics('st-2').target, stationTopics('st-2').cmd, groupCmdTopic('commune-8'), 'loa/v1/station/+/status', 'loa/v1/#'], { qos: 1 });
-    await province.publishRaw(groupCmdTopic('commune-8'), 'for commune-8 only');
+    await spy.subscribeAsync([stationTopics('st-2').target, stationTopics('st-2').cmd, groupCmdTopic('commune-7'), 'loa/v1/station/+/status', 'loa/v1/#'], { qos: 1 });
+    await province.publishRaw(groupCmdTopic('commune-7'), 'for commune-7 only');
     await province.publishRaw(stationTopics('st-2').cmd, 'for st-2 only');
-    await spy.subscribeAsync(stationTopics('st-1').cmd, { qos: 1 });
-    await province.publishRaw(stationTopics('st-1').cmd, 'sentinel');
-    await until(() => seen.includes(stationTopics('st-1').cmd), 10_000, 'the sentinel');
+    await spy.subscribeAsync(stationTopics('st-3').cmd, { qos: 1 });
+    await province.publishRaw(stationTopics('st-3').cmd, 'sentinel');
+    await until(() => seen.includes(stationTopics('st-3').cmd), 10_000, 'the sentinel');
     t.same(
-      seen.filter((topic) => topic !== stationTopics('st-1').cmd && topic !== 'loa/v1/time' && !topic.startsWith('loa/v1/station/st-1/target') && !topic.startsWith('loa/v1/group/commune-7') && !topic.startsWith('loa/v1/group/province-hn')),
+      seen.filter((topic) => topic !== stationTopics('st-3').cmd && topic !== 'loa/v1/time' && !topic.startsWith('loa/v1/station/st-3/target') && !topic.startsWith('loa/v1/group/commune-8')),
       [],
       `only its own topics reached it: ${[...new Set(seen)].join(', ')}`,
     );
@@ -94,20 +95,20 @@ t.test('mosquitto', async (t) => {
 
   await t.test('denied: a station cannot publish commands, targets or reports for others', async (t) => {
     const seen: string[] = [];
-    const watcher = await raw('province', 'pw-prov');
+    const watcher = await raw('province-watch', 'pw-watch');
     // Retained messages replayed on subscribe are old news; only live publishes count.
     watcher.on('message', (topic, _payload, packet) => {
       if (!packet.retain) seen.push(topic);
     });
     await watcher.subscribeAsync('loa/v1/#', { qos: 1 });
-    const rogue = await raw('st-1', 'pw-st-1');
+    const rogue = await raw('st-3', 'pw-st-3');
     const forged = signPayload(generateProvinceKeys().privateKey, { type: 'command' });
-    for (const topic of [stationTopics('st-1').cmd, stationTopics('st-2').cmd, groupCmdTopic('province-hn'), stationTopics('st-2').target, stationTopics('st-2').status, 'loa/v1/time']) {
+    for (const topic of [stationTopics('st-3').cmd, stationTopics('st-2').cmd, groupCmdTopic('province-hn'), stationTopics('st-2').target, stationTopics('st-2').status, 'loa/v1/time']) {
       // MQTT 5 tells the publisher (PUBACK "Not authorized"); 3.1.1 would drop silently.
       await t.rejects(rogue.publishAsync(topic, forged, { qos: 1 }), /not authorized/i, `publish to ${topic} refused`);
     }
-    await rogue.publishAsync(stationTopics('st-1').out('event'), 'sentinel', { qos: 1 });
-    await until(() => seen.includes(stationTopics('st-1').out('event')), 10_000, 'the sentinel');
+    await rogue.publishAsync(stationTopics('st-3').out('event'), 'sentinel', { qos: 1 });
+    await until(() => seen.includes(stationTopics('st-3').out('event')), 10_000, 'the sentinel');
     t.same(seen.filter((x) => /\/cmd$|\/target$|st-2|\/time$/.test(x)), [], 'nothing forbidden reached any subscriber');
   });
 

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { MAX_PACKET_BYTES } from '../../agent/src/sync/protocol.js';
 
 /**
  * The project's Mosquitto setup (province/mosquitto/): TLS with a provincial
@@ -69,12 +70,12 @@ function fill(template: string, vars: Record<string, string>): string {
   });
 }
 
-export function renderAcl(provinceUser: string, stations: readonly AclStation[]): string {
+export function renderAcl(provinceUsers: readonly string[], stations: readonly AclStation[]): string {
   const dir = templateDir();
   const prov = readFileSync(join(dir, 'acl-province.template'), 'utf8');
   const st = readFileSync(join(dir, 'acl-station.template'), 'utf8');
   return (
-    fill(prov, { USER: provinceUser }) +
+    provinceUsers.map((u) => fill(prov, { USER: u })).join('') +
     stations.map((s) => fill(st, { STATION: s.id, GROUP_LINES: s.groups.map((g) => `topic read loa/v1/group/${g}/cmd`).join('\n') })).join('')
   );
 }
@@ -100,6 +101,7 @@ export function renderMosquittoConfig(v: MosquittoConfigVars): string {
     CA_FILE: v.certs.caFile,
     CERT_FILE: v.certs.certFile,
     KEY_FILE: v.certs.keyFile,
+    MAX_PACKET_BYTES: String(MAX_PACKET_BYTES),
   });
 }
 
@@ -119,7 +121,13 @@ export interface MosquittoOptions {
   dir: string;
   port?: number;
   province: BrokerUser;
+  /** More users with the province's rights (tools, watchers): the broker allows one connection per user. */
+  provinceTools?: readonly BrokerUser[];
   stations: ReadonlyArray<AclStation & { password: string }>;
+  /** Rewrites the project's ACL text (tests of a deliberately wrong ACL). */
+  editAcl?: (acl: string) => string;
+  /** Rewrites the rendered mosquitto.conf (tests of a broker configured otherwise). */
+  editConfig?: (conf: string) => string;
 }
 
 /** A Mosquitto of our own on a free loopback port, with the project's configuration. */
@@ -142,15 +150,15 @@ export class MosquittoBroker {
     mkdirSync(join(o.dir, 'data'), { recursive: true });
     const certs = await makeCerts(join(o.dir, 'certs'));
     const passwordFile = join(o.dir, 'passwd');
-    await writePasswordFile(passwordFile, [o.province, ...o.stations.map((s) => ({ username: s.id, password: s.password }))]);
+    const provinceUsers = [o.province, ...(o.provinceTools ?? [])];
+    await writePasswordFile(passwordFile, [...provinceUsers, ...o.stations.map((s) => ({ username: s.id, password: s.password }))]);
     const aclFile = join(o.dir, 'acl');
-    writeFileSync(aclFile, renderAcl(o.province.username, o.stations));
+    const acl = renderAcl(provinceUsers.map((u) => u.username), o.stations);
+    writeFileSync(aclFile, o.editAcl ? o.editAcl(acl) : acl);
     const port = o.port ?? (await freePort());
     const configFile = join(o.dir, 'mosquitto.conf');
-    writeFileSync(
-      configFile,
-      renderMosquittoConfig({ port, bind: '127.0.0.1', passwordFile, aclFile, dataDir: join(o.dir, 'data'), certs, runAsRoot: process.getuid?.() === 0 }),
-    );
+    const conf = renderMosquittoConfig({ port, bind: '127.0.0.1', passwordFile, aclFile, dataDir: join(o.dir, 'data'), certs, runAsRoot: process.getuid?.() === 0 });
+    writeFileSync(configFile, o.editConfig ? o.editConfig(conf) : conf);
     const broker = new MosquittoBroker(port, configFile, certs);
     await broker.start();
     return broker;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID, type KeyObject } from 'node:crypto';
-import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import {
   CommandResponseSchema,
   EventBodySchema,
@@ -14,8 +14,10 @@ import {
   type Reported,
   type StationStatus,
   type TimeBeacon,
+  MAX_PACKET_BYTES,
 } from '../../agent/src/sync/protocol.js';
 import { signPayload } from '../../agent/src/sync/signing.js';
+import { limitIncomingPackets } from '../../agent/src/sync/packet-limit.js';
 import { PROVINCE_FILTERS, TIME_TOPIC, groupCmdTopic, parseTopic, stationTopics } from '../../agent/src/sync/topics.js';
 import { buildTarget, type TargetSpec } from './target-builder.js';
 import { describeIssues } from '../../agent/src/domain/schemas.js';
@@ -35,7 +37,6 @@ export interface ProvinceOptions {
   ca?: Buffer;
   privateKey: KeyObject;
   protocolVersion?: 4 | 5;
-  clientId?: string;
   /** Sequence source; the default never goes backwards across restarts while the province clock is sane. */
   now?: () => number;
 }
@@ -73,18 +74,34 @@ export class Province extends EventEmitter {
   }
 
   async connect(): Promise<void> {
+    // Every loa broker binds the client id to the user name.
+    const user = this.opts.username ?? 'loa-province';
     const o: IClientOptions = {
-      clientId: this.opts.clientId ?? 'loa-province',
-      ...(this.opts.username ? { username: this.opts.username } : {}),
+      clientId: user,
+      username: user,
       ...(this.opts.password ? { password: this.opts.password } : {}),
       ...(this.opts.ca ? { ca: this.opts.ca } : {}),
       protocolVersion: this.opts.protocolVersion ?? 5,
       reconnectPeriod: 1000,
       // A persistent session: what stations publish while the province is reconnecting waits for it at the broker.
       clean: false,
-      ...((this.opts.protocolVersion ?? 5) === 5 ? { properties: { sessionExpiryInterval: 7 * 86_400 } } : {}),
+      ...((this.opts.protocolVersion ?? 5) === 5 ? { properties: { sessionExpiryInterval: 7 * 86_400, maximumPacketSize: MAX_PACKET_BYTES } } : {}),
     };
-    const client = await connectAsync(this.opts.url, o);
+    const client = connect(this.opts.url, o);
+    // Bounded reading: a station (or a broker) sending a packet too large loses the connection before it is read.
+    limitIncomingPackets(client, MAX_PACKET_BYTES, (v) => this.refuse('(broker)', '(connection cut)', [v.reason]));
+    await new Promise<void>((resolve, reject) => {
+      const settle = (err?: Error): void => {
+        client.off('connect', onConnect);
+        client.off('error', settle);
+        if (!err) return resolve();
+        client.end();
+        reject(err);
+      };
+      const onConnect = (): void => settle();
+      client.on('connect', onConnect);
+      client.on('error', settle);
+    });
     this.client = client;
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     await client.subscribeAsync(Object.values(PROVINCE_FILTERS).map((t) => t), { qos: 1 });

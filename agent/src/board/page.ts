@@ -32,9 +32,11 @@ function player(timezone: string): void {
     if (text !== undefined) e.textContent = text;
     return e;
   };
+  // This boot's key, in the address the agent gave the kiosk: proof of display needs it.
+  const boardKey = new URLSearchParams(location.search).get('key') ?? '';
   const ack = (key: string, ok: boolean, problem?: string): void => {
     lastAck = { key, ok, problem, ...(cut.length > 0 ? { truncated: cut } : {}) };
-    void fetch('/ack', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(lastAck) }).catch(() => undefined);
+    void fetch('/ack', { method: 'POST', headers: { 'content-type': 'application/json', 'x-board-key': boardKey }, body: JSON.stringify(lastAck) }).catch(() => undefined);
   };
   const setBlank = (blank: boolean): void => {
     blanked = blank;

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -157,9 +158,24 @@ export class BoardServer extends EventEmitter {
     await closed;
   }
 
+  /**
+   * The page's address, with this boot's key: only a page loaded from it
+   * (the kiosk, which the agent navigates there) can post proof of display.
+   * Any local user can reach the port; none can learn the key but through
+   * the agent (its control socket, the kiosk's DevTools).
+   */
   get url(): string {
     if (!this.server) throw new Error('board server is not started');
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/`;
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/?key=${this.key}`;
+  }
+
+  private readonly key = randomBytes(16).toString('hex');
+  private forgedAcks = 0;
+
+  private hasKey(req: IncomingMessage): boolean {
+    const given = Buffer.from(String(req.headers['x-board-key'] ?? ''));
+    const key = Buffer.from(this.key);
+    return given.length === key.length && timingSafeEqual(given, key);
   }
 
   /** Replaces the playlists. Throws one error naming every problem; the old schedule stays on failure. */
@@ -372,6 +388,12 @@ export class BoardServer extends EventEmitter {
   }
 
   private ack(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.hasKey(req)) {
+      // Transitions, not repeats: the first forgery, then every thousandth.
+      if (this.forgedAcks++ % 1000 === 0) this.o.log.warn({ count: this.forgedAcks }, 'proof of display without the board key: refused (a local process, not the kiosk page)');
+      req.resume();
+      return this.reply(res, 401, 'proof of display needs the key of the page this agent serves');
+    }
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => {

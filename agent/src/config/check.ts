@@ -3,6 +3,7 @@ import { accessSync, constants, readFileSync, statSync, type Stats } from 'node:
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Config } from './schema.js';
 import { loadPublicKey } from '../sync/signing.js';
+import { plaintextBrokers } from '../sync/transport-policy.js';
 
 /**
  * What the configuration points at, checked against the machine: files
@@ -66,6 +67,14 @@ export function checkConfig(config: Config): ConfigFinding[] {
       }
       return readFileSync(path);
     };
+    for (const v of plaintextBrokers(sync.brokers, sync.allowInsecure)) {
+      if (v.verdict !== 'refused') continue;
+      add(
+        `sync.brokers.${v.index}`,
+        { en: `${v.url} is plaintext: the station's password and every command would cross the network in clear`, vi: `${v.url} không mã hóa: mật khẩu của đài và mọi lệnh sẽ đi qua mạng không mã hóa` },
+        { en: 'use mqtts:// (or wss://) with sync.tls.caFile; for a development rig only, set sync.allowInsecure: true', vi: 'dùng mqtts:// (hoặc wss://) với sync.tls.caFile; chỉ khi thử nghiệm mới đặt sync.allowInsecure: true' },
+      );
+    }
     const password = readable('sync.passwordFile', sync.passwordFile);
     if (password && password.toString('utf8').trim() === '') {
       add('sync.passwordFile', { en: `${sync.passwordFile} is empty`, vi: `${sync.passwordFile} trống` }, { en: "put this station's broker password in the file", vi: 'ghi mật khẩu máy chủ MQTT của đài vào tệp' });

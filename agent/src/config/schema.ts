@@ -126,6 +126,12 @@ export const ScheduleSchema = strict.object({
 export const SyncSchema = strict.object({
   /** Tried in order, round robin on failure: mqtts://host:8883, mqtt://..., ws(s)://... */
   brokers: z.array(z.string().regex(/^(mqtts?|wss?):\/\/\S+$/, 'use mqtt://, mqtts://, ws:// or wss:// URLs').refine((u) => URL.canParse(u), 'not a valid URL (host:port?)')).min(1),
+  /**
+   * Development only: accept plaintext mqtt:// and ws:// brokers off this
+   * machine (loopback ones are accepted anyway). Warned at every start, in
+   * `loa status`, `loa doctor` and health.
+   */
+  allowInsecure: z.boolean().default(false),
   /** Broker user name; the station id when absent. */
   username: z.string().min(1).max(128).optional(),
   /** The password itself, or (better) a file holding it, readable by loa only. */

@@ -177,6 +177,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     ...(board?.problems() ?? []),
     ...(opts.faults?.() ?? []),
     ...(bridge?.problems() ?? []),
+    ...(syncRef?.problems() ?? []),
   ];
 
   const { SyncClient, provincePort } = config.sync

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { Config } from '../config/schema.js';
 import type { ConfigError } from '../config/load.js';
 import { checkConfig } from '../config/check.js';
+import { insecureLinkWarnings } from '../sync/transport-policy.js';
 import { describeUnplayable, unplayableContent } from '../cache/unplayable.js';
 import { databasePath, refuseNewerSchema, DatabaseNewerError, isCorruption } from '../store/database.js';
 import { DEFAULT_BOARD_FONTS } from '../board/server.js';
@@ -49,6 +50,7 @@ export async function runDoctor(input: DoctorInput): Promise<{ checks: Check[] }
     ...findings.map((f): Check => ({ name: 'config', status: 'fail', detail: `${f.field}: ${f.problem[locale]}`, fix: f.fix[locale] })),
   );
   const flagged = new Set(findings.map((f) => f.field));
+  if (config.sync) for (const w of insecureLinkWarnings(config.sync.brokers, config.sync.allowInsecure)) checks.push({ name: 'sync', status: 'warn', detail: w[locale] });
 
   const ffmpeg = await output(config.audio.ffmpegPath, ['-version']);
   checks.push(

@@ -12,6 +12,7 @@ import { Downloader } from './download.js';
 import type { AppliedTarget, StationPort } from './station-port.js';
 import { parseTopic, stationTopics, type StationTopics } from './topics.js';
 import { BrokerLink } from './link.js';
+import { insecureLinkWarnings } from './transport-policy.js';
 import { CommandRunner } from './commands.js';
 import { OutboxPump } from './outbox-pump.js';
 import { Reporter } from './reporter.js';
@@ -40,6 +41,8 @@ export interface SyncClientOptions {
   commandHoldMs?: number;
   /** The station's one outbox (the daemon's store writes play-log rows into it); a new one when absent. */
   outbox?: Outbox;
+  /** Refusal counters reach the database at most this often (and at stop): a flood of junk is not a flood of SD card writes. */
+  refusalSaveMs?: number;
 }
 
 export interface SyncStatus {
@@ -67,7 +70,8 @@ export class SyncClient extends EventEmitter {
   private readonly commands: CommandRunner;
   private readonly pump: OutboxPump;
   private readonly reporter: Reporter;
-  private readonly refused: Record<string, number> = {};
+  private readonly refused: Record<string, number>;
+  private refusedSaveTimer: NodeJS.Timeout | undefined;
   private readonly lastRefusalLog = new Map<string, number>();
   private readonly lastEvent = new Map<string, number>();
   private started = false;
@@ -79,6 +83,7 @@ export class SyncClient extends EventEmitter {
     this.topics = stationTopics(opts.stationId);
     this.keys = keyRing(config.provinceKeys.map(loadPublicKey));
     this.clock = new ProvinceClock(db);
+    this.refused = loadRefused(db);
     this.outbox = opts.outbox ?? new Outbox(db, config.outbox, this.now);
     const tls = {
       ...(config.tls.caFile ? { ca: readFileSync(config.tls.caFile) } : {}),
@@ -153,6 +158,7 @@ export class SyncClient extends EventEmitter {
     });
     this.outbox.onAdded(() => void this.pump.drain());
     this.link.on('message', (topic: string, payload: Buffer) => this.onMessage(topic, payload));
+    this.link.on('refused', (reason: string, detail: Record<string, unknown>) => this.refuse(reason, detail));
     this.link.on('connected', () => {
       this.commands.connected();
       this.emit('connected');
@@ -160,11 +166,16 @@ export class SyncClient extends EventEmitter {
       void this.pump.drain();
     });
     this.link.on('disconnected', () => this.emit('disconnected'));
+    this.link.on('acl', (problem: string | undefined) => {
+      this.emit('acl', problem);
+      if (problem) this.event('sync.acl', 'error', problem);
+    });
   }
 
   start(): void {
     if (this.started) return;
     this.started = true;
+    for (const w of insecureLinkWarnings(this.opts.config.brokers, this.opts.config.allowInsecure)) this.opts.log.warn(w.en);
     this.link.start();
     this.reporter.scheduleHealth(10_000);
     // Level-triggered from the first second: the applied target's content is checked against the cache before any head arrives.
@@ -176,6 +187,7 @@ export class SyncClient extends EventEmitter {
     this.commands.stop();
     this.reporter.stop();
     await Promise.all([this.applier.stop(), this.link.stop()]);
+    this.saveRefused();
   }
 
   status(): SyncStatus {
@@ -191,6 +203,11 @@ export class SyncClient extends EventEmitter {
       ...(this.applier.lastSyncMs !== undefined ? { lastSyncMs: this.applier.lastSyncMs } : {}),
       refused: { ...this.refused },
     };
+  }
+
+  /** What the operator must know about the link (status, doctor, health). */
+  problems(): string[] {
+    return [...insecureLinkWarnings(this.opts.config.brokers, this.opts.config.allowInsecure).map((w) => w.en), ...(this.link.aclProblem ? [this.link.aclProblem] : [])];
   }
 
   /** Content the target in force and the one being applied need: the cache must not evict it. */
@@ -231,11 +248,24 @@ export class SyncClient extends EventEmitter {
 
   private refuse(reason: string, detail: Record<string, unknown>): void {
     this.refused[reason] = (this.refused[reason] ?? 0) + 1;
+    this.refusedSaveTimer ??= setTimeout(() => this.saveRefused(), this.opts.refusalSaveMs ?? 60_000).unref();
     // Log the first of each kind per minute: a flood of junk must not flood the journal.
     const last = this.lastRefusalLog.get(reason) ?? -Infinity;
     if (performance.now() - last > 60_000) {
       this.lastRefusalLog.set(reason, performance.now());
       this.opts.log.warn({ reason, ...detail, countSoFar: this.refused[reason] }, 'refused a message from the broker');
+    }
+  }
+
+  private saveRefused(): void {
+    clearTimeout(this.refusedSaveTimer);
+    this.refusedSaveTimer = undefined;
+    try {
+      this.opts.db
+        .prepare("INSERT INTO meta (key, value) VALUES ('sync.refused', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .run(JSON.stringify(this.refused));
+    } catch (err) {
+      this.opts.log.error({ err: (err as Error).message }, 'could not save the refusal counters');
     }
   }
 
@@ -304,4 +334,19 @@ export class SyncClient extends EventEmitter {
     this.lastEvent.set(kind, performance.now());
     this.event(`sync.${kind}`, 'warn', message, data);
   }
+}
+
+/** The refusal counters kept in `meta` across restarts; anything unreadable starts from zero. */
+function loadRefused(db: Db): Record<string, number> {
+  const row = db.prepare("SELECT value FROM meta WHERE key = 'sync.refused'").get() as { value: string } | undefined;
+  const counts: Record<string, number> = {};
+  try {
+    const parsed: unknown = row ? JSON.parse(row.value) : {};
+    if (parsed && typeof parsed === 'object') {
+      for (const [k, v] of Object.entries(parsed)) if (Number.isSafeInteger(v) && (v as number) > 0) counts[k] = v as number;
+    }
+  } catch {
+    // A torn value: counting again from zero is better than not starting.
+  }
+  return counts;
 }

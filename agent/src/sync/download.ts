@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { Backoff, sleep } from '../lib/backoff.js';
@@ -12,9 +13,10 @@ import type { ContentEntry } from './target.js';
 
 /**
  * Downloads content named by a target into the cache: HTTP(S) with Range
- * resume (a `.part` file survives a dropped link or a reboot), checked
- * against the manifest's size and SHA-256 before the cache sees it, a
- * bounded number at a time, each retried with backoff.
+ * resume (a `.part` file survives a dropped link or a reboot), cut off at
+ * the manifest's size (a server sending more cannot fill the SD card) and
+ * checked against its SHA-256 before the cache sees it, a bounded number at
+ * a time, each retried with backoff.
  */
 
 export interface DownloadOptions {
@@ -38,6 +40,8 @@ export interface DownloadFailure {
 export type ProgressFn = (p: { sha256: string; name: string; bytes: number; done: number }) => void;
 
 class PermanentError extends Error {}
+/** The server sent more than the manifest's size: other content than the manifest names, not a transfer fault. */
+class OversizeError extends PermanentError {}
 
 export class Downloader {
   constructor(private readonly opts: DownloadOptions) {}
@@ -84,6 +88,7 @@ export class Downloader {
         return;
       } catch (err) {
         if (signal.aborted) throw signal.reason;
+        if (err instanceof OversizeError) await unlink(part).catch(() => undefined);
         if (err instanceof PermanentError) throw err;
         lastError = (err as Error).message;
         const retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs;
@@ -119,6 +124,13 @@ export class Downloader {
     }
     const append = res.statusCode === 206 && have > 0;
     let done = append ? have : 0;
+    const tooMuch = (bytes: number): OversizeError =>
+      new OversizeError(`content problem: ${entry.url} sends ${bytes} bytes or more, the manifest says ${entry.bytes}; stopped and deleted`);
+    const announced = Number(res.headers['content-length']);
+    if (Number.isFinite(announced) && done + announced > entry.bytes) {
+      res.destroy();
+      throw tooMuch(done + announced);
+    }
     let lastReport = 0;
     res.on('data', (chunk: Buffer) => {
       done += chunk.length;
@@ -128,7 +140,16 @@ export class Downloader {
         onProgress({ sha256: entry.sha256, name: entry.name, bytes: entry.bytes, done });
       }
     });
-    await pipeline(res, createWriteStream(part, { flags: append ? 'a' : 'w' }), { signal });
+    // Counts before writing: not one byte past the manifest's size reaches the disk.
+    let written = done;
+    const cap = new Transform({
+      transform(chunk: Buffer, _enc, next) {
+        written += chunk.length;
+        if (written > entry.bytes) return next(tooMuch(written));
+        next(null, chunk);
+      },
+    });
+    await pipeline(res, cap, createWriteStream(part, { flags: append ? 'a' : 'w' }), { signal });
     if (done !== entry.bytes) throw new Error(`transfer ended at ${done} of ${entry.bytes} bytes`);
   }
 }

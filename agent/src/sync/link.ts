@@ -4,16 +4,30 @@ import type { Logger } from 'pino';
 import type { Db } from '../store/database.js';
 import type { SyncConfig } from '../config/schema.js';
 import { Backoff, sleep } from '../lib/backoff.js';
-import { PROTOCOL_VERSION, type StationStatus } from './protocol.js';
+import { MAX_PACKET_BYTES, PROTOCOL_VERSION, type StationStatus } from './protocol.js';
+import { limitIncomingPackets } from './packet-limit.js';
 import type { StationPort } from './station-port.js';
 import { TIME_TOPIC, groupCmdTopic, type StationTopics } from './topics.js';
 
 /**
  * The connection to the provincial broker: connect, birth and last will,
  * subscriptions, goodbye. Every connect, including the first after boot,
- * waits a jittered backoff. Emits `connected`, `disconnected` and
- * `message` (topic, payload).
+ * waits a jittered backoff. Emits `connected`, `disconnected`,
+ * `message` (topic, payload), `refused` (reason, detail) when the broker
+ * sends a packet above MAX_PACKET_BYTES (the connection is cut unread), and
+ * `acl` (problem or undefined) when each connection's ACL probe is done.
  */
+
+/**
+ * The ACL probe's canary: status topics, which a station writes (its own
+ * birth, retained, just published) and must never read. Mosquitto 2.0 grants
+ * any subscription and filters at delivery, so only a message that arrives
+ * proves a wrong ACL; the UNSUBACK that follows the probe subscription comes
+ * after any retained message it released, so "nothing arrived" is known
+ * without a timer. A canary that arrives later still counts.
+ */
+const ACL_PROBE_FILTER = 'loa/v1/station/+/status';
+const STATUS_TOPIC = /^loa\/v1\/station\/[^/]+\/status$/;
 
 export interface BrokerLinkOptions {
   stationId: string;
@@ -48,6 +62,10 @@ export class BrokerLink extends EventEmitter {
   private connectError: string | undefined;
   private lastLoggedError: string | undefined;
   private readonly startedMono = performance.now();
+  /** What the ACL probe of this connection found wrong (own subscriptions refused, others' topics readable). */
+  aclProblem: string | undefined;
+  private aclOwnRefused: string[] = [];
+  private aclReadable = new Set<string>();
 
   constructor(private readonly o: BrokerLinkOptions) {
     super();
@@ -129,15 +147,18 @@ export class BrokerLink extends EventEmitter {
       .prepare("INSERT INTO meta (key, value) VALUES ('sync.connect_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
       .run(String(this.connectSeq));
     const will: StationStatus = { state: 'offline', station: stationId, connectSeq: this.connectSeq, reason: 'lost' };
+    // The broker makes the client id the user name (use_username_as_clientid); asking for the same keeps the persistent session.
+    const user = config.username ?? stationId;
     const options: IClientOptions = {
-      clientId: stationId,
-      username: config.username ?? stationId,
+      clientId: user,
+      username: user,
       ...(this.o.password !== undefined ? { password: this.o.password } : {}),
       keepalive: config.keepaliveS,
       protocolVersion: config.protocolVersion,
       // A persistent session keeps commands sent during a short drop; MQTT 5 also needs a session expiry for that.
       clean: false,
-      ...(config.protocolVersion === 5 ? { properties: { sessionExpiryInterval: config.sessionExpiryS } } : {}),
+      // MQTT 5: the broker must not send a larger packet (Mosquitto drops it rather than queue it again).
+      ...(config.protocolVersion === 5 ? { properties: { sessionExpiryInterval: config.sessionExpiryS, maximumPacketSize: MAX_PACKET_BYTES } } : {}),
       reconnectPeriod: 0,
       connectTimeout: config.reconnect.connectTimeoutMs,
       resubscribe: false,
@@ -155,13 +176,19 @@ export class BrokerLink extends EventEmitter {
         resolve(false);
         return;
       }
+      limitIncomingPackets(client, MAX_PACKET_BYTES, (v) => this.emit('refused', 'oversize-packet', { broker: url, bytes: v.bytes, why: v.reason }));
       this.mqtt = client;
       this.closed = new Promise((r) => client.once('close', () => r()));
       client.on('connect', () => {
         wasConnected = true;
         this.onConnected(client, url);
       });
-      client.on('message', (topic, payload) => this.emit('message', topic, payload));
+      client.on('message', (topic, payload) => {
+        if (!STATUS_TOPIC.test(topic)) return void this.emit('message', topic, payload);
+        // A few names are enough to show; a province's worth of retained statuses is not kept.
+        if (this.aclReadable.size < 3) this.aclReadable.add(topic);
+        this.judgeAcl();
+      });
       client.on('error', (err) => {
         if (!wasConnected) this.connectError = err.message;
       });
@@ -196,6 +223,17 @@ export class BrokerLink extends EventEmitter {
       atMs: this.o.now(),
     };
     client.publish(topics.status, JSON.stringify(birth), { qos: 1, retain: true });
+    // After the birth on the same connection: the broker stores the retained canary before it handles the probe.
+    this.aclOwnRefused = [];
+    this.aclReadable = new Set();
+    // Refused (SUBACK 0x80, an error to mqtt.js) is the right answer; granted, the canary decides.
+    client.subscribe(ACL_PROBE_FILTER, { qos: 0 }, () => {
+      client.unsubscribe(ACL_PROBE_FILTER, () => {
+        if (!client.connected) return;
+        this.judgeAcl();
+        this.emit('acl', this.aclProblem);
+      });
+    });
     const subs: Record<string, { qos: 1 }> = {
       [TIME_TOPIC]: { qos: 1 },
       [topics.target]: { qos: 1 },
@@ -203,12 +241,27 @@ export class BrokerLink extends EventEmitter {
       [topics.cmd]: { qos: 1 },
     };
     for (const g of config.groups) subs[groupCmdTopic(g)] = { qos: 1 };
-    client.subscribe(subs, (err, granted) => {
-      if (err) return log.error({ err: err.message }, 'subscribe failed');
-      const refused = (granted ?? []).filter((g) => g.qos === 128 || g.qos > 2).map((g) => g.topic);
-      if (refused.length) log.error({ topics: refused }, 'broker refused subscriptions: check the broker ACL for this station');
+    client.subscribe(subs, (err, _granted, packet) => {
+      // MQTT 3.1.1 SUBACK 0x80, MQTT 5 reason codes from 0x80: refused (mqtt.js then calls back with an error and the SUBACK).
+      const codes = packet && 'granted' in packet ? packet.granted : undefined;
+      if (!codes) return void (err && log.error({ err: err.message }, 'subscribe failed'));
+      this.aclOwnRefused = Object.keys(subs).filter((_, i) => Number(codes[i] ?? 0) >= 0x80);
+      this.judgeAcl();
     });
     this.emit('connected');
+  }
+
+  private judgeAcl(): void {
+    const wrong = [
+      ...(this.aclOwnRefused.length ? [`the broker refuses this station its own topics (${this.aclOwnRefused.join(', ')})`] : []),
+      ...(this.aclReadable.size ? [`the broker lets this station read station status topics, which no station may read (${[...this.aclReadable].join(', ')})`] : []),
+    ];
+    const problem = wrong.length ? `broker ACL wrong: ${wrong.join('; ')}; fix the ACL for user ${this.o.config.username ?? this.o.stationId}` : undefined;
+    if (problem !== this.aclProblem) {
+      if (problem) this.o.log.error({ broker: this.broker }, problem);
+      else this.o.log.info({ broker: this.broker }, 'broker ACL checked: own topics granted, others not readable');
+    }
+    this.aclProblem = problem;
   }
 }
 

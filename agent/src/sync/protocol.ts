@@ -23,6 +23,13 @@ const volume = z.number().int().min(0).max(100);
 
 /** Largest accepted MQTT payload on a station topic; larger ones are dropped unread. */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
+/**
+ * Largest MQTT packet either end of the link accepts: the broker's
+ * `max_packet_size`, the station's announced maximum (MQTT 5) and the cut-off
+ * of its incoming byte meter. Above MAX_PAYLOAD_BYTES with room for the topic,
+ * properties and a larger signed command.
+ */
+export const MAX_PACKET_BYTES = 512 * 1024;
 /** A target has at most this many parts. */
 export const MAX_TARGET_PARTS = 64;
 
@@ -275,7 +282,7 @@ export const HealthSchema = z.strictObject({
   outboxDropped: z.record(z.string(), z.number().int().min(0)),
   clock: z.strictObject({ trusted: z.boolean(), reason: z.string().max(40) }),
   lastSyncMs: epochMs.optional(),
-  /** Messages refused since start, by reason (forged, malformed, replayed...). */
+  /** Messages refused, by reason (forged, malformed, replayed...): counted across restarts. */
   refused: z.record(z.string(), z.number().int().min(0)),
   faults: z.array(z.string().max(300)).max(50),
 });
