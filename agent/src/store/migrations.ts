@@ -162,4 +162,38 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE play_log ADD COLUMN played_ms INTEGER;
   `,
+  // 7: public alerts (agent/src/alerts/): every alert message kept with its lifecycle state, and the alert each play-log row proves. // wp-alerts
+  `
+  -- One row per alert message (CAP, or a station emergency made an alert). state: active | monitor |
+  -- ended | expired | cancelled | superseded | ignored. doc: the parsed CapAlert as JSON (raw: the CAP XML).
+  CREATE TABLE alert (
+    key           TEXT PRIMARY KEY,
+    identifier    TEXT NOT NULL,
+    sender        TEXT NOT NULL,
+    sent_ms       INTEGER NOT NULL,
+    status        TEXT NOT NULL,
+    msg_type      TEXT NOT NULL,
+    refs          TEXT NOT NULL,
+    origin        TEXT NOT NULL,
+    doc           TEXT NOT NULL,
+    raw           TEXT,
+    state         TEXT NOT NULL,
+    reason        TEXT,
+    request_id    TEXT,
+    last_play_ms  INTEGER,
+    plays         INTEGER NOT NULL DEFAULT 0,
+    received_ms   INTEGER NOT NULL,
+    updated_ms    INTEGER NOT NULL
+  );
+  CREATE INDEX alert_state ON alert(state);
+
+  -- Messages cancelled (or superseded) by reference before they arrived, so a late original stays silent.
+  CREATE TABLE alert_cancelled (
+    key        TEXT PRIMARY KEY,
+    by_key     TEXT NOT NULL,
+    at_ms      INTEGER NOT NULL
+  );
+
+  ALTER TABLE play_log ADD COLUMN alert_id TEXT;
+  `,
 ];
