@@ -162,9 +162,8 @@ export const CommandActionSchema = z.discriminatedUnion('action', [
    */
   z.strictObject({
     action: z.literal('alert'),
+    /** The province marks an alert for the whole station with the info parameter LOA_STATION_WIDE=true (alerts/area.ts). */
     cap: z.string().min(1).max(MAX_PAYLOAD_BYTES),
-    /** The province marks it station-wide: every zone, whatever its area says. */
-    stationWide: z.boolean().default(false),
   }),
   /** What the bulletin board shows right now, as a JPEG in the answer's result (proof of display). */
   z.strictObject({ action: z.literal('board-screenshot'), quality: z.number().int().min(10).max(95).default(60) }),
