@@ -109,6 +109,7 @@ t.test('commands: redirected, duplicate, replayed and expired commands never run
     previous: undefined,
     provinceNowMs: 1_000_500,
     trustedWallMs: undefined,
+    provenWallMs: undefined,
   };
   t.same(decideCommand(cmd, base), { action: 'run' });
   t.match(decideCommand(cmd, { ...base, arrivedOn: { station: 's1' } }), { action: 'ignore' }, 'group command moved to a station topic');

@@ -44,6 +44,8 @@ export const AlertsConfigSchema = strict.object({
       timeoutMs: z.number().int().min(1000).max(600_000).default(60_000),
     })
     .default({ maxBytes: 8 * 1024 * 1024, timeoutMs: 60_000 }),
+  /** After `loa stop --all` or the stop button, new emergencies stay silent (recorded as held off) this long; 0: none. */
+  stopHoldOffS: z.number().int().min(0).max(86_400).default(600),
   /** An alert never waits longer than this for its audio: the chime and the spoken headline go first. */
   audioWaitMs: z.number().int().min(0).max(10_000).default(2000),
   /** National CAP feeds the station polls (XML-DSig signed CAP documents; the keys are pinned here). */

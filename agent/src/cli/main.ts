@@ -41,6 +41,8 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
         from: { type: 'string' },
         to: { type: 'string' },
         csv: { type: 'boolean', default: false },
+        all: { type: 'boolean', default: false },
+        release: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -119,7 +121,7 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
         return 0;
       }
       case 'stop':
-        emit(await rpc('stop'), 'stop');
+        emit(await rpc('stop', { all: v.all, release: v.release }), 'stop');
         return 0;
       case 'relay':
         if (rest.length === 0) {

@@ -14,6 +14,8 @@ export const MESSAGES = {
   loa play FILE|NỘI-DUNG [--zones a,b] [--class normal|priority|emergency] [--next] [--volume N]
         [--label TIÊU-ĐỀ] [--text NỘI-DUNG-BẢNG-TIN] [--instructions HƯỚNG-DẪN]
   loa stop                           dừng bản tin đang phát
+  loa stop --all                     dừng khẩn: tắt mọi thứ đang phát, bỏ hàng chờ, tạm chặn tin khẩn cấp
+  loa stop --release                 bỏ tạm chặn tin khẩn cấp
   loa relay                          trạng thái rơ-le
   loa relay TÊN on|off               bật/tắt một rơ-le (ampli hoặc cụm loa)
   loa test-tone [--zones a,b]        phát âm thử
@@ -38,6 +40,8 @@ Tuỳ chọn chung: --config PATH, --json, --lang vi|en`,
   loa play FILE|CONTENT [--zones a,b] [--class normal|priority|emergency] [--next] [--volume N]
         [--label TITLE] [--text BOARD-TEXT] [--instructions WHAT-TO-DO]
   loa stop                           stop what is playing
+  loa stop --all                     emergency stop: all off air, queue dropped, emergencies held off
+  loa stop --release                 end the hold-off on emergencies
   loa relay                          relay states
   loa relay NAME on|off              switch one relay (amplifier or zone)
   loa test-tone [--zones a,b]        play a test tone
@@ -98,6 +102,10 @@ Common options: --config PATH, --json, --lang vi|en`,
   requestAccepted: { vi: 'Đã nhận yêu cầu {id} ({cls}).', en: 'Request {id} accepted ({cls}).' },
   stopped: { vi: 'Đã dừng {key}.', en: 'Stopped {key}.' },
   nothingToStop: { vi: 'Không có gì đang phát.', en: 'Nothing is playing.' },
+  droppedQueued: { vi: 'Đã bỏ {n} yêu cầu đang chờ.', en: 'Dropped {n} waiting requests.' },
+  heldOffUntil: { vi: 'Tin khẩn cấp mới bị tạm chặn đến {at} (bỏ chặn: loa stop --release).', en: 'New emergencies are held off until {at} (to end it: loa stop --release).' },
+  holdReleased: { vi: 'Đã bỏ tạm chặn: tin khẩn cấp được phát lại.', en: 'Hold-off ended: emergencies play again.' },
+  noHold: { vi: 'Không có tạm chặn nào.', en: 'No hold-off was on.' },
   relaySet: { vi: 'Rơ-le {name}: {state}.', en: 'Relay {name}: {state}.' },
   imported: { vi: 'Đã nhập {name} ({sha}), {duration} s, độ lớn {lufs} LUFS.', en: 'Imported {name} ({sha}), {duration} s, loudness {lufs} LUFS.' },
   verifyOk: { vi: 'Tất cả {n} tệp nguyên vẹn.', en: 'All {n} files intact.' },

@@ -53,8 +53,13 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
       return t('scheduleImported', { n: Number(r.programmes) });
     case 'play':
       return t('requestAccepted', { id: String(r.id), cls: String(r.class) });
-    case 'stop':
-      return r.stopped ? t('stopped', { key: String(r.stopped) }) : t('nothingToStop');
+    case 'stop': {
+      if ('released' in r) return r.released ? t('holdReleased') : t('noHold');
+      const lines = [r.stopped ? t('stopped', { key: String(r.stopped) }) : t('nothingToStop')];
+      if (Array.isArray(r.dropped) && r.dropped.length > 0) lines.push(t('droppedQueued', { n: r.dropped.length }));
+      if (typeof r.heldOffUntilMs === 'number') lines.push(t('heldOffUntil', { at: time(r.heldOffUntilMs) }));
+      return lines.join('\n');
+    }
     case 'relays':
       return ((r.relays as Row[]) ?? []).map((x) => `${pad(String(x.name), 16)} ${pad(String(x.kind), 10)} ${x.on ? t('on') : t('off')}`).join('\n');
     case 'cache':

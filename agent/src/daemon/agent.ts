@@ -113,7 +113,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     log.info({ input: name, level }, 'station input changed');
     store.recordEvent('input', 'info', `station input ${name} is now ${level}`, { name, level }, now());
     if (level !== 1 || !conductorRef) return;
-    if (name === 'stop') void conductorRef.stopCurrent('stop button pressed at the station');
+    // The station's emergency stop: everything off air, the queue dropped, emergencies held off.
+    if (name === 'stop') void conductorRef.stopAll({ holdOffMs: config.alerts.stopHoldOffS * 1000, by: 'stop button pressed at the station' }).catch((err: unknown) => log.error({ err }, 'stop button: stop failed'));
     if (name === 'emergency' && media.siren && alertsRef) {
       alertsRef.emergency({ id: `button-${randomUUID()}`, mode: 'now', priority: 9, label: 'Báo động khẩn cấp', items: [{ content: media.siren, repeat: 3, gapMs: 500 }], zones: [], volume: 100, origin: 'button' });
     }
@@ -199,6 +200,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     ...startupProblems,
     ...media.startupProblems,
     ...conductor.problems,
+    ...heldOff(conductor),
     ...(clock.trusted ? [] : [`clock not trusted (${clock.state.reason}): scheduled programmes wait`]),
     ...(board?.problems() ?? []),
     ...(opts.faults?.() ?? []),
@@ -294,6 +296,12 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const server: Server = await startControlServer(config.paths.socket, handlers, log);
   log.info({ station: config.station.id, version: SOFTWARE_VERSION, relays: driver.kind, sink: config.audio.sink.kind }, 'agent ready');
   return agent;
+}
+
+/** A hold-off after a stop is for the operator to see wherever problems show (`loa status`, the province's health). */
+function heldOff(conductor: Conductor): string[] {
+  const until = conductor.heldOffUntil();
+  return until === null ? [] : [`emergencies held off after a stop until ${new Date(until).toISOString()} (loa stop --release ends it)`];
 }
 
 /** How many log rows a request asks for: 30 by default, at most 1000. */
@@ -398,7 +406,13 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
       } else conductor.submit(parsed.data);
       return { id: parsed.data.id, priority, class: classOf(priority), content: sha, mode: parsed.data.mode };
     },
-    stop: async () => ({ stopped: await conductor.stopCurrent() }),
+    stop: async (p) => {
+      if (p.release === true) return { released: await conductor.releaseHold('loa stop --release') };
+      if (p.all !== true) return { stopped: await conductor.stopCurrent() };
+      const r = await conductor.stopAll({ holdOffMs: config.alerts.stopHoldOffS * 1000, by: 'loa stop --all' });
+      await r.done;
+      return { stopped: r.stopped, dropped: r.dropped, heldOffUntilMs: r.heldOffUntilMs };
+    },
     'relay.list': relayList,
     'relay.set': async (p) => {
       const name = String(p.name);

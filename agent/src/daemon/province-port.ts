@@ -81,9 +81,15 @@ export function provincePort(deps: {
           return { status: 'done', result: { queued: true, playing: conductor.nowPlaying()?.key ?? null } };
         }
         case 'stop': {
+          // One command taken back, on air or still waiting: it never reaches a speaker after this.
+          if (a.commandId) {
+            const withdrawn = await conductor.withdraw(a.commandId, `withdrawn by the province (stop ${cmd.id})`);
+            if (!withdrawn) return { status: 'rejected', reason: `${a.commandId} is neither on air nor waiting to play` };
+            await withdrawn.done;
+            return { status: 'done', result: { withdrawn: a.commandId, was: withdrawn.was } };
+          }
           const now = conductor.nowPlaying();
-          const target = a.commandId ? `request:${a.commandId}` : now?.origin === 'province' ? now.key : null;
-          if (!now || now.key !== target) return { status: 'rejected', reason: a.commandId ? `${a.commandId} is not on air` : 'nothing the province started is on air' };
+          if (now?.origin !== 'province') return { status: 'rejected', reason: 'nothing the province started is on air' };
           await conductor.stopCurrent('stopped by the province');
           return { status: 'done', result: { stopped: now.key } };
         }

@@ -97,6 +97,8 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   private powerDown: AbortController | null = null;
   private relayTestRun: { key: string; controller: AbortController } | null = null;
   private stopped = false;
+  private hold: Hold | null = null;
+  private holdTimer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
 
   constructor(private readonly o: ConductorOptions) {
@@ -106,6 +108,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
 
   start(): void {
     this.reloadSchedule();
+    this.loadHold();
     this.recoverUnfinished();
     this.kick('start');
   }
@@ -238,7 +241,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       }
       let onAir: (() => void) | undefined;
       cut.holdRecords(new Promise<void>((resolve) => (onAir = resolve)));
-      cut.controller.abort(new StopSignal(reason));
+      cut.controller.abort(new StopSignal(reason, 'cancelled'));
       await cut.released;
       const candidate: Candidate = { key: `request:${request.id}`, priority: request.priority, kind: 'request', request: { id: request.id, priority: request.priority, createdMs: now } };
       const plan = this.planFor(candidate, request);
@@ -254,6 +257,155 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     current.controller.abort(new StopSignal(reason));
     await current.done;
     return current.key;
+  }
+
+  /**
+   * The station's emergency stop (`loa stop --all`, the stop button): one
+   * decision in the queue. What is on air ends (its rest skipped), every
+   * request waiting to play now is dropped, a relay test is cut, and new
+   * emergencies are held off for `holdOffMs` (0: none): a stuck button, a
+   * replayed trigger or a false alert sent again cannot put the speakers
+   * back on while people sort it out. Resolves once the sink has gone
+   * silent; `done` once the records of what was cut are written.
+   */
+  stopAll(o: { holdOffMs: number; by: string }): Promise<StopAllOutcome & { done: Promise<void> }> {
+    return this.inQueue(async () => {
+      const now = this.now();
+      const reason = `stopped: ${o.by}`;
+      const cut = this.current;
+      cut?.controller.abort(new StopSignal(reason));
+      this.relayTestRun?.controller.abort(new StopSignal(reason));
+      const dropped = this.o.store.pendingRequests('now').map((r) => r.request);
+      this.o.store.db.transaction(() => {
+        for (const request of dropped) this.dropRequest(request, `dropped before it played: ${reason}`, now);
+        if (o.holdOffMs > 0) this.setHold({ untilMs: now + o.holdOffMs, durationMs: o.holdOffMs, by: o.by, sinceMs: now });
+        this.o.store.recordEvent('playout.stopped', 'warn', `all stopped (${o.by}): ${cut ? cut.plan.label : 'nothing on air'}; ${dropped.length} queued dropped${o.holdOffMs > 0 ? `; emergencies held off until ${new Date(now + o.holdOffMs).toISOString()}` : ''}`,
+          { by: o.by, stopped: cut?.key ?? null, dropped: dropped.map((r) => r.id), holdOffMs: o.holdOffMs }, now);
+      })();
+      this.o.log.warn({ by: o.by, stopped: cut?.key, dropped: dropped.map((r) => r.id), holdOffMs: o.holdOffMs }, 'all stopped');
+      await cut?.released;
+      const outcome: StopAllOutcome = { stopped: cut?.key ?? null, dropped: dropped.map((r) => r.id), heldOffUntilMs: this.heldOffUntil() };
+      return { ...outcome, done: cut ? cut.done : Promise.resolve() };
+    });
+  }
+
+  /** Ends a hold-off before its time (`loa stop --release`); false if none was on. */
+  releaseHold(by: string): Promise<boolean> {
+    return this.inQueue(() => {
+      if (!this.currentHold()) return false;
+      this.endHold(`released (${by})`);
+      this.kick('hold-off released');
+      return true;
+    });
+  }
+
+  /**
+   * When the hold-off after a stop ends (wall-clock ms, counted on the
+   * monotonic clock), or null when none is on. While it is on, emergency
+   * requests are recorded as held off and never played (see `evaluate`):
+   * an alert source that submits through the conductor needs nothing else;
+   * one that keeps its own records may ask here to say why it stayed silent.
+   */
+  heldOffUntil(): number | null {
+    const h = this.currentHold();
+    return h ? Math.round(this.now() + h.untilMono - performance.now()) : null;
+  }
+
+  /**
+   * Takes back one request (the province's `stop` for a command, an alert's
+   * Cancel), in the queue: on air, it stops there (its rest skipped);
+   * waiting, it never plays. Either way it ends `cancelled` with `reason` in
+   * its play-log rows. Null when it is neither (unknown, or already over).
+   */
+  withdraw(requestId: string, reason: string): Promise<{ was: 'on-air' | 'queued'; done: Promise<void> } | null> {
+    return this.inQueue(async () => {
+      const current = this.current;
+      if (current?.key === `request:${requestId}`) {
+        current.controller.abort(new StopSignal(reason, 'cancelled'));
+        await current.released;
+        return { was: 'on-air' as const, done: current.done };
+      }
+      const queued = [...this.o.store.pendingRequests('now'), ...this.o.store.pendingRequests('next-programme')].find((r) => r.request.id === requestId);
+      if (!queued) return null;
+      this.o.store.db.transaction(() => this.dropRequest(queued.request, reason, this.now()))();
+      this.o.log.warn({ request: requestId, reason }, 'queued request withdrawn: it will not play');
+      this.kick(`request ${requestId} withdrawn`);
+      return { was: 'queued' as const, done: Promise.resolve() };
+    });
+  }
+
+  /** A request that will not play: `cancelled`, each of its items a skipped row saying why. Call inside a transaction. */
+  private dropRequest(request: StationRequest, reason: string, nowMs: number): void {
+    const { plan } = this.planSessionFor(`request:${request.id}`, { kind: 'request', request }, nowMs);
+    this.o.store.setRequestState(request.id, 'cancelled', nowMs);
+    this.o.store.logPlays(plan.items.filter((it) => it.origin.kind === 'item').map((it) => this.skippedRow(plan, it.content, reason)), nowMs);
+  }
+
+  /** A hold-off in force, or null; one whose time is up is ended here (and recorded). */
+  private currentHold(): Hold | null {
+    if (this.hold && performance.now() >= this.hold.untilMono) this.endHold('its time is up');
+    return this.hold;
+  }
+
+  private setHold(h: PersistedHold): void {
+    this.o.store.setMeta(HOLD_KEY, JSON.stringify(h));
+    this.armHold(h, h.durationMs);
+  }
+
+  private armHold(h: PersistedHold, remainingMs: number): void {
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.hold = { ...h, untilMono: performance.now() + remainingMs };
+    // Its end is a decision too: the record says when, and whatever comes next is judged without it.
+    this.holdTimer = setTimeout(() => this.kick('hold-off over'), remainingMs + 5);
+  }
+
+  private endHold(why: string): void {
+    const h = this.hold;
+    if (!h) return;
+    this.hold = null;
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    const now = this.now();
+    this.o.store.db.transaction(() => {
+      this.o.store.setMeta(HOLD_KEY, '');
+      this.o.store.recordEvent('alerts.hold-off-ended', 'info', `emergencies no longer held off: ${why}`, { by: h.by, sinceMs: h.sinceMs }, now);
+    })();
+    this.o.log.info({ by: h.by, why }, 'hold-off ended: emergencies play again');
+  }
+
+  /**
+   * A hold-off survives a power cut: after the restart it lasts until its
+   * end time, but never longer than it was set for (the wall clock may have
+   * come back years behind), and not at all if the clock is past its end.
+   */
+  private loadHold(): void {
+    const raw = this.o.store.getMeta(HOLD_KEY);
+    if (!raw) return;
+    let h: PersistedHold;
+    try {
+      h = JSON.parse(raw) as PersistedHold;
+    } catch {
+      this.o.store.setMeta(HOLD_KEY, '');
+      return;
+    }
+    const remainingMs = Math.min(Math.max(h.untilMs - this.now(), 0), h.durationMs);
+    if (remainingMs <= 0) {
+      this.o.store.setMeta(HOLD_KEY, '');
+      this.o.log.info({ by: h.by }, 'hold-off from before the restart is over');
+      return;
+    }
+    this.armHold(h, remainingMs);
+    this.o.log.warn({ by: h.by, remainingMs }, 'hold-off from before the restart still on: emergencies held off');
+  }
+
+  /** Held off: recorded, never played. */
+  private holdBack(request: StationRequest, hold: Hold, nowMs: number): void {
+    const reason = `held off: emergencies stopped (${hold.by}) until ${new Date(this.heldOffUntil() ?? nowMs).toISOString()}; loa stop --release ends it`;
+    this.o.store.db.transaction(() => {
+      this.dropRequest(request, reason, nowMs);
+      this.o.store.recordEvent('alerts.held-off', 'warn', `${request.label || request.id}: ${reason}`, { request: request.id, origin: request.origin, by: hold.by }, nowMs);
+    })();
+    this.o.log.warn({ request: request.id, origin: request.origin, by: hold.by }, 'emergency held off after a stop: recorded, not played');
   }
 
   /**
@@ -307,8 +459,8 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     if (this.relayTestRun) throw new RelaysBusyError(`a relay test is running: ${what} refused until it ends`);
   }
 
-  /** Runs `op` in the decision queue; what it returns is not awaited by the queue (wrap long work in an object). */
-  private inQueue<T>(op: () => T): Promise<T> {
+  /** Runs `op` in the decision queue, which waits for it to settle (wrap long work in an object to let the queue go on). */
+  private inQueue<T>(op: () => T | Promise<T>): Promise<T> {
     const run = this.queue.then(op);
     this.queue = run.then(() => undefined, () => undefined);
     return run;
@@ -333,6 +485,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   async shutdown(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.holdTimer) clearTimeout(this.holdTimer);
     this.relayTestRun?.controller.abort(new Error('agent stopping'));
     if (this.current) {
       this.current.controller.abort(new Error('agent stopping'));
@@ -353,10 +506,15 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     const trusted = this.o.clock.trusted;
     const occurrences = trusted ? expandOccurrences([...this.programmes.values()], now - LOOKBACK_MS, now + LOOKAHEAD_MS, this.o.timezone) : [];
     const records = this.o.store.occurrenceRecords(now - LOOKBACK_MS);
+    const hold = this.currentHold();
     const requests = this.o.store.pendingRequests('now').filter((r) => {
       if (trusted && r.request.expiresMs !== undefined && r.request.expiresMs < now) {
         this.o.store.setRequestState(r.request.id, 'expired', now);
         this.o.log.warn({ request: r.request.id }, 'request expired before it could play: dropped');
+        return false;
+      }
+      if (hold && classOf(r.request.priority) === 'emergency') {
+        this.holdBack(r.request, hold, now);
         return false;
       }
       return `request:${r.request.id}` !== this.current?.key;
@@ -518,7 +676,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       this.o.store.recordEvent('playout.failed', 'error', `${plan.label}: ${outcome.reason ?? 'failed'}`, { session: plan.key, zones: plan.zones }, now);
     } else if (outcome.completed || operatorStop) {
       if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'done', { item: 0, offsetMs: 0 }, now);
-      else this.o.store.setRequestState(plan.requestId, 'done', now);
+      else this.o.store.setRequestState(plan.requestId, operatorStop && !outcome.completed ? (signal.reason as StopSignal).state : 'done', now);
       if (!outcome.completed) this.logSkipped(plan, outcome, (signal.reason as StopSignal).message);
     } else {
       // Preempted, or the agent is stopping: come back to it per the policy.
@@ -603,5 +761,35 @@ export interface RelayTestOutcome {
 /** A relay action refused because the relays are in use (a broadcast, a relay test). */
 export class RelaysBusyError extends Error {}
 
-/** The abort reason of an operator stop, as opposed to a preemption. */
-export class StopSignal extends Error {}
+/** The abort reason of an operator stop, as opposed to a preemption; `state` is what the stopped request becomes. */
+export class StopSignal extends Error {
+  constructor(
+    message: string,
+    readonly state: 'done' | 'cancelled' = 'done',
+  ) {
+    super(message);
+  }
+}
+
+export interface StopAllOutcome {
+  /** The session that was on air, if any. */
+  stopped: string | null;
+  /** Requests that were waiting to play now, dropped. */
+  dropped: string[];
+  heldOffUntilMs: number | null;
+}
+
+/** A hold-off as kept in meta (alerts.hold_off): wall-clock end, and how long it was set for. */
+interface PersistedHold {
+  untilMs: number;
+  durationMs: number;
+  by: string;
+  sinceMs: number;
+}
+
+interface Hold extends PersistedHold {
+  /** Its end on the monotonic clock: a wall clock set back or forward does not stretch or cut it. */
+  untilMono: number;
+}
+
+const HOLD_KEY = 'alerts.hold_off';

@@ -4,7 +4,7 @@ import { randomUUID, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Db } from '../store/database.js';
 import type { SyncConfig } from '../config/schema.js';
-import { ProvinceClock, ReplayGuard } from './guard.js';
+import { ProvinceClock, ReplayGuard, provenWallMs } from './guard.js';
 import { Outbox } from './outbox.js';
 import { MAX_PAYLOAD_BYTES, type EventBody, type OutboxKind, type OutboxMessage, outboxMessage, type Reported } from './protocol.js';
 import { keyRing, loadPublicKey, openEnvelope } from './signing.js';
@@ -69,6 +69,7 @@ export class SyncClient extends EventEmitter {
   private readonly reporter: Reporter;
   private readonly refused: Record<string, number> = {};
   private readonly lastRefusalLog = new Map<string, number>();
+  private readonly lastEvent = new Map<string, number>();
   private started = false;
 
   constructor(private readonly opts: SyncClientOptions) {
@@ -270,18 +271,42 @@ export class SyncClient extends EventEmitter {
     const p = opened.payload;
     if (t.kind === 'time') {
       if (p.type !== 'time') return this.refuse('wrong-type', { topic, type: p.type });
-      this.clock.observe(p.issuedMs);
+      this.observeTime(p.issuedMs, topic);
       this.commands.releaseHeld();
       return;
     }
     if (isTarget) {
       if (p.type !== 'target' || p.station !== id) return this.refuse('wrong-type', { topic, type: p.type });
-      this.clock.observe(p.issuedMs);
+      this.observeTime(p.issuedMs, topic);
       return this.applier.onHead(p);
     }
     if (p.type !== 'command') return this.refuse('wrong-type', { topic, type: p.type });
     const arrivedOn = t.kind === 'cmd' ? { station: t.station } : { group: (t as { group: string }).group };
-    this.clock.observe(p.issuedMs);
+    // A command's own time may be refused as a bound; the command is still judged (its staleness then cannot be proved).
+    this.observeTime(p.issuedMs, topic);
     this.commands.offer(p, arrivedOn);
+  }
+
+  /** A signed time, offered to the province clock bound (guard.ts `judgeProvinceTime`); what it refuses is told. */
+  private observeTime(issuedMs: number, topic: string): void {
+    const verdict = this.clock.observe(issuedMs, provenWallMs(this.opts.port.snapshot().clock, this.now()));
+    if (verdict.kind === 'future-dated' || verdict.kind === 'unproven') {
+      const detail = { topic, issuedMs, aheadS: Math.round(verdict.aheadMs / 1000), boundMs: this.clock.lowerBound() };
+      this.refuse('future-dated', detail);
+      this.tellOnce('future-dated', verdict.kind === 'future-dated'
+        ? `signed time ${new Date(issuedMs).toISOString()} is ${detail.aheadS} s ahead of the station's proven clock: refused, the clock bound stays`
+        : `signed time ${new Date(issuedMs).toISOString()} is ${detail.aheadS} s ahead of the clock bound: not taken until later signed times agree with it`, detail);
+    } else if (verdict.kind === 'confirmed') {
+      this.opts.log.warn({ jumpS: Math.round(verdict.jumpMs / 1000) }, 'province clock bound moved forward: agreeing signed times confirmed it');
+      this.event('sync.time-confirmed', 'warn', `province clock bound moved ${Math.round(verdict.jumpMs / 1000)} s forward: agreeing signed times confirmed it`, { jumpMs: verdict.jumpMs });
+    }
+  }
+
+  /** An event to the province at most once a minute per kind: a flood of junk must not flood the outbox. */
+  private tellOnce(kind: string, message: string, data: Record<string, unknown>): void {
+    const last = this.lastEvent.get(kind) ?? -Infinity;
+    if (performance.now() - last < 60_000) return;
+    this.lastEvent.set(kind, performance.now());
+    this.event(`sync.${kind}`, 'warn', message, data);
   }
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../store/database.js';
 import { boardProofBetween, boardShownEvent } from '../store/board-proof.js';
 import type { SyncConfig } from '../config/schema.js';
-import { CommandLog, ProvinceClock, ReplayGuard, decideCommand } from './guard.js';
+import { CommandLog, ProvinceClock, ReplayGuard, decideCommand, provenWallMs } from './guard.js';
 import type { Command, CommandResponse, OutboxKind } from './protocol.js';
 import type { PortAction, StationPort } from './station-port.js';
 
@@ -96,6 +96,7 @@ export class CommandRunner {
       previous: this.commands.get(cmd.id),
       provinceNowMs: this.o.clock.lowerBound(),
       trustedWallMs: snap.clock.trusted ? this.o.now() : undefined,
+      provenWallMs: provenWallMs(snap.clock, this.o.now()),
     });
     if (decision.action === 'ignore') return this.o.refuse('misaddressed', { id: cmd.id, reason: decision.reason });
     if (decision.action === 'repeat-answer') {
@@ -141,6 +142,12 @@ export class CommandRunner {
     if (a.action === 'resync') {
       await this.o.resync();
       return { status: 'done' };
+    }
+    if (a.action === 'clock-reset') {
+      const beforeMs = this.o.clock.lowerBound();
+      this.o.clock.reset(a.lowerBoundMs);
+      this.o.log.warn({ id: cmd.id, beforeMs, lowerBoundMs: a.lowerBoundMs }, 'province clock bound reset by a signed command');
+      return { status: 'done', result: { beforeMs, lowerBoundMs: a.lowerBoundMs } };
     }
     if (a.action === 'upload-log') {
       const rows = this.o.db

@@ -130,7 +130,7 @@ export const CommandActionSchema = z.discriminatedUnion('action', [
   }),
   z.strictObject({
     action: z.literal('stop'),
-    /** Only this earlier play command; absent: whatever the province started. */
+    /** Only this earlier play command, whether on air or still waiting to play (it then never plays); absent: whatever the province started that is on air. */
     commandId: z.string().min(1).max(100).optional(),
   }),
   z.strictObject({ action: z.literal('volume'), volume, zones: zonesField }),
@@ -167,6 +167,12 @@ export const CommandActionSchema = z.discriminatedUnion('action', [
   }),
   /** What the bulletin board shows right now, as a JPEG in the answer's result (proof of display). */
   z.strictObject({ action: z.literal('board-screenshot'), quality: z.number().int().min(10).max(95).default(60) }),
+  /**
+   * Sets the station's lower bound on the province clock to `lowerBoundMs`: the one way to bring it
+   * down after a wrongly dated signed message raised it (docs/protocol.md, "Time and expiry"). Judged
+   * for expiry by a proven station clock only, never by the bound it corrects.
+   */
+  z.strictObject({ action: z.literal('clock-reset'), lowerBoundMs: epochMs }),
 ]);
 export type CommandAction = z.infer<typeof CommandActionSchema>;
 

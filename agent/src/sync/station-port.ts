@@ -32,7 +32,7 @@ export interface StationPort {
   snapshot(): StationSnapshot;
 }
 
-export type PortAction = Exclude<CommandAction, { action: 'resync' } | { action: 'upload-log' }>;
+export type PortAction = Exclude<CommandAction, { action: 'resync' } | { action: 'upload-log' } | { action: 'clock-reset' }>;
 
 export interface StationCommand {
   /** Correlation id from the province; also the request id for play. */
