@@ -89,9 +89,9 @@ export class AlertStore {
     return row ? recordOf(row) : null;
   }
 
-  /** Alerts that may still play or show: live and not finished. */
+  /** Alerts not yet finished: live ones that may play or show, and ended ones whose plays are still to stop. */
   open(): StoredAlert[] {
-    return (this.db.prepare("SELECT * FROM alert WHERE registry = 'live' AND finished = 0 ORDER BY received_ms").all() as Row[]).map(recordOf);
+    return (this.db.prepare('SELECT * FROM alert WHERE finished = 0 ORDER BY received_ms').all() as Row[]).map(recordOf);
   }
 
   recent(limit: number): StoredAlert[] {

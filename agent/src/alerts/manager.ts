@@ -67,8 +67,10 @@ interface Round {
   settled: Promise<void>;
 }
 
-/** Whatever goes wrong in a timer or a listener is logged here; it never ends the agent. */
+/** Timers drift and clocks jump: never sleep longer than this without deciding again. */
 const WAKE_MAX_MS = 60_000;
+/** How long an Update's audio is waited for before its headline replaces the audio on air. */
+const UPDATE_WAIT_MS = 500;
 
 export class AlertManager {
   readonly registry: AlertStore;
@@ -318,10 +320,9 @@ export class AlertManager {
     this.rounds.set(rec.key, round);
     const { config } = this.d;
     const alert = rec.alert;
-    // What could be said without any resource, synthesised now so it is ready whatever arrives.
+    // The spoken headline that leads while a resource is coming, synthesised now so it is ready when the wait is over.
     const allPending = speechPlan(alert, config, { resources: {} }, { infos: act.infos });
-    const fallback = speechPlan(alert, config, { resources: Object.fromEntries(allPending.waitFor.map((r) => [r.key, 'failed' as const])) }, { infos: act.infos });
-    for (const s of [...allPending.steps, ...fallback.steps]) if (s.kind === 'speech') void this.speak(s.text).catch(() => undefined);
+    for (const s of allPending.steps) if (s.kind === 'speech') void this.speak(s.text).catch(() => undefined);
     round.settled = Promise.all(
       allPending.waitFor.map(async (ref) => {
         const resource = alert.info[ref.info]?.resources[ref.index];
@@ -344,7 +345,9 @@ export class AlertManager {
   }
 
   private async playRound(rec: StoredAlert, round: Round): Promise<void> {
-    const waited = await Promise.race([round.settled.then(() => true), sleep(this.d.config.audioWaitMs, round.aborted.signal).then(() => false, () => false)]);
+    // An Update stops the outdated audio at once: its own leads with the headline if it is not there in half a second.
+    const waitMs = this.replacing.has(rec.key) ? Math.min(UPDATE_WAIT_MS, this.d.config.audioWaitMs) : this.d.config.audioWaitMs;
+    const waited = await Promise.race([round.settled.then(() => true), sleep(waitMs, round.aborted.signal).then(() => false, () => false)]);
     if (round.aborted.signal.aborted) return;
     const first = await this.submitPart(rec, round);
     if (!waited || !first) {
