@@ -18,12 +18,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { validateXML } from 'xmllint-wasm';
 import type {
   AlertArea, AlertCertainty, AlertInfo, AlertMsgType, AlertReference, AlertResource, AlertScope,
   AlertSeverity, AlertStatus, AlertUrgency, CapAlert, NamedValue,
 } from '../alert.js';
 import { LOA_ROOT } from '../../version.js';
+import { SchemaValidator } from './schema.js';
 
 export const CAP_NAMESPACE = 'urn:oasis:names:tc:emergency:cap:1.2';
 /** A CAP document larger than this is refused before it is looked at. */
@@ -48,6 +48,8 @@ function capSchema(): string {
   xsdText ??= readFileSync(XSD_PATH, 'utf8');
   return xsdText;
 }
+/** One warm validator for the process: loaded on first use, kept (see schema.ts). */
+const validator = new SchemaValidator(capSchema);
 
 const MAX_ERRORS = 10;
 
@@ -129,6 +131,7 @@ export async function parseCap(xml: string | Buffer, opts: CapParseOptions = {})
   if (rootKeys.length !== 1) return fail('document has no single root element');
   const rootTag = rootKeys[0]!;
   const root = doc[rootTag];
+  if (Array.isArray(root)) return fail('document has more than one root element');
   const [prefix, local] = rootTag.includes(':') ? rootTag.split(':', 2) as [string, string] : [undefined, rootTag];
   const rootNode = isRecord(root) ? root : {};
   const ns = rootNode[prefix ? `@_xmlns:${prefix}` : '@_xmlns'];
@@ -163,16 +166,12 @@ const XML_PARSER = new XMLParser({
 
 async function validateAgainstSchema(text: string): Promise<string[]> {
   const bytes = Buffer.byteLength(text, 'utf8');
-  // libxml2 in wasm: room for the document several times over, at least the library's default.
+  // libxml2 in wasm: room for the document several times over, at least 32 MiB.
   const pages = Math.max(512, Math.ceil((bytes * 8) / 65536) + 256);
   try {
-    const result = await validateXML({
-      xml: { fileName: 'alert.xml', contents: text },
-      schema: { fileName: 'CAP-v1.2.xsd', contents: capSchema() },
-      maxMemoryPages: pages,
-    });
+    const result = await validator.validate(text, pages);
     if (result.valid) return [];
-    const errors = result.errors.slice(0, MAX_ERRORS).map((e) => schemaMessage(e.message, e.loc?.lineNumber));
+    const errors = result.errors.slice(0, MAX_ERRORS).map(schemaMessage);
     return errors.length ? errors : ['CAP 1.2 schema: document is not valid'];
   } catch (err) {
     return [`CAP 1.2 schema validation failed to run: ${(err as Error).message.split('\n')[0]}`];
@@ -182,9 +181,10 @@ async function validateAgainstSchema(text: string): Promise<string[]> {
 const DATE_ELEMENTS = new Set(['sent', 'effective', 'onset', 'expires']);
 
 /** libxml2's message, shortened: no namespace braces, the line, and plain words for a dateTime without offset. */
-function schemaMessage(message: string, line: number | undefined): string {
-  const at = line !== undefined ? `line ${line}: ` : '';
-  const body = message.replace(/^Schemas validity error\s*:\s*/, '').replaceAll(`{${CAP_NAMESPACE}}`, '');
+function schemaMessage(raw: string): string {
+  const located = /^alert\.xml:(\d+):\s*(.*)$/.exec(raw);
+  const at = located ? `line ${located[1]}: ` : '';
+  const body = (located ? located[2]! : raw).replace(/^Schemas validity error\s*:\s*/, '').replaceAll(`{${CAP_NAMESPACE}}`, '');
   const dated = /^Element '([A-Za-z]+)': (?:\[facet 'pattern'\] The value '([^']*)'|'([^']*)' is not a valid value of the atomic type 'xs:dateTime')/.exec(body);
   if (dated && DATE_ELEMENTS.has(dated[1]!)) {
     return `${at}${dated[1]}: '${dated[2] ?? dated[3]}' is not a CAP dateTime (YYYY-MM-DDThh:mm:ss with a mandatory ±hh:mm offset)`;
