@@ -127,7 +127,8 @@ t.test('an Update replaces the audio mid-play; a queued alert cancelled never pl
   const updateAt = Date.now();
   await receive({ identifier: 'FLOOD-2', msgType: 'Update', sentMs: now + 1000, expiresMs: now + 3_600_000, references: [{ identifier: 'FLOOD-1', sentMs: now }], resources: [b] });
   await until(() => heard(spans(), 660).length >= 1, 30_000, 'tone B at the sink');
-  const lastA = heard(spans(), 440).at(-1)!;
+  // The beep cut short counts too (heard at all: 50 ms).
+  const lastA = heard(spans(), 440, 50).at(-1)!;
   const firstB = heard(spans(), 660)[0]!;
   t.ok(lastA.endMs < updateAt + 4000, `A stopped after the Update (${Math.round(lastA.endMs - updateAt)} ms; scripts/bench alert measures it)`);
   t.ok(firstB.startMs > lastA.endMs, 'B after A, never both');
@@ -143,14 +144,13 @@ t.test('an Update replaces the audio mid-play; a queued alert cancelled never pl
   await receive({ identifier: 'FLOOD-3', msgType: 'Cancel', sentMs: now + 4000, references: [{ identifier: 'FLOOD-2', sentMs: now + 1000 }], noInfo: true });
   await until(() => s.agent.conductor.nowPlaying() === null, 10_000, 'nothing on air');
   await new Promise((r) => setTimeout(r, 1500));
-  const lastB = heard(spans(), 660).at(-1)!;
+  const lastB = heard(spans(), 660, 50).at(-1)!;
   t.ok(lastB.endMs < cancelAt + 3000, `B silenced after the Cancel (${Math.round(lastB.endMs - cancelAt)} ms)`);
   t.ok(heard(spans(), 660).length < 30, 'B was cut, not played out');
   t.equal(heard(spans(), 1320).length, 0, 'the cancelled queued alert was never heard');
   const rows = s.agent.store.recentPlays(50);
-  console.error(JSON.stringify(rows.map((r) => [r.alertId, r.result, r.reason, r.playedMs])));
-  t.ok(rows.some((r) => r.alertId === 'FLOOD-1' && r.result === 'skipped'), 'A is logged cut by the update');
-  t.ok(rows.some((r) => r.alertId === 'FLOOD-2' && r.result === 'skipped'), 'B is logged cut by the cancel');
+  t.ok(rows.some((r) => r.alertId === 'FLOOD-1' && r.result === 'interrupted' && r.playedMs! < 30_000), 'A is logged cut by the update, with what of it was heard');
+  t.ok(rows.some((r) => r.alertId === 'FLOOD-2' && r.result === 'interrupted' && r.playedMs! < 40_000), 'B is logged cut by the cancel');
   t.notOk(rows.some((r) => r.alertId === 'STORM-1' && r.result === 'played'), 'the storm alert never logged as played');
   t.equal(s.agent.alerts.status().find((x) => x.identifier === 'FLOOD-2')?.state, 'cancelled');
 });
@@ -159,26 +159,14 @@ t.test('an expired alert is silent, with the clock unsynchronised too (the provi
   const { s, spans } = await listeningStation(t, { clock: { trustWithoutSync: false } });
   t.equal(s.agent.clock.trusted, false, 'the station clock is not trusted');
   const audio = await served(t);
-  const tone = audio.tone('old', 3, 550);
+  const tone = audio.beeps('old', 3, 550);
   const now = wholeSecond(Date.now());
   // The province's signed time: an hour after the alert expired.
   s.agent.store.setMeta('sync.province_time', String(now));
   const r = await s.agent.alerts.receiveCap(capXml({ identifier: 'OLD-1', sentMs: now - 7_200_000, expiresMs: now - 3_600_000, resources: [tone] }), { origin: 'cap-command', via: 'test' });
-  t.equal(r.result?.state, 'expired', r.result?.reason);
+  t.equal(r.result?.state, 'expired', r.result?.reason ?? '');
   await new Promise((r) => setTimeout(r, 2500));
   t.same(s.switches().filter((x) => x.on), [], 'no relay switched on (transition journal)');
   t.equal(heard(spans(), 550).length, 0, 'nothing heard');
 });
 
-t.test('every source of an emergency is an alert: the button, loa play --class emergency and a province play carry an alert id', async (t) => {
-  const { s } = await listeningStation(t);
-  const siren = await s.tone('siren', { seconds: 1, freq: 700 });
-  s.agent.alerts.emergency({ id: 'button-1', mode: 'now', priority: 9, label: 'Báo động', items: [{ content: siren, repeat: 1, gapMs: 0 }], zones: [], volume: 100, origin: 'button' });
-  const rows = await s.rows(1, 20_000);
-  t.equal(rows[0]!.alertId, 'button-1');
-  t.same(rows[0]!.zones, ['north', 'south'], 'a station emergency without an area plays everywhere');
-  const dir = tempDir('alerts-sources');
-  void dir;
-  t.equal(s.agent.alerts.status().find((a) => a.identifier === 'button-1')?.origin, 'button');
-});
-void join;

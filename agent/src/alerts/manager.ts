@@ -69,6 +69,8 @@ interface Round {
 
 /** Timers drift and clocks jump: never sleep longer than this without deciding again. */
 const WAKE_MAX_MS = 60_000;
+/** A minimal valid CAP document, parsed once at start to warm the schema validator. */
+const WARM_UP_CAP = '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>warm-up</identifier><sender>loa</sender><sent>2026-01-01T00:00:00+07:00</sent><status>System</status><msgType>Alert</msgType><scope>Public</scope></alert>';
 /** How long an Update's audio is waited for before its headline replaces the audio on air. */
 const UPDATE_WAIT_MS = 500;
 
@@ -112,7 +114,9 @@ export class AlertManager {
       this.d.store.setRequestState(rec.requestId, 'cancelled', now);
       this.d.log.warn({ alert: rec.alert.identifier, request: rec.requestId, state: act.state, reason: act.reason }, 'alert no longer active after the restart: not resumed');
     }
-    this.review('start');
+    void this.review('start');
+    // The CAP schema validator compiles once per process: done now, not when the first alert is waiting.
+    void parseCap(WARM_UP_CAP).catch(() => undefined);
   }
 
   /** The board link, once it is up: it shows the alert in force. */
