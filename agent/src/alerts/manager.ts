@@ -153,8 +153,9 @@ export class AlertManager {
     }
     for (const k of fx.withdraw) this.abortRound(k);
     log.warn({ alert: alert.identifier, sender: alert.sender, status: alert.status, msgType: alert.msgType, replaces: fx.replace.map((r) => r.old), withdraws: fx.withdraw, via: from.via }, 'alert message received');
-    store.recordEvent('alert.received', 'info', `${alert.msgType} ${alert.status} ${alert.identifier} (${alert.sender})`, { key, via: from.via, msgType: alert.msgType, status: alert.status, replaces: fx.replace.map((r) => r.old), withdraws: fx.withdraw }, now);
     await this.review(`alert ${alert.identifier}`);
+    // Reported after the decision: the province's record never delays the speakers.
+    store.recordEvent('alert.received', 'info', `${alert.msgType} ${alert.status} ${alert.identifier} (${alert.sender})`, { key, via: from.via, msgType: alert.msgType, status: alert.status, replaces: fx.replace.map((r) => r.old), withdraws: fx.withdraw }, now);
     const act = added ? this.activity(added) : null;
     return { status: 'done', result: { key, identifier: alert.identifier, state: act?.state ?? 'ignored', reason: act?.reason ?? fx.ignore ?? '' } };
   }
