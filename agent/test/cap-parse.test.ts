@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { parseCap, parseCapDateTime, prepareCapText, type CapParseResult } from '../src/alerts/cap/parse.js';
 import type { CapAlert } from '../src/alerts/alert.js';
+import { SchemaValidator } from '../src/alerts/cap/schema.js';
 
 const fixture = (p: string): Buffer => readFileSync(new URL(`./fixtures/cap/${p}`, import.meta.url));
 
@@ -135,6 +136,7 @@ t.test('UTF-16 and byte order marks', async (t) => {
   t.equal((await parsed(t, le)).info[0]!.headline, 'Cảnh báo lũ quét tại thôn Tà Rụt và thôn A Vao', 'UTF-16LE with BOM');
   const be = Buffer.from(utf16, 'utf16le').swap16();
   t.equal((await parsed(t, Buffer.concat([Buffer.from([0xfe, 0xff]), be]))).info[0]!.event, 'Lũ quét và sạt lở đất', 'UTF-16BE with BOM');
+  t.equal((await parsed(t, Buffer.from(utf16, 'utf16le'))).info[0]!.instruction!.startsWith('Người dân thôn Tà Rụt'), true, 'UTF-16LE without BOM, told by its "<?"');
   t.equal((await parsed(t, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), fixture('vi/flood-warning.xml')]))).identifier, 'VN-QT-PCTT-2026-1121-001', 'UTF-8 BOM');
   t.equal((await parsed(t, '\ufeff' + text)).identifier, 'VN-QT-PCTT-2026-1121-001', 'BOM in a string');
   const latin1 = text.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"');
@@ -194,4 +196,19 @@ t.test('size bounds: the document, then each inline resource', async (t) => {
 t.test('prepareCapText is the shared guard', async (t) => {
   t.same(prepareCapText('<a/>', 3), { ok: false, errors: ['document is 4 bytes, over the 3-byte bound'] });
   t.same(prepareCapText('<?xml version="1.0" encoding="utf-16"?><a/>'), { ok: true, text: '<?xml version="1.0" encoding="UTF-8"?><a/>' });
+});
+
+t.test('the schema validator recovers from a run past its deadline', async (t) => {
+  const xsd = readFileSync(new URL('../src/alerts/cap/CAP-v1.2.xsd', import.meta.url), 'utf8');
+  const text = fixture('oasis/earthquake.xml').toString('utf8');
+  const hurried = new SchemaValidator(() => xsd, 1);
+  t.teardown(() => hurried.close());
+  await t.rejects(hurried.validate(text, 512), /schema validation took over 1 ms/);
+  const patient = new SchemaValidator(() => xsd);
+  t.teardown(() => patient.close());
+  t.same(await patient.validate(text, 512), { valid: true, errors: [] });
+  const invalid = await patient.validate(text.replace('<status>Actual</status>', '<status>Real</status>'), 512);
+  t.equal(invalid.valid, false);
+  t.match(invalid.errors[0], /^alert\.xml:6: Schemas validity error : Element '\{urn:oasis:names:tc:emergency:cap:1\.2\}status'/);
+  t.same(await patient.validate(text, 512), { valid: true, errors: [] }, 'the same worker goes on');
 });

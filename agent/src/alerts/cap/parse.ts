@@ -119,6 +119,15 @@ export function parseCapDateTime(text: string): number | undefined {
 
 /** Parses, validates and converts one CAP 1.2 document. Never throws. */
 export async function parseCap(xml: string | Buffer, opts: CapParseOptions = {}): Promise<CapParseResult> {
+  try {
+    return await parseCapUnguarded(xml, opts);
+  } catch (err) {
+    // A parser bug must not become an exception in a listener: it is one more refusal.
+    return fail(`CAP document could not be processed: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+async function parseCapUnguarded(xml: string | Buffer, opts: CapParseOptions): Promise<CapParseResult> {
   const prepared = prepareCapText(xml, opts.maxBytes ?? DEFAULT_MAX_CAP_BYTES);
   if (!prepared.ok) return prepared;
   const text = prepared.text;
