@@ -19,7 +19,8 @@ import { type AlertAreaConfig, type AreaTarget, zonesForInfos } from './area.js'
  * - `applyAlertMessage(registry, incoming)`: what a message does to the
  *   alerts already known (add, replace, withdraw, remember a reference that
  *   overtook its alert), as data; `applyEffects` folds it into the registry.
- * - `repeatSchedule(alert, ...)`: when an active alert plays again.
+ * - `repeatSchedule(alert, ...)`: when an active alert plays again (the
+ *   next repeat is not in `wakeAtMs`, which changes only with the state).
  */
 
 // ---------------------------------------------------------------- time
@@ -119,6 +120,20 @@ export interface Activity {
   infos: number[];
   /** When the answer can next change (onset, expiry, end of hold-off); absent: only a new message changes it. */
   wakeAtMs?: number;
+  /** When the alert ends here by itself (its last block's expiry): given while it is pending, held off or in force. */
+  endsAtMs?: number;
+}
+
+/** ISO time for reasons; never throws (a reason must not be what takes the station off air). */
+function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
+
+/** Every time in the alert is a finite number (the parser's job; checked again since a NaN compares false both ways). */
+function timesAreFinite(alert: CapAlert): boolean {
+  const times = [alert.sentMs, ...alert.info.flatMap((i) => [i.effectiveMs, i.onsetMs, i.expiresMs])];
+  return times.every((t) => t === undefined || Number.isFinite(t));
 }
 
 const NOWHERE: AreaTarget = { kind: 'none', reason: 'no outputs' };
@@ -142,9 +157,16 @@ export function selectInfos(alert: CapAlert, languages: readonly string[]): numb
   return chosen.sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.i);
 }
 
-/** The window an info block is in force: from max(effective, onset) (else sent) to expires (else the default lifetime). */
-export function infoWindow(alert: CapAlert, info: AlertInfo, policy: AlertPolicy): { startMs: number; endMs: number; defaulted: boolean } {
-  const startMs = Math.max(alert.sentMs, info.effectiveMs ?? -Infinity, info.onsetMs ?? -Infinity);
+/**
+ * The window an info block is in force: from max(effective, onset) to
+ * expires (else the default lifetime from effective, else sent). startMs is
+ * null when it is in force as soon as it is received: an authentic message
+ * proves its own `sent` has passed, so a start at or before `sent` never
+ * waits on a clock that cannot tell (an untrusted clock, nothing heard yet).
+ */
+export function infoWindow(alert: CapAlert, info: AlertInfo, policy: AlertPolicy): { startMs: number | null; endMs: number; defaulted: boolean } {
+  const start = Math.max(info.effectiveMs ?? -Infinity, info.onsetMs ?? -Infinity);
+  const startMs = start > alert.sentMs ? start : null;
   if (info.expiresMs !== undefined) return { startMs, endMs: info.expiresMs, defaulted: false };
   const from = info.effectiveMs ?? alert.sentMs;
   return { startMs, endMs: from + policy.defaultLifetimeMinutes * 60_000, defaulted: true };
@@ -186,20 +208,24 @@ function scopeOutputs(alert: CapAlert, station: AlertStation): { outputs: Output
   return { outputs: 'monitor', reason: `scope ${alert.scope}, not addressed to this station: local monitor only` };
 }
 
-const narrower = (a: Outputs, b: Outputs): Outputs => (a === 'none' || b === 'none' ? 'none' : a === 'monitor' || b === 'monitor' ? 'monitor' : 'public');
+/** Status and scope each allow public or monitor here (none has returned before): the narrower wins. */
+const narrower = (a: Outputs, b: Outputs): Outputs => (a === 'monitor' || b === 'monitor' ? 'monitor' : 'public');
 
 export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
   const { bounds, policy, station } = ctx;
-  const done = (state: ActivityState, reason: string, wakeAtMs?: number): Activity => ({
-    state, reason, outputs: 'none', target: NOWHERE, infos: [], ...(wakeAtMs !== undefined ? { wakeAtMs } : {}),
+  const done = (state: ActivityState, reason: string, wakeAtMs?: number, endsAtMs?: number): Activity => ({
+    state, reason, outputs: 'none', target: NOWHERE, infos: [],
+    ...(wakeAtMs !== undefined ? { wakeAtMs } : {}),
+    ...(endsAtMs !== undefined ? { endsAtMs } : {}),
   });
 
   if (alert.msgType === 'Ack' || alert.msgType === 'Error') return done('ignored', `msgType ${alert.msgType} is never played`);
   if (alert.msgType === 'Cancel') return done('ignored', 'a Cancel ends the alerts it references; it is not played');
+  if (!timesAreFinite(alert)) return done('ignored', 'malformed times');
   const byStatus = statusOutputs(alert.status, policy);
   if (byStatus.outputs === 'none') return done('ignored', byStatus.reason);
   if (bounds.upperMs !== null && alert.sentMs > bounds.upperMs + MAX_SENT_AHEAD_MS) {
-    return done('ignored', `suspect: sent ${new Date(alert.sentMs).toISOString()} is in the future`);
+    return done('ignored', `suspect: sent ${iso(alert.sentMs)} is in the future`);
   }
   if (ctx.registry === 'cancelled') return done('cancelled', 'cancelled by the sender');
   if (ctx.registry === 'superseded') return done('superseded', 'replaced by an update');
@@ -212,22 +238,26 @@ export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
   // Several info blocks: the alert is in force while any of this station's blocks is; it ends when the last one does.
   const now = bounds.lowerMs;
   const windows = here.map((i) => ({ i, ...infoWindow(alert, alert.info[i]!, policy) }));
-  const inForce = windows.filter((w) => w.startMs <= now && now < w.endMs);
-  const upcoming = windows.filter((w) => now < w.startMs);
+  const started = (w: { startMs: number | null }): boolean => w.startMs === null || w.startMs <= now;
+  // A block whose start is not before its end is never in force (onset after expiry).
+  const live = windows.filter((w) => w.startMs === null || w.startMs < w.endMs);
+  const inForce = live.filter((w) => started(w) && now < w.endMs);
+  const upcoming = live.filter((w): w is (typeof live)[number] & { startMs: number } => !started(w));
   const lastEnd = Math.max(...windows.map((w) => w.endMs));
-  const boundaries = windows.flatMap((w) => [w.startMs, w.endMs]).filter((t) => t > now);
+  const endsAtMs = live.length > 0 ? Math.max(...live.map((w) => w.endMs)) : lastEnd;
+  const boundaries = live.flatMap((w) => [w.startMs ?? -Infinity, w.endMs]).filter((t) => t > now);
   const nextChange = boundaries.length > 0 ? Math.min(...boundaries) : undefined;
 
   if (inForce.length === 0 && upcoming.length === 0) {
     const defaulted = windows.every((w) => w.defaulted) ? ` (no expires: ${policy.defaultLifetimeMinutes} min lifetime)` : '';
-    return done('expired', `expired ${new Date(lastEnd).toISOString()}${defaulted}`);
+    return done('expired', `expired ${iso(lastEnd)}${defaulted}`);
   }
   if (inForce.length === 0) {
     const startMs = Math.min(...upcoming.map((w) => w.startMs));
-    return done('pending-onset', `in force from ${new Date(startMs).toISOString()}`, startMs);
+    return done('pending-onset', `in force from ${iso(startMs)}`, startMs, endsAtMs);
   }
   if (ctx.heldOffUntilMs != null && now < ctx.heldOffUntilMs) {
-    return done('held-off', `held off by a local stop until ${new Date(ctx.heldOffUntilMs).toISOString()}`, Math.min(ctx.heldOffUntilMs, lastEnd));
+    return done('held-off', `held off by a local stop until ${iso(ctx.heldOffUntilMs)}`, Math.min(ctx.heldOffUntilMs, endsAtMs), endsAtMs);
   }
 
   const infos = inForce.map((w) => w.i);
@@ -235,9 +265,9 @@ export function alertActivity(alert: CapAlert, ctx: ActivityContext): Activity {
   const outputs = narrower(byStatus.outputs, byScope.outputs);
   const reason = [byStatus.reason, byScope.reason].filter(Boolean).join('; ');
   const wake = nextChange !== undefined ? { wakeAtMs: nextChange } : {};
-  if (outputs === 'monitor') return { state: 'monitor-only', reason, outputs, target: NOWHERE, infos, ...wake };
+  if (outputs === 'monitor') return { state: 'monitor-only', reason, outputs, target: NOWHERE, infos, ...wake, endsAtMs };
   const target = zonesForInfos(infos.map((i) => alert.info[i]!), station.area, station.zones);
-  return { state: 'active', reason: `${reason}; ${target.reason}`, outputs, target, infos, ...wake };
+  return { state: 'active', reason: `${reason}; ${target.reason}`, outputs, target, infos, ...wake, endsAtMs };
 }
 
 // ---------------------------------------------------------------- registry
@@ -306,6 +336,8 @@ const noEffects = (): Effects => ({ replace: [], withdraw: [], remember: [], for
  *   unknown references are remembered. A Cancel is final for messages sent
  *   up to it; an Update sent after the Cancel is a new alert.
  * - References cross no status: a Test or Exercise message never ends an Actual one.
+ *   They match the (sender, identifier, sent) they name, whoever sends them:
+ *   that the sender may speak is the envelope's (signature, feed key) to say.
  * - Duplicates (same key), Ack, Error, System and Draft change nothing.
  */
 export function applyAlertMessage(registry: AlertRegistry, incoming: CapAlert): Effects {
@@ -317,11 +349,13 @@ export function applyAlertMessage(registry: AlertRegistry, incoming: CapAlert): 
   if (byKey.has(key)) return { ...fx, ignore: 'duplicate' };
 
   // What stands for an entry now: follow superseded links to the live or cancelled ends of the chain.
-  const terminals = (k: string, seen = new Set<string>()): KnownAlert[] => {
+  type End = { key: string; state: 'live'; sentMs: number } | { key: string; state: 'cancelled'; cancelledBy: string | undefined };
+  const terminals = (k: string, seen = new Set<string>()): End[] => {
     const a = byKey.get(k);
     if (!a || seen.has(k)) return [];
     seen.add(k);
-    if (a.state !== 'superseded') return [a];
+    if (a.state === 'live') return [{ key: a.key, state: 'live', sentMs: a.alert.sentMs }];
+    if (a.state === 'cancelled') return [{ key: a.key, state: 'cancelled', cancelledBy: a.endedBy }];
     return a.endedBy ? terminals(a.endedBy, seen) : [];
   };
   const overtakenBy = registry.overtaken.find((o) => o.key === key && o.status === incoming.status);
@@ -339,27 +373,39 @@ export function applyAlertMessage(registry: AlertRegistry, incoming: CapAlert): 
   const isCancel = incoming.msgType === 'Cancel';
   let stale: string | undefined;
   let cancelledWith: string | undefined;
+  const remembered = new Set<string>();
+  const memos = new Map(registry.overtaken.filter((o) => o.status === incoming.status).map((o) => [o.key, o]));
   for (const r of incoming.references) {
     const k = alertKey(r);
     const known = byKey.get(k);
-    if (!known) {
-      if (!fx.remember.some((o) => o.key === k)) {
+    let ends: End[];
+    if (known) {
+      if (known.alert.status !== incoming.status) {
+        fx.notes.push(`reference ${k} ignored: status ${known.alert.status}, not ${incoming.status}`);
+        continue;
+      }
+      ends = terminals(k);
+    } else {
+      // Not seen, but perhaps already referenced: what stands for it then is what referenced it.
+      const memo = memos.get(k);
+      const memoBy = memo ? byKey.get(memo.by) : undefined;
+      if (memo?.kind === 'superseded' && memoBy) ends = terminals(memoBy.key);
+      else if (memo?.kind === 'cancelled' && memoBy) ends = [{ key: k, state: 'cancelled', cancelledBy: memoBy.key }];
+      else ends = [];
+      // A Cancel's memory outranks an Update's: the late original must stay silent either way, and cancelled says why.
+      if (!remembered.has(k) && !(memo?.kind === 'cancelled' && !isCancel)) {
+        remembered.add(k);
         fx.remember.push({ key: k, by: key, kind: isCancel ? 'cancelled' : 'superseded', sentMs: incoming.sentMs, status: incoming.status });
       }
-      continue;
     }
-    if (known.alert.status !== incoming.status) {
-      fx.notes.push(`reference ${k} ignored: status ${known.alert.status}, not ${incoming.status}`);
-      continue;
-    }
-    for (const end of terminals(k)) {
+    for (const end of ends) {
       if (end.state === 'cancelled') {
-        const canceller = end.endedBy !== undefined ? byKey.get(end.endedBy) : undefined;
+        const canceller = end.cancelledBy !== undefined ? byKey.get(end.cancelledBy) : undefined;
         if (isCancel) fx.notes.push(`${end.key} was already cancelled`);
         else if (canceller && canceller.alert.sentMs >= incoming.sentMs) cancelledWith = canceller.key;
       } else if (isCancel) {
         if (!fx.withdraw.includes(end.key)) fx.withdraw.push(end.key);
-      } else if (end.alert.sentMs > incoming.sentMs) {
+      } else if (end.sentMs > incoming.sentMs) {
         stale = end.key;
       } else if (!fx.replace.some((x) => x.old === end.key)) {
         fx.replace.push({ old: end.key, by: key });
@@ -388,7 +434,13 @@ export function applyAlertMessage(registry: AlertRegistry, incoming: CapAlert): 
 }
 
 function bound(registry: AlertRegistry, fx: Effects): Effects {
-  const kept = registry.overtaken.filter((o) => !fx.forget.includes(o.key) && !fx.remember.some((r) => r.key === o.key));
+  if (fx.remember.length > MAX_OVERTAKEN) {
+    fx.notes.push(`${fx.remember.length - MAX_OVERTAKEN} references to unseen alerts not remembered (at most ${MAX_OVERTAKEN})`);
+    fx.remember = fx.remember.slice(0, MAX_OVERTAKEN);
+  }
+  const forget = new Set(fx.forget);
+  const renewed = new Set(fx.remember.map((r) => r.key));
+  const kept = registry.overtaken.filter((o) => !forget.has(o.key) && !renewed.has(o.key));
   const excess = kept.length + fx.remember.length - MAX_OVERTAKEN;
   if (excess > 0) {
     const oldest = [...kept].sort((a, b) => a.sentMs - b.sentMs).slice(0, excess);
@@ -408,7 +460,8 @@ export function applyEffects(registry: AlertRegistry, fx: Effects): AlertRegistr
   });
   if (fx.add) alerts.push(fx.add);
   const forget = new Set(fx.forget);
-  const overtaken = [...registry.overtaken.filter((o) => !forget.has(o.key) && !fx.remember.some((r) => r.key === o.key)), ...fx.remember.filter((o) => !forget.has(o.key))];
+  const renewed = new Set(fx.remember.map((r) => r.key));
+  const overtaken = [...registry.overtaken.filter((o) => !forget.has(o.key) && !renewed.has(o.key)), ...fx.remember.filter((o) => !forget.has(o.key))];
   return { alerts, overtaken };
 }
 
@@ -467,7 +520,8 @@ export function repeatSchedule(
     source = REPEAT_PARAMETER;
   }
   if (minutes === undefined) return { nextPlayMs: null, endsAtMs, reason: 'no repeat asked: played once' };
+  if (!Number.isFinite(lastPlayEndMs)) return { nextPlayMs: null, endsAtMs, reason: 'no valid time of the last play' };
   const next = lastPlayEndMs + minutes * 60_000;
-  if (next >= endsAtMs) return { nextPlayMs: null, endsAtMs, reason: `next repeat would be after the end (${new Date(endsAtMs).toISOString()})` };
+  if (next >= endsAtMs) return { nextPlayMs: null, endsAtMs, reason: `next repeat would be after the end (${iso(endsAtMs)})` };
   return { nextPlayMs: next, endsAtMs, reason: `every ${minutes} min (${source})` };
 }

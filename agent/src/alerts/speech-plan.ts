@@ -12,7 +12,8 @@ import { type AlertPolicy, DEFAULT_ALERT_POLICY, infoWindow, primaryLanguage, se
  * station's order, Vietnamese first) that the alert has an info block for.
  * Each slot plays, in order of preference:
  *   1. the info block's audio `resource` (mimeType audio/*), when present;
- *   2. the pre-recorded message configured for one of its event codes;
+ *   2. the pre-recorded message configured for one of its event codes
+ *      (one missing from the cache, per `missingContent`, does not count);
  *   3. Vietnamese only: espeak-ng speech of headline, description and
  *      instruction (the text is returned; the adapter synthesises).
  * The alert never waits for a download: a resource still `pending` makes
@@ -57,6 +58,8 @@ export const resourceKey = (info: number, index: number): string => `${info}.${i
 export interface Availability {
   /** State of each resource by resourceKey. Absent: pending, unless the resource has neither uri nor derefUri (failed: nothing to get). */
   resources: Readonly<Record<string, ResourceState>>;
+  /** Pre-recorded content ids not in the cache: their slot falls back as if none were configured. Absent: all present. */
+  missingContent?: readonly string[];
 }
 
 export interface ResourceRef {
@@ -141,8 +144,9 @@ function slotFor(info: AlertInfo, i: number, lang: string, key: string, foreign:
     const pending = refs.find((x) => x.state === 'pending');
     if (pending) return { language: lang, key, state: 'waiting', resource: pending.ref };
   }
+  const missing = new Set(available.missingContent ?? []);
   const pre = station.prerecorded.find(
-    (p) => primaryLanguage(p.language) === lang && info.eventCodes.some((c) => c.valueName === p.valueName && c.value.trim() === p.value),
+    (p) => primaryLanguage(p.language) === lang && !missing.has(p.content) && info.eventCodes.some((c) => c.valueName === p.valueName && c.value.trim() === p.value),
   );
   if (pre) return { language: lang, key, state: 'ready', step: { key, kind: 'prerecorded', language: lang, content: pre.content, eventCode: `${pre.valueName}=${pre.value}` } };
   if (lang === 'vi' && !foreign) {
