@@ -16,7 +16,9 @@ import { outputsOf } from '../src/relays/bank.js';
 import { makeTestTone } from '../src/audio/tones.js';
 import type { PlayLogRow } from '../src/store/station-store.js';
 import type { Programme } from '../src/domain/types.js';
-import type { AudioSink } from '../src/audio/sink.js';
+import { PacedSink, type AudioSink } from '../src/audio/sink.js';
+import { lastAudibleFrame } from '../src/audio/fade.js';
+import { PCM } from '../src/audio/pcm.js';
 
 export interface Station {
   agent: Agent;
@@ -116,4 +118,15 @@ export async function startStation(
     },
     stop: () => agent.stop(),
   };
+}
+
+/** A paced sink recording to `path` (pass it as `sink`), and the instant (wallClockMs) its last non-zero sample was heard. */
+export function listenedSink(path: string): { sink: PacedSink; lastAudibleMs(): number | null } {
+  const sink = new PacedSink({ path }, silentLogger());
+  let last: number | null = null;
+  sink.onPlayed((period, playedAtMs) => {
+    const frame = lastAudibleFrame(period);
+    if (frame >= 0) last = playedAtMs + ((frame + 1) * 1000) / PCM.sampleRate;
+  });
+  return { sink, lastAudibleMs: () => last };
 }

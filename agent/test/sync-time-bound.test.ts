@@ -145,12 +145,14 @@ t.test('ProvinceClock: the rule applied, persisted, and reset by the signed comm
   t.equal(c.lowerBound(), T0 + 1000, 'the bound did not move');
   t.equal(new ProvinceClock(d, () => 0, RELEASED).lowerBound(), T0, 'nor what is persisted');
 
+  t.equal(c.reset(T0 + YEAR), false, 'the reset never raises it');
+  t.equal(c.lowerBound(), T0 + 1000);
   // A bound poisoned before this fix (or by a province whose clock stayed wrong) comes down only by the reset.
-  c.reset(T0 + YEAR);
-  t.equal(c.lowerBound(), T0 + YEAR, 'the reset sets it as given, up as well');
-  t.equal(c.observe(T0 + 2000).kind, 'kept', 'no ordinary message lowers it');
-  c.reset(T0);
-  t.equal(c.lowerBound(), T0, 'the reset brings it down');
+  d.prepare("UPDATE meta SET value = ? WHERE key = 'sync.province_time'").run(String(T0 + YEAR));
+  const poisoned = new ProvinceClock(d, () => mono, RELEASED);
+  t.equal(poisoned.observe(T0 + 2000).kind, 'kept', 'no ordinary message lowers it');
+  t.equal(poisoned.reset(T0), true);
+  t.equal(poisoned.lowerBound(), T0, 'the reset brings it down');
   t.equal(new ProvinceClock(d, () => 0, RELEASED).lowerBound(), T0, 'persisted across a restart');
 });
 

@@ -193,10 +193,16 @@ export class ProvinceClock {
     return verdict;
   }
 
-  /** The province's signed clock-reset: the bound becomes `boundMs`, down as well as up, and waiting readings are forgotten. */
-  reset(boundMs: number): void {
+  /**
+   * The province's signed clock-reset: the bound comes down to `boundMs` and
+   * waiting readings are forgotten. False (nothing changed) if that is above
+   * the bound: raising it is for signed times under the rule above.
+   */
+  reset(boundMs: number): boolean {
+    if (boundMs > this.lowerBound()) return false;
     this.unproven = [];
     this.set(boundMs, this.mono());
+    return true;
   }
 
   private set(boundMs: number, mono: number): void {

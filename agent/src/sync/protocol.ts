@@ -168,9 +168,9 @@ export const CommandActionSchema = z.discriminatedUnion('action', [
   /** What the bulletin board shows right now, as a JPEG in the answer's result (proof of display). */
   z.strictObject({ action: z.literal('board-screenshot'), quality: z.number().int().min(10).max(95).default(60) }),
   /**
-   * Sets the station's lower bound on the province clock to `lowerBoundMs`: the one way to bring it
-   * down after a wrongly dated signed message raised it (docs/protocol.md, "Time and expiry"). Judged
-   * for expiry by a proven station clock only, never by the bound it corrects.
+   * Lowers the station's bound on the province clock to `lowerBoundMs` (rejected if that is above it):
+   * the one way to bring it down after a wrongly dated signed message raised it (docs/protocol.md,
+   * "Time and expiry"). Judged for expiry by a proven station clock only, never by the bound it corrects.
    */
   z.strictObject({ action: z.literal('clock-reset'), lowerBoundMs: epochMs }),
 ]);

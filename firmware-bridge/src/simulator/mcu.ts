@@ -30,7 +30,7 @@ export interface McuOptions {
   responseDelayMs?: number;
 }
 
-export const SIM_INPUTS = ['emergency', 'door', 'amp-fault', 'spare'] as const;
+export const SIM_INPUTS = ['emergency', 'door', 'amp-fault', 'stop'] as const;
 export const SIM_ANALOG = ['current', 'temperature', 'voltage'] as const;
 export type SimAnalog = (typeof SIM_ANALOG)[number];
 
