@@ -11,8 +11,9 @@ import { sleep } from '../lib/backoff.js';
 import type { AlertOrigin, CapAlert } from './alert.js';
 import type { AlertsConfig } from './config.js';
 import { parseCap } from './cap/parse.js';
+import { CapFeed, capSeenKey } from './cap/feed.js';
 import { alertActivity, alertKey, applyAlertMessage, repeatSchedule, wakeDelayMs, type Activity, type AlertStation, type TimeBounds } from './lifecycle.js';
-import { boardView, speechPlan, type PlayStep, type ResourceState } from './speech-plan.js';
+import { boardView, speechPlan, type Availability, type PlayStep, type ResourceState } from './speech-plan.js';
 import { AlertStore, type StoredAlert } from './alert-store.js';
 import { fetchResource, synthesise, discard } from './alert-audio.js';
 
@@ -83,6 +84,7 @@ export class AlertManager {
   private readonly speech = new Map<string, Promise<string>>();
   private readonly noted = new Map<string, string>();
   private reviewing: Promise<void> = Promise.resolve();
+  private readonly feeds: CapFeed[] = [];
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -125,18 +127,49 @@ export class AlertManager {
     this.refreshBoard();
   }
 
-  /** A CAP document from the province (inside its verified, replay-protected envelope) or a verified feed. */
-  async receiveCap(xml: string, from: { origin: Extract<AlertOrigin, 'cap-command' | 'cap-feed'>; via: string }): Promise<AlertReceipt> {
-    const { log, store } = this.d;
+  /** A CAP document from the province, inside its verified, replay-protected envelope: validated, then applied. */
+  async receiveCap(xml: string, from: { origin: 'cap-command'; via: string }): Promise<AlertReceipt> {
     const parsed = await parseCap(xml);
-    const now = this.d.now();
     if (!parsed.ok) {
-      const reason = `CAP refused: ${parsed.errors.join('; ')}`.slice(0, 480);
-      log.error({ via: from.via, errors: parsed.errors }, 'CAP alert refused');
-      store.recordEvent('alert.refused', 'error', `cảnh báo CAP bị từ chối / CAP alert refused (${from.via}): ${parsed.errors.join('; ')}`.slice(0, 1000), { via: from.via, errors: parsed.errors.slice(0, 10) }, now);
-      return { status: 'rejected', reason };
+      this.refused(from.via, parsed.errors);
+      return { status: 'rejected', reason: `CAP refused: ${parsed.errors.join('; ')}`.slice(0, 480) };
     }
-    const alert = parsed.alert;
+    return this.receive(parsed.alert, { ...from, raw: xml });
+  }
+
+  /**
+   * The national feeds in the config: each polled by CapFeed, which admits
+   * only documents signed (XML-DSig) by the feed's pinned keys and valid
+   * CAP; what it delivers goes the way of a province CAP command.
+   */
+  startFeeds(): void {
+    const seen = this.registry.registry().alerts.map((a) => capSeenKey(a.alert));
+    for (const f of this.d.config.feeds) {
+      const feed = new CapFeed({
+        url: f.url,
+        pinned: { publicKeysPem: f.publicKeysPem },
+        intervalMs: f.intervalS * 1000,
+        seen,
+        log: this.d.log.child({ feed: f.url }),
+        onAlert: async (alert, meta) => {
+          await this.receive(alert, { origin: 'cap-feed', via: meta.url });
+        },
+        onRefused: (r) => this.refused(r.url, r.errors),
+      });
+      this.feeds.push(feed);
+      feed.start();
+    }
+  }
+
+  private refused(via: string, errors: readonly string[]): void {
+    this.d.log.error({ via, errors }, 'CAP alert refused');
+    this.d.store.recordEvent('alert.refused', 'error', `cảnh báo CAP bị từ chối / CAP alert refused (${via}): ${errors.join('; ')}`.slice(0, 1000), { via, errors: errors.slice(0, 10) }, this.d.now());
+  }
+
+  /** A validated CAP message applied to the registry (applyAlertMessage) and carried out. */
+  private async receive(alert: CapAlert, from: { origin: Extract<AlertOrigin, 'cap-command' | 'cap-feed'>; via: string; raw?: string }): Promise<AlertReceipt> {
+    const { log, store } = this.d;
+    const now = this.d.now();
     const fx = applyAlertMessage(this.registry.registry(), alert);
     const key = alertKey(alert);
     for (const note of fx.notes) log.info({ alert: alert.identifier, note }, 'alert message note');
@@ -144,7 +177,7 @@ export class AlertManager {
       log.info({ alert: alert.identifier, msgType: alert.msgType, status: alert.status, reason: fx.ignore }, 'alert message ignored');
       return { status: 'done', result: { key, identifier: alert.identifier, state: 'ignored', reason: fx.ignore } };
     }
-    this.registry.apply(fx, { origin: from.origin, raw: xml }, now);
+    this.registry.apply(fx, { origin: from.origin, ...(from.raw !== undefined ? { raw: from.raw } : {}) }, now);
     const added = this.registry.get(key);
     for (const r of fx.replace) {
       const old = this.registry.get(r.old);
@@ -205,6 +238,7 @@ export class AlertManager {
 
   close(): void {
     this.closed = true;
+    for (const f of this.feeds) f.stop();
     if (this.timer) clearTimeout(this.timer);
     for (const key of [...this.rounds.keys()]) this.abortRound(key);
   }
@@ -326,7 +360,7 @@ export class AlertManager {
     const { config } = this.d;
     const alert = rec.alert;
     // The spoken headline that leads while a resource is coming, synthesised now so it is ready when the wait is over.
-    const allPending = speechPlan(alert, config, { resources: {} }, { infos: act.infos });
+    const allPending = speechPlan(alert, config, this.available(round), { infos: act.infos });
     for (const s of allPending.steps) if (s.kind === 'speech') void this.speak(s.text).catch(() => undefined);
     round.settled = Promise.all(
       allPending.waitFor.map(async (ref) => {
@@ -369,7 +403,7 @@ export class AlertManager {
     if (!current) return false;
     const act = this.activity(current);
     if (act.state !== 'active' || act.target.kind === 'none') return false;
-    const plan = speechPlan(current.alert, this.d.config, { resources: round.resources }, { infos: act.infos, done: round.done });
+    const plan = speechPlan(current.alert, this.d.config, this.available(round), { infos: act.infos, done: round.done });
     const items: Array<{ content: string; repeat: number; gapMs: number }> = [];
     for (const step of plan.steps) {
       const content = await this.contentOf(step, round).catch((err: Error) => {
@@ -397,7 +431,7 @@ export class AlertManager {
       zones: act.target.kind === 'zones' ? act.target.zones : [],
       volume: 100,
       origin: rec.origin,
-      expiresMs: repeatSchedule(current.alert, act.infos, this.d.bounds().lowerMs, this.d.config).endsAtMs,
+      ...(act.endsAtMs !== undefined ? { expiresMs: act.endsAtMs } : {}),
       display: { text: info?.description ?? '', instructions: info?.instruction ?? '' },
       alert: { id: current.alert.identifier, zoned: act.target.kind === 'zones' },
     };
@@ -413,6 +447,11 @@ export class AlertManager {
     return true;
   }
 
+  /** What the speech plan may count on: the resources fetched so far, and which pre-recorded messages the cache lacks. */
+  private available(round: Round): Availability {
+    return { resources: round.resources, missingContent: this.d.config.prerecorded.map((p) => p.content).filter((c) => !this.d.media.has(c)) };
+  }
+
   private async contentOf(step: PlayStep, round: Round): Promise<string | null> {
     switch (step.kind) {
       case 'chime':
@@ -422,7 +461,6 @@ export class AlertManager {
       case 'resource':
         return round.content.get(step.resource.key) ?? null;
       case 'prerecorded':
-        if (!this.d.media.has(step.content)) throw new Error(`pre-recorded message ${step.content.slice(0, 12)} (${step.eventCode}) is not in the cache`);
         return step.content;
     }
   }

@@ -193,6 +193,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   alerts.recover();
   conductorRef = conductor;
   alertsRef = alerts;
+  alerts.startFeeds();
   clock.on('trust', () => alerts.clockChanged());
   clock.on('jump', () => alerts.clockChanged());
 
