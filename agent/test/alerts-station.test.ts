@@ -87,7 +87,8 @@ t.test('a signed CAP Actual alert for one village: its tone on that village zone
   t.ok(s.played.every((r) => r.alertId === 'LC-2026-0001' && r.zones.join() === 'north'), 'every part of it on that zone');
   const tones = await until(() => heard(spans(), 880).length > 0 && heard(spans(), 880), 10_000, 'the tone heard');
   t.equal(tones.length, 1, 'the alert tone was heard once');
-  t.ok(tones[0]!.durationMs > 2800, `all of it (${Math.round(tones[0]!.durationMs)} ms of 3000)`);
+  t.ok(tones[0]!.durationMs > 2500, `all of it (${Math.round(tones[0]!.durationMs)} ms of 3000 heard; a loaded machine's underruns blur the edges)`);
+  t.equal(row.playedMs, 3000, 'every sample of it reached the sink');
   const switched = s.switches().filter((x) => x.on).map((x) => x.name);
   t.ok(switched.includes('north'), 'the village zone was switched on');
   t.notOk(switched.includes('south'), 'the other village never was (relay journal)');
