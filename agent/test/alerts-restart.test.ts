@@ -1,7 +1,7 @@
 /**
  * The alert registry survives a restart: an alert cut off on air goes on
- * while it is active, and stays silent once it has expired, with the
- * station clock unsynchronised too (the province's signed time bounds it).
+ * while it is active, and stays silent once it has expired (judged by the
+ * province's signed time the station kept, without NTP).
  * Heard at a paced sink across the two runs of the agent.
  */
 import t, { type Test } from 'tap';
@@ -55,7 +55,7 @@ t.test('an alert cut by a restart goes on while active, and never after it has e
   t.equal(s.agent.alerts.status().find((a) => a.identifier === 'LONG-1')?.state, 'active');
 });
 
-t.test('an alert that expired while the agent was down stays silent after the restart, the clock unsynchronised', async (t) => {
+t.test('an alert that expired while the agent was down stays silent after the restart, judged by the province time it kept', async (t) => {
   const audio = await beepsServed(t, 610);
   const dir = tempDir('alerts-restart-expired');
   const first = listening();
@@ -74,7 +74,6 @@ t.test('an alert that expired while the agent was down stays silent after the re
   const second = listening();
   s = await startStation({ alerts: { chime: false }, clock: { trustWithoutSync: false } }, dir, { sink: second.sink });
   t.teardown(() => s.stop());
-  t.equal(s.agent.clock.trusted, false, 'the clock is not trusted after the restart');
   await new Promise((r) => setTimeout(r, 4000));
   t.equal(second.beeps(610).length, 0, 'not one beep after the restart');
   t.same(s.switches().filter((x) => x.on), [], 'no relay switched on');
