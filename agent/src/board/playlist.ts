@@ -133,7 +133,7 @@ export const BoardEmergencySchema = z.object({
   text: text(5000, true).default(''),
   instructions: text(5000, true).default(''),
   /** A public alert's sender and expiry, one line under the rest. */
-  meta: text(500).default(''),
+  meta: text(500).optional(),
 });
 export type BoardEmergency = z.infer<typeof BoardEmergencySchema>;
 export type BoardEmergencyInput = z.input<typeof BoardEmergencySchema>;
