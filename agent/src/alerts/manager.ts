@@ -10,8 +10,7 @@ import type { BoardEmergencyInput } from '../board/playlist.js';
 import { sleep } from '../lib/backoff.js';
 import type { AlertOrigin, CapAlert } from './alert.js';
 import type { AlertsConfig } from './config.js';
-import { parseCap } from './cap/parse.js';
-import { CapFeed, capSeenKey } from './cap/feed.js';
+import type { CapFeed } from './cap/feed.js';
 import { alertActivity, alertKey, applyAlertMessage, repeatSchedule, wakeDelayMs, type Activity, type AlertStation, type TimeBounds } from './lifecycle.js';
 import { boardView, speechPlan, type Availability, type PlayStep, type ResourceState } from './speech-plan.js';
 import { AlertStore, type StoredAlert } from './alert-store.js';
@@ -72,6 +71,7 @@ interface Round {
 const WAKE_MAX_MS = 60_000;
 /** A minimal valid CAP document, parsed once at start to warm the schema validator. */
 const WARM_UP_CAP = '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>warm-up</identifier><sender>loa</sender><sent>2026-01-01T00:00:00+07:00</sent><status>System</status><msgType>Alert</msgType><scope>Public</scope></alert>';
+const WARM_UP_DELAY_MS = 3000;
 /** How long an Update's audio is waited for before its headline replaces the audio on air. */
 const UPDATE_WAIT_MS = 500;
 
@@ -117,8 +117,8 @@ export class AlertManager {
       this.d.log.warn({ alert: rec.alert.identifier, request: rec.requestId, state: act.state, reason: act.reason }, 'alert no longer active after the restart: not resumed');
     }
     void this.review('start');
-    // The CAP schema validator compiles once per process: done now, not when the first alert is waiting.
-    void parseCap(WARM_UP_CAP).catch(() => undefined);
+    // The CAP schema validator compiles once per process: soon after the start (not competing with it), not when the first alert waits.
+    setTimeout(() => void capParser().then((parseCap) => parseCap(WARM_UP_CAP)).catch(() => undefined), WARM_UP_DELAY_MS).unref();
   }
 
   /** The board link, once it is up: it shows the alert in force. */
@@ -129,7 +129,7 @@ export class AlertManager {
 
   /** A CAP document from the province, inside its verified, replay-protected envelope: validated, then applied. */
   async receiveCap(xml: string, from: { origin: 'cap-command'; via: string }): Promise<AlertReceipt> {
-    const parsed = await parseCap(xml);
+    const parsed = await (await capParser())(xml);
     if (!parsed.ok) {
       this.refused(from.via, parsed.errors);
       return { status: 'rejected', reason: `CAP refused: ${parsed.errors.join('; ')}`.slice(0, 480) };
@@ -142,7 +142,11 @@ export class AlertManager {
    * only documents signed (XML-DSig) by the feed's pinned keys and valid
    * CAP; what it delivers goes the way of a province CAP command.
    */
-  startFeeds(): void {
+  async startFeeds(): Promise<void> {
+    if (this.d.config.feeds.length === 0) return;
+    // XML-DSig verification loads only on stations that poll a feed.
+    const { CapFeed, capSeenKey } = await import('./cap/feed.js');
+    if (this.closed) return;
     const seen = this.registry.registry().alerts.map((a) => capSeenKey(a.alert));
     for (const f of this.d.config.feeds) {
       const feed = new CapFeed({
@@ -546,6 +550,11 @@ export class AlertManager {
     }
     this.board(null);
   }
+}
+
+/** The CAP parser and its schema validator (wasm) load after the agent is up, not on its start path. */
+async function capParser(): Promise<typeof import('./cap/parse.js').parseCap> {
+  return (await import('./cap/parse.js')).parseCap;
 }
 
 function isOwn(origin: AlertOrigin): boolean {

@@ -193,7 +193,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   alerts.recover();
   conductorRef = conductor;
   alertsRef = alerts;
-  alerts.startFeeds();
+  alerts.startFeeds().catch((err: unknown) => log.error({ err }, 'alert feeds could not start'));
   clock.on('trust', () => alerts.clockChanged());
   clock.on('jump', () => alerts.clockChanged());
 
