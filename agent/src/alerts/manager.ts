@@ -331,17 +331,21 @@ export class AlertManager {
   private end(rec: StoredAlert, act: Activity): void {
     const now = this.d.now();
     this.registry.finish(rec.key, now);
-    const taken = [...this.replacing.values()];
-    const requests = new Set([...(this.rounds.get(rec.key)?.requests ?? []), ...(rec.requestId ? [rec.requestId] : [])]);
+    // An Update that ends before its own play took over the alert it replaces takes that one off air with it.
+    const replaced = this.replacing.get(rec.key);
+    this.replacing.delete(rec.key);
+    const requests = new Set([...(this.rounds.get(rec.key)?.requests ?? []), ...(rec.requestId ? [rec.requestId] : []), ...(replaced ? [replaced] : [])]);
     this.abortRound(rec.key);
-    for (const id of requests) {
-      // The Update's own play takes over this request in one step (conductor.replace): no gap, no double.
-      if (taken.includes(id)) continue;
-      const state = this.d.store.requestState(id);
-      if (state !== 'pending' && state !== 'playing') continue;
-      void this.d.conductor.withdraw(id, `alert ${act.state}: ${act.reason}`.slice(0, 300)).catch((err: unknown) => this.d.log.error({ err, request: id }, 'alert request could not be withdrawn'));
-    }
+    // The Update's own play takes over a replaced request in one step (conductor.replace): no gap, no double.
+    const taken = new Set(this.replacing.values());
+    for (const id of requests) if (!taken.has(id)) this.withdraw(id, `alert ${act.state}: ${act.reason}`);
     this.d.log.warn({ alert: rec.alert.identifier, state: act.state, reason: act.reason }, 'alert ended');
+  }
+
+  private withdraw(requestId: string, reason: string): void {
+    const state = this.d.store.requestState(requestId);
+    if (state !== 'pending' && state !== 'playing') return;
+    void this.d.conductor.withdraw(requestId, reason.slice(0, 300)).catch((err: unknown) => this.d.log.error({ err, request: requestId }, 'alert request could not be withdrawn'));
   }
 
   private abortRound(key: string): void {
@@ -421,6 +425,10 @@ export class AlertManager {
       if (items.length === 0 && round.requests.length === 0 && plan.waitFor.length === 0) {
         this.d.log.error({ alert: current.alert.identifier, skipped: plan.skipped }, 'alert has nothing this station can play');
         this.d.store.recordEvent('alert.silent', 'error', `alert ${current.alert.identifier}: nothing this station can play (${plan.skipped.map((s) => `${s.language}: ${s.reason}`).join('; ')})`.slice(0, 1000), { key: rec.key }, this.d.now());
+        // Outdated audio does not play on because its update has none.
+        const replaced = this.replacing.get(rec.key);
+        this.replacing.delete(rec.key);
+        if (replaced) this.withdraw(replaced, `replaced by update ${current.alert.identifier}, which has nothing to play here`);
         this.finishRound(rec.key);
       }
       return false;
