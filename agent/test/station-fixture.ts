@@ -63,7 +63,7 @@ export async function startStation(
   const names = new Map(outputsOf(config.relays).map((o) => [o.line, o.name]));
   const relays = new SimRelayDriver({ statePath: simStatePath(config.paths.state), names, faultsPath: simFaultsPath(config.paths.state) });
   mkdirSync(config.paths.state, { recursive: true });
-  const agent = await startAgent(config, { log: process.env.LOA_DEBUG_LOG ? (await import('pino')).pino({ level: 'debug' }, (await import('pino')).pino.destination(process.env.LOA_DEBUG_LOG)) : silentLogger(), ...(opts.ownRelays === false ? {} : { relayDriver: relays }), ...(opts.sink ? { sink: opts.sink } : {}) });
+  const agent = await startAgent(config, { log: silentLogger(), ...(opts.ownRelays === false ? {} : { relayDriver: relays }), ...(opts.sink ? { sink: opts.sink } : {}) });
   const played: PlayLogRow[] = [];
   const waiters: Array<() => void> = [];
   agent.conductor.on('played', (row: PlayLogRow) => {
