@@ -211,7 +211,8 @@ export class AlertManager {
     const now = this.d.now();
     this.registry.addOwn({ key, alert, state: 'live' }, origin, request.id, now);
     const act = this.activity(this.registry.get(key)!);
-    if (act.state !== 'active') {
+    // Held off by a local stop: the conductor records it so (a skipped row with the alert id) and never plays it.
+    if (act.state !== 'active' && act.state !== 'held-off') {
       this.registry.finish(key, now);
       this.d.log.warn({ alert: request.id, state: act.state, reason: act.reason }, 'emergency not played');
       this.d.store.recordEvent('alert.silent', 'warn', `emergency ${request.id} not played: ${act.reason}`, { key, origin, state: act.state }, now);
