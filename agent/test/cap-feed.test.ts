@@ -2,6 +2,7 @@ import t, { type Test } from 'tap';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import pino from 'pino';
 import { CapFeed, capSeenKey, nextPollDelayMs, parseFeedIndex, type CapFeedAlertMeta, type CapFeedOptions } from '../src/alerts/cap/feed.js';
 import type { CapAlert } from '../src/alerts/alert.js';
@@ -26,16 +27,18 @@ const atom = (entries: Entry[]): string => `<?xml version="1.0" encoding="UTF-8"
     <link rel="related" href="/about"/><link rel="alternate" type="application/cap+xml" href="${e.href}"/></entry>`).join('\n  ')}
 </feed>`;
 
+let bomb: Buffer | undefined;
+
 /** A real HTTP server: a settable index, CAP documents, a 50 MB body, a server that never answers. */
 async function feedServer(t: Test) {
-  const state = { index: atom([]), docs: new Map<string, string>(), hits: new Map<string, number>(), hugeWritten: [] as number[] };
+  const state = { hangs: true, index: atom([]), docs: new Map<string, string>(), hits: new Map<string, number>(), hugeWritten: [] as number[] };
   const hanging = new Set<ServerResponse>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? '/';
     state.hits.set(path, (state.hits.get(path) ?? 0) + 1);
     if (path === '/index.atom') return void res.writeHead(200, { 'content-type': 'application/atom+xml' }).end(state.index);
     if (path.startsWith('/redirect?to=')) return void res.writeHead(302, { location: decodeURIComponent(path.slice('/redirect?to='.length)) }).end();
-    if (path === '/hang' || path === '/hang.xml') { hanging.add(res); return; }
+    if (path === '/hang' || (path === '/hang.xml' && state.hangs)) { hanging.add(res); return; }
     if (path === '/huge.xml' || path === '/huge.atom') {
       // 50 MB, chunked, no declared length: only the reader's bound stops it.
       res.writeHead(200, { 'content-type': 'application/cap+xml' });
@@ -51,6 +54,11 @@ async function feedServer(t: Test) {
       res.on('close', () => state.hugeWritten.push(written));
       pump();
       return;
+    }
+    if (path === '/bomb.xml') {
+      // 50 MB of spaces in about 50 KB of gzip: the bound applies to what is decoded.
+      bomb ??= gzipSync(Buffer.alloc(50 * 1024 * 1024, 0x20));
+      return void res.writeHead(200, { 'content-type': 'application/cap+xml', 'content-encoding': 'gzip', 'content-length': String(bomb.length) }).end(bomb);
     }
     if (path === '/declared-huge.xml') {
       res.writeHead(200, { 'content-type': 'application/cap+xml', 'content-length': String(50 * 1024 * 1024) });
@@ -182,6 +190,16 @@ t.test('documents come from the feed\'s origin unless others are configured, red
   t.throws(() => feed(t, { url: `${srv.base}/index.atom`, documentOrigins: ['file:///'] }), /document origin must be http or https/);
 });
 
+t.test('a real published signed alert through the feed: Environment Canada, its certificate pinned', async (t) => {
+  const srv = await feedServer(t);
+  srv.state.docs.set('/cap/eccc.xml', capFixtureText('real/eccc-wind-warning-2022-signed.xml'));
+  srv.state.index = atom([{ id: 'urn:oid:2.49.0.1.124.1596751993.2022', updated: '2022-10-10T10:40:09-00:00', href: '/cap/eccc.xml' }]);
+  const { f, alerts, refusals } = feed(t, { url: `${srv.base}/index.atom`, pinned: { publicKeysPem: [capFixtureText('real/eccc-weather-gc-ca-2021.pem')] } });
+  t.same(await f.pollOnce(), { delivered: 1, refused: 0, failed: 0 });
+  t.same(refusals, []);
+  t.match(alerts[0]!.alert, { identifier: 'urn:oid:2.49.0.1.124.1596751993.2022', msgType: 'Update', info: [{ language: 'en-CA', headline: 'wind warning in effect' }, { language: 'fr-CA' }] });
+});
+
 t.test('a handler that throws does not stop the feed', async (t) => {
   const srv = await feedServer(t);
   srv.state.docs.set('/cap/warning.xml', docs.warning);
@@ -205,12 +223,14 @@ t.test('a 50 MB body is cut at the bound', async (t) => {
   srv.state.index = atom([
     { id: 'big', updated: '1', href: '/huge.xml' },
     { id: 'declared', updated: '1', href: '/declared-huge.xml' },
+    { id: 'bomb', updated: '1', href: '/bomb.xml' },
   ]);
   const { f, refusals } = feed(t, { url: `${srv.base}/index.atom` });
-  t.same(await f.pollOnce(), { delivered: 0, refused: 2, failed: 0 });
+  t.same(await f.pollOnce(), { delivered: 0, refused: 3, failed: 0 });
   t.same(refusals, [
     { url: `${srv.base}/huge.xml`, errors: ['more than 524288 bytes (cut at the bound)'] },
     { url: `${srv.base}/declared-huge.xml`, errors: ['declared 52428800 bytes, over the 524288-byte bound'] },
+    { url: `${srv.base}/bomb.xml`, errors: ['more than 524288 bytes (cut at the bound)'] },
   ]);
   await t.resolves(async () => { while (srv.state.hugeWritten.length === 0) await new Promise((r) => setTimeout(r, 20)); });
   t.ok(srv.state.hugeWritten[0]! < 8 * 1024 * 1024, `the server stopped after ${srv.state.hugeWritten[0]} of 52428800 bytes`);
@@ -236,6 +256,11 @@ t.test('a server that hangs times out; the index backs off and logs once', async
   t.match(logged.lines.find((l) => l.msg === 'cap feed: document download failed; retried next poll'), { url: `${srv.base}/hang.xml`, error: 'no complete answer within 400 ms' });
   t.same(await f.pollOnce(), { delivered: 0, refused: 0, failed: 1 }, 'a transport failure is retried');
   t.equal(srv.hits('/hang.xml'), 2);
+  t.equal(logged.count('cap feed: document download failed; retried next poll'), 1, 'and logged once');
+  srv.state.docs.set('/hang.xml', docs.update);
+  srv.state.hangs = false;
+  t.same(await f.pollOnce(), { delivered: 1, refused: 0, failed: 0 }, 'once the server answers, it arrives');
+  t.equal(logged.count('cap feed: document downloaded again'), 1);
 
   const stuck = feed(t, { url: `${srv.base}/hang`, timeoutMs: 300 });
   for (let i = 1; i <= 3; i++) {

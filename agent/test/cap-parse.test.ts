@@ -175,6 +175,19 @@ t.test('CAP allows what the lifecycle decides: missing expires, unknown referenc
   t.same(unknown.references, [{ sender: 'someone@elsewhere.example', identifier: 'NEVER-SEEN-42', sentMs: utc('2026-01-01T00:00:00Z') }]);
 });
 
+t.test('elements are CAP\'s by namespace, not by name', async (t) => {
+  // The schema admits any XML-DSig element at the end of alert: a ds:info or ds:references there is not CAP's.
+  const cancel = fixture('vi/flood-cancel.xml').toString('utf8');
+  const smuggled = cancel.replace('</alert>', `<ds:info xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:event>Giả mạo</ds:event></ds:info>
+  <ds:incidents xmlns:ds="http://www.w3.org/2000/09/xmldsig#">FAKE-1</ds:incidents></alert>`);
+  const parsedCancel = await parsed(t, smuggled);
+  t.same(parsedCancel.info, [], 'no info appears');
+  t.same(parsedCancel.incidents, [], 'no incidents appear');
+  // Another prefix bound to the CAP namespace on a child is still CAP.
+  const rebound = fixture('oasis/earthquake.xml').toString('utf8').replace('<info>', '<c:info xmlns:c="urn:oasis:names:tc:emergency:cap:1.2" xmlns="urn:oasis:names:tc:emergency:cap:1.2">').replace('</info>', '</c:info>');
+  t.equal((await parsed(t, rebound)).info[0]!.headline, 'EQ 3.4 Imperial County CA');
+});
+
 t.test('size bounds: the document, then each inline resource', async (t) => {
   const base = fixture('vi/flood-warning.xml').toString('utf8');
   // 2 MB: refused before any parsing, whatever it holds.
@@ -211,4 +224,10 @@ t.test('the schema validator recovers from a run past its deadline', async (t) =
   t.equal(invalid.valid, false);
   t.match(invalid.errors[0], /^alert\.xml:6: Schemas validity error : Element '\{urn:oasis:names:tc:emergency:cap:1\.2\}status'/);
   t.same(await patient.validate(text, 512), { valid: true, errors: [] }, 'the same worker goes on');
+  const burst = await Promise.all(Array.from({ length: 6 }, (_, i) => patient.validate(i % 2 ? text : text.replace('<status>Actual</status>', '<status>Real</status>'), 512)));
+  t.same(burst.map((r) => r.valid), [false, true, false, true, false, true], 'a burst is answered in order, each its own');
+  const closing = t.rejects(patient.validate(text, 512), /schema validator closed/);
+  await patient.close();
+  await closing;
+  t.same(await patient.validate(text, 512), { valid: true, errors: [] }, 'usable again after close');
 });

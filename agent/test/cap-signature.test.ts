@@ -29,9 +29,35 @@ t.test('a document signed by the pinned key verifies, and what was signed is wha
   // A signed document is still a valid CAP 1.2 document (the schema admits ds:Signature at the end).
   const { parseCap } = await import('../src/alerts/cap/parse.js');
   t.ok((await parseCap(signed)).ok, 'the signed document validates against the CAP schema too');
+  // The same signed bytes sent as UTF-16 with a byte order mark: the signature covers the characters, not the encoding.
+  const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(signed.replace('encoding="UTF-8"', 'encoding="UTF-16"'), 'utf16le')]);
+  t.ok(verifyCapSignature(utf16, pinned).ok, 'UTF-16 verifies');
   // The second of several pinned keys.
   const rotated = verifyCapSignature(signed, { publicKeysPem: [rsaKey().publicKeyPem, authority.publicKeyPem] });
   t.same(rotated.ok && rotated.keyIndex, 1);
+});
+
+t.test('a real published alert: Environment Canada, signed by its own certificate', async (t) => {
+  const eccc = capFixtureText('real/eccc-wind-warning-2022-signed.xml');
+  const ecccPinned = { publicKeysPem: [capFixtureText('real/eccc-weather-gc-ca-2021.pem')] };
+  const r = verifyCapSignature(eccc, ecccPinned);
+  t.ok(r.ok, "ECCC's own XML-DSig verifies with the pinned certificate");
+  const parsed = await parseSignedCap(eccc, ecccPinned);
+  t.ok(parsed.ok);
+  if (parsed.ok) {
+    const a = parsed.alert;
+    t.match(a, { identifier: 'urn:oid:2.49.0.1.124.1596751993.2022', sender: 'cap-pac@canada.ca', msgType: 'Update', source: 'Env. Can. - Can. Met. Ctr. – Montréal' });
+    t.equal(a.sentMs, Date.parse('2022-10-10T10:40:09Z'), "'-00:00' is UTC");
+    t.same(a.references, [{ sender: 'cap-pac@canada.ca', identifier: 'urn:oid:2.49.0.1.124.2075275656.2022', sentMs: Date.parse('2022-10-10T04:49:30Z') }]);
+    t.same(a.codes, ['profile:CAP-CP:0.4', 'layer:SOREM:1.0', 'layer:EC-MSC-SMC:1.0', 'layer:WPAM:1.0', 'layer:EC-MSC-SMC:1.1', 'layer:SOREM:2.0']);
+    t.same(a.info.map((i) => [i.language, i.headline, i.areas.length]), [['en-CA', 'wind warning in effect', 6], ['fr-CA', 'avertissement de vent en vigueur', 6]]);
+    t.same(a.info[0]!.areas[0]!.geocodes.map((g) => g.value), ['077210', '4818005', '4818015'], 'leading zeros kept');
+    t.equal(a.info[0]!.instruction, undefined, '<instruction/> is absent');
+    t.same(a.info[0]!.parameters.at(-1), { valueName: 'layer:EC-MSC-SMC:1.1:Newly_Active_Areas', value: '' });
+    t.equal(a.info[1]!.expiresMs, Date.parse('2022-10-10T20:59:09Z'));
+  }
+  t.same(refusal(verifyCapSignature(eccc.replace('gusts near 90 km/h', 'gusts near 190 km/h'), ecccPinned)), ['signed content was altered (digest mismatch)']);
+  t.same(refusal(verifyCapSignature(eccc, pinned)), ['signature does not verify with any pinned key'], 'the certificate in KeyInfo is not trusted by itself');
 });
 
 t.test('ECDSA P-256 and RSA-PSS', async (t) => {

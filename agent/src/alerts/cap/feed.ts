@@ -175,6 +175,8 @@ export class CapFeed {
   private readonly seen = new Map<string, string>();
   /** Entry (id, updated, url) → handled; a changed entry is a new key. */
   private readonly entries = new Set<string>();
+  /** Documents whose download is failing: their failure is logged once, not every poll. */
+  private readonly failingDocuments = new Set<string>();
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -300,9 +302,13 @@ export class CapFeed {
       body = await this.download(url, this.maxDocumentBytes, this.documentOrigins);
     } catch (err) {
       if (err instanceof RefusedAnswer) return this.refuse(url, [err.message]);
-      if (!this.abort.signal.aborted) this.opts.log.warn({ feed: this.opts.url, url, error: (err as Error).message }, 'cap feed: document download failed; retried next poll');
+      if (!this.abort.signal.aborted && !this.failingDocuments.has(url)) {
+        this.remember(this.failingDocuments, url);
+        this.opts.log.warn({ feed: this.opts.url, url, error: (err as Error).message }, 'cap feed: document download failed; retried next poll');
+      }
       return 'failed';
     }
+    if (this.failingDocuments.delete(url)) this.opts.log.info({ feed: this.opts.url, url }, 'cap feed: document downloaded again');
     const verified = verifyCapSignature(body, this.opts.pinned, { maxBytes: this.maxDocumentBytes });
     if (!verified.ok) return this.refuse(url, verified.errors);
     const parsed = await parseCap(verified.signedXml, {
@@ -360,8 +366,9 @@ export class CapFeed {
   }
 
   /**
-   * GET with a byte bound (declared length refused up front, the stream cut at the bound) and one
-   * deadline; `origins`, when given, bounds where redirects may end.
+   * GET with a byte bound (declared length refused up front, the stream cut at the bound; bytes
+   * are counted after content decoding, so a gzip bomb is cut too) and one deadline; `origins`,
+   * when given, bounds where redirects may end.
    */
   private async download(url: string, maxBytes: number, origins: Set<string> | null): Promise<Buffer> {
     const deadline = AbortSignal.timeout(this.timeoutMs);

@@ -141,20 +141,20 @@ async function parseCapUnguarded(xml: string | Buffer, opts: CapParseOptions): P
   const rootTag = rootKeys[0]!;
   const root = doc[rootTag];
   if (Array.isArray(root)) return fail('document has more than one root element');
-  const [prefix, local] = rootTag.includes(':') ? rootTag.split(':', 2) as [string, string] : [undefined, rootTag];
-  const rootNode = isRecord(root) ? root : {};
-  const ns = rootNode[prefix ? `@_xmlns:${prefix}` : '@_xmlns'];
+  const [prefix, local] = splitTag(rootTag);
+  const rootEl: El = { node: root, scope: scopeOf(root, new Map()) };
+  const ns = rootEl.scope.get(prefix);
   if (local !== 'alert' || ns !== CAP_NAMESPACE) {
-    return fail(`root element is '${local}' in namespace '${typeof ns === 'string' ? ns : '(none)'}', expected 'alert' in ${CAP_NAMESPACE}`);
+    return fail(`root element is '${local}' in namespace '${ns ?? '(none)'}', expected 'alert' in ${CAP_NAMESPACE}`);
   }
 
-  const resourceErrors = checkInlineResources(rootNode, opts.maxResourceBytes ?? DEFAULT_MAX_RESOURCE_BYTES);
+  const resourceErrors = checkInlineResources(rootEl, opts.maxResourceBytes ?? DEFAULT_MAX_RESOURCE_BYTES);
   if (resourceErrors.length) return { ok: false, errors: resourceErrors };
 
   const schemaErrors = await validateAgainstSchema(text);
   if (schemaErrors.length) return { ok: false, errors: schemaErrors };
 
-  return convertAlert(rootNode);
+  return convertAlert(rootEl);
 }
 
 const REPEATED = new Set(['code', 'info', 'category', 'responseType', 'eventCode', 'parameter', 'resource', 'area', 'polygon', 'circle', 'geocode']);
@@ -202,13 +202,13 @@ function schemaMessage(raw: string): string {
 }
 
 /** Each `derefUri` against the decoded bound, before the schema validator holds the whole document. */
-function checkInlineResources(root: Record<string, unknown>, maxBytes: number): string[] {
+function checkInlineResources(root: El, maxBytes: number): string[] {
   const errors: string[] = [];
-  records(childOf(root, 'info')).forEach((info, i) => {
-    records(childOf(info, 'resource')).forEach((res, j) => {
-      const deref = childOf(res, 'derefUri');
-      if (typeof deref !== 'string') return;
-      const b64 = deref.replace(/\s+/g, '');
+  kids(root, 'info').forEach((info, i) => {
+    kids(info, 'resource').forEach((res, j) => {
+      const deref = kids(res, 'derefUri')[0];
+      if (deref === undefined) return;
+      const b64 = textOf(deref).replace(/\s+/g, '');
       const decoded = Math.floor((b64.length * 3) / 4) - (b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0);
       const path = `info[${i + 1}].resource[${j + 1}].derefUri`;
       if (decoded > maxBytes) errors.push(`${path}: ${decoded} bytes decoded, over the ${maxBytes}-byte bound`);
@@ -219,29 +219,27 @@ function checkInlineResources(root: Record<string, unknown>, maxBytes: number): 
 }
 
 /** Schema-valid tree to CapAlert; what the schema cannot say (offsets, reference syntax, identifier characters) is checked here. */
-function convertAlert(root: Record<string, unknown>): CapParseResult {
+function convertAlert(root: El): CapParseResult {
   const errors: string[] = [];
-  const str = (node: Record<string, unknown>, name: string): string | undefined => {
-    const v = childOf(node, name);
-    return typeof v === 'string' && v !== '' ? v : undefined;
+  const str = (el: El, name: string): string | undefined => {
+    const first = kids(el, name)[0];
+    const v = first === undefined ? '' : textOf(first);
+    return v !== '' ? v : undefined;
   };
-  const req = (node: Record<string, unknown>, name: string): string => {
-    const v = childOf(node, name);
-    return typeof v === 'string' ? v : '';
+  const req = (el: El, name: string): string => {
+    const first = kids(el, name)[0];
+    return first === undefined ? '' : textOf(first);
   };
-  const time = (node: Record<string, unknown>, name: string, path: string): number | undefined => {
-    const v = str(node, name);
+  const time = (el: El, name: string, path: string): number | undefined => {
+    const v = str(el, name);
     if (v === undefined) return undefined;
     const ms = parseCapDateTime(v);
     if (ms === undefined) errors.push(`${path}: '${v}' is not a CAP dateTime with offset`);
     return ms;
   };
-  const named = (node: Record<string, unknown>, name: string): NamedValue[] =>
-    records(childOf(node, name)).map((nv) => ({ valueName: req(nv, 'valueName'), value: req(nv, 'value') }));
-  const list = (node: Record<string, unknown>, name: string): string[] => {
-    const v = childOf(node, name);
-    return Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? x : '')) : [];
-  };
+  const named = (el: El, name: string): NamedValue[] =>
+    kids(el, name).map((nv) => ({ valueName: req(nv, 'valueName'), value: req(nv, 'value') }));
+  const list = (el: El, name: string): string[] => kids(el, name).map(textOf);
 
   const identifier = req(root, 'identifier');
   const sender = req(root, 'sender');
@@ -262,9 +260,9 @@ function convertAlert(root: Record<string, unknown>): CapParseResult {
     references.push({ sender: parts[0], identifier: parts[1], sentMs: refSent });
   }
 
-  const info: AlertInfo[] = records(childOf(root, 'info')).map((node, i) => {
+  const info: AlertInfo[] = kids(root, 'info').map((node, i) => {
     const at = `info[${i + 1}]`;
-    const resources: AlertResource[] = records(childOf(node, 'resource')).map((r) => {
+    const resources: AlertResource[] = kids(node, 'resource').map((r) => {
       const size = str(r, 'size');
       const deref = str(r, 'derefUri');
       return {
@@ -276,7 +274,7 @@ function convertAlert(root: Record<string, unknown>): CapParseResult {
         ...optional('digest', str(r, 'digest')),
       };
     });
-    const areas: AlertArea[] = records(childOf(node, 'area')).map((a) => ({
+    const areas: AlertArea[] = kids(node, 'area').map((a) => ({
       areaDesc: req(a, 'areaDesc'),
       polygons: list(a, 'polygon'),
       circles: list(a, 'circle'),
@@ -337,21 +335,62 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
 }
 
 function localName(tag: string): string {
+  return splitTag(tag)[1];
+}
+
+/** [prefix ('' for none), local name]. */
+function splitTag(tag: string): [string, string] {
   const i = tag.indexOf(':');
-  return i < 0 ? tag : tag.slice(i + 1);
+  return i < 0 ? ['', tag] : [tag.slice(0, i), tag.slice(i + 1)];
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A child by local name; the schema has already said every element is CAP's (or XML-DSig's, which is never asked for). */
-function childOf(node: Record<string, unknown>, name: string): unknown {
-  for (const key of Object.keys(node)) if (!key.startsWith('@_') && localName(key) === name) return node[key];
-  return undefined;
+/** In-scope namespace prefixes ('' is the default namespace). */
+type Scope = ReadonlyMap<string, string>;
+/** An element of the parsed tree with the namespaces in scope at it. */
+interface El {
+  node: unknown;
+  scope: Scope;
 }
 
-function records(v: unknown): Array<Record<string, unknown>> {
-  // An element with no children parses as '' (e.g. <area></area> cannot be valid, but <info/> never reaches here).
-  return Array.isArray(v) ? v.map((x) => (isRecord(x) ? x : {})) : [];
+function scopeOf(node: unknown, parent: Scope): Scope {
+  if (!isRecord(node)) return parent;
+  let scope: Map<string, string> | undefined;
+  for (const key of Object.keys(node)) {
+    if (key !== '@_xmlns' && !key.startsWith('@_xmlns:')) continue;
+    scope ??= new Map(parent);
+    scope.set(key === '@_xmlns' ? '' : key.slice('@_xmlns:'.length), String(node[key]));
+  }
+  return scope ?? parent;
+}
+
+/**
+ * The children named `name` in the CAP namespace, resolved by prefix in scope:
+ * the schema admits XML-DSig elements at the end of `alert`, and a ds:info or
+ * ds:references there must never be read as CAP's.
+ */
+function kids(parent: El, name: string): El[] {
+  const out: El[] = [];
+  if (!isRecord(parent.node)) return out;
+  for (const key of Object.keys(parent.node)) {
+    if (key.startsWith('@_') || key === '#text') continue;
+    const [prefix, local] = splitTag(key);
+    if (local !== name) continue;
+    const value = parent.node[key];
+    for (const node of Array.isArray(value) ? value : [value]) {
+      const scope = scopeOf(node, parent.scope);
+      if (scope.get(prefix) === CAP_NAMESPACE) out.push({ node, scope });
+    }
+  }
+  return out;
+}
+
+/** Text content of a simple element ('' when empty). */
+function textOf(el: El): string {
+  if (typeof el.node === 'string') return el.node;
+  const text = isRecord(el.node) ? el.node['#text'] : undefined;
+  return typeof text === 'string' ? text : '';
 }

@@ -5,7 +5,8 @@
  * Public API (stable):
  *   verifyCapSignature(xml, { publicKeysPem }, opts?) → { ok: true; signedXml; keyIndex } | { ok: false; errors }
  *   parseSignedCap(xml, { publicKeysPem }, opts?) → Promise<CapParseResult> (verify, then parseCap on what was signed)
- *   ECDSA_SHA256, ECDSA_SHA384, ECDSA_SHA512 (signature method URIs, RFC 6931) and EcdsaSignature (for signers)
+ *   ECDSA_SHA256, ECDSA_SHA384, ECDSA_SHA512 (signature method URIs, RFC 6931); withEcdsa(signedXml) registers
+ *   them on an xml-crypto SignedXml (for signers, e.g. the province or tests)
  *
  * What is accepted: exactly one ds:Signature, a direct child of the root
  * `alert`; one Reference with URI="" (the whole document); transforms only
