@@ -25,7 +25,7 @@ import { percentile } from './stats.js';
 const { values } = parseArgs({ args: process.argv.slice(2), options: { n: { type: 'string', default: '30' } } });
 const n = Number(values.n);
 const dir = mkdtempSync(join(tmpdir(), 'loa-bench-stop-'));
-const log = createLogger({ level: 'warn' });
+const log = createLogger({ level: 'error' });
 const config = parseConfig({
   station: { id: 'bench' },
   paths: { state: join(dir, 'state'), socket: join(dir, 'loa.sock') },

@@ -50,7 +50,7 @@ async function emergencyOnAir(s: Station, heard: { lastAudibleMs(): number | nul
   return id;
 }
 
-const TONES = [700, 1100, 1500, 1900];
+const TONES = [700, 1100, 1300, 1500, 1900];
 
 t.test('loa stop --all: silence within a second, the queue dropped, emergencies held off, then they play again', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'loa-stop-'));
@@ -63,6 +63,7 @@ t.test('loa stop --all: silence within a second, the queue dropped, emergencies 
   const queued = await s.tone('queued', { seconds: 4, freq: 1100 });
   const during = await s.tone('during', { seconds: 3, freq: 1500 });
   const after = await s.tone('after', { seconds: 2, freq: 1900 });
+  const normal = await s.tone('normal', { seconds: 1, freq: 1300 });
 
   const first = await emergencyOnAir(s, heard, long);
   const second = (await cli<{ id: string }>(socket, 'play', queued, '--class', 'emergency')).id;
@@ -94,6 +95,9 @@ t.test('loa stop --all: silence within a second, the queue dropped, emergencies 
   t.match(heldRows[0]!.reason, /held off: emergencies stopped \(loa stop --all\) until .*loa stop --release/);
   t.equal(requestState(s, held), 'cancelled');
   t.match(events(s, 'alerts.held-off'), [{ data: { request: held, origin: 'cli' } }], 'and the province hears of it');
+  // Only emergencies are held off: an ordinary announcement plays.
+  const announcement = (await cli<{ id: string }>(socket, 'play', normal)).id;
+  t.equal((await rowsOf(s, announcement))[0]!.result, 'played', 'a normal request plays during the hold-off');
   const status = await cli<{ problems: string[] }>(socket, 'status');
   t.match(status.problems.join('\n'), /emergencies held off after a stop until/, 'loa status says so');
   const human = await loa('--config', '/nonexistent', '--lang', 'en', 'stop', '--all');
@@ -108,9 +112,9 @@ t.test('loa stop --all: silence within a second, the queue dropped, emergencies 
 
   await sleep(300);
   const tones = tonesHeard(sinkPath, TONES);
-  t.same(tones.map((x) => x.freq), [700, 1900], 'at the sink: the first emergency, cut, and the one after the hold-off; nothing between');
+  t.same(tones.map((x) => x.freq), [700, 1300, 1900], 'at the sink: the first emergency, cut; the announcement; the emergency after the hold-off; nothing else');
   t.ok(tones[0]!.durationS < 6, `the 20 s emergency was cut (${tones[0]!.durationS} s heard)`);
-  t.ok(Math.abs(tones[1]!.durationS - 2) < 0.3, `the last one whole (${tones[1]!.durationS} s)`);
+  t.ok(Math.abs(tones[2]!.durationS - 2) < 0.3, `the last one whole (${tones[2]!.durationS} s)`);
 });
 
 t.test('a hold-off survives a restart, bounded by its end time, and loa stop --release ends it', async (t) => {
@@ -143,10 +147,10 @@ t.test('a hold-off survives a restart, bounded by its end time, and loa stop --r
   await s.stop();
 
   // Bounded by its end: over while the station was off, or the clock came back far behind.
-  const setHold = (untilMs: number): void => {
+  const setHold = (untilMs: number | string): void => {
     const o = openStore(databasePath(join(dir, 'state')), silentLogger());
     o.db.prepare("INSERT INTO meta (key, value) VALUES ('alerts.hold_off', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-      .run(JSON.stringify({ untilMs, durationMs: 600_000, by: 'loa stop --all', sinceMs: untilMs - 600_000 }));
+      .run(JSON.stringify({ untilMs, durationMs: 600_000, by: 'loa stop --all', sinceMs: Date.now() }));
     o.db.close();
   };
   setHold(Date.now() - 1000);
@@ -157,4 +161,8 @@ t.test('a hold-off survives a restart, bounded by its end time, and loa stop --r
   s = await startStation(over, dir, { sink: listenedSink(join(dir, 'd.raw')).sink });
   const until2 = s.agent.conductor.heldOffUntil();
   t.ok(until2 !== null && until2 <= Date.now() + 600_000, 'one whose end is years away (a clock set back) lasts no longer than it was set for');
+  await s.stop();
+  setHold('soon');
+  s = await startStation(over, dir, { sink: listenedSink(join(dir, 'e.raw')).sink });
+  t.equal(s.agent.conductor.heldOffUntil(), null, 'a damaged record holds nothing off (it could never end)');
 });

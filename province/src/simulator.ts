@@ -33,6 +33,8 @@ export const USAGE = `usage:
                                            (content is every served file a programme names, by SHA-256)
       send station:ID|group:NAME JSON [TTL_S]   sign and send a command, e.g. {"action":"stop"}
       report STATION [FROM TO]             ask a station for its yearly report (days YYYY-MM-DD; default: its reporting year)
+      clock-reset station:ID|group:NAME    bring the stations' bound on the province clock down to this clock's now
+                                           (after a wrongly dated signed time raised it: docs/protocol.md)
       content                              list served content (name, sha256)
       stations                             print what each station last reported
       quit
@@ -216,6 +218,12 @@ export async function runSimulator(argv: string[], io: SimulatorIo): Promise<voi
           out('sent-command', { id: cmd.id, to: cmd.to, command: cmd.command, ttlMs: cmd.ttlMs });
           return true;
         }
+        case 'clock-reset': {
+          if (!a) throw new Error('usage: clock-reset station:ID|group:NAME');
+          const cmd = await province.send(address(a), { action: 'clock-reset', lowerBoundMs: Date.now() });
+          out('sent-command', { id: cmd.id, to: cmd.to, command: cmd.command, ttlMs: cmd.ttlMs });
+          return true;
+        }
         case 'report': {
           if (!a) throw new Error('usage: report STATION [FROM TO]');
           const [from, to] = rest;
@@ -223,7 +231,7 @@ export async function runSimulator(argv: string[], io: SimulatorIo): Promise<voi
           return true;
         }
         default:
-          throw new Error(`unknown "${verb}": target, send, report, content, stations, quit`);
+          throw new Error(`unknown "${verb}": target, send, report, clock-reset, content, stations, quit`);
       }
     } catch (err) {
       out('error', { line, error: (err as Error).message });

@@ -12,7 +12,7 @@ import { runSimulator } from '../src/simulator.js';
 interface Line {
   what: string;
   station?: string;
-  message?: { state?: string; applied?: number; kind?: string; body?: { status?: string } };
+  message?: { state?: string; applied?: number; kind?: string; body?: { status?: string; result?: { lowerBoundMs?: number } } };
   version?: number;
   error?: string;
 }
@@ -55,6 +55,9 @@ t.test('the simulator publishes a target and a group command and prints what sta
   t.ok(published.version, 'a version was published');
   input.write('send group:commune-1 {"action": "volume", "volume": 40}\n');
   await until((l) => l.filter((x) => x.what === 'response' && x.message?.body?.status === 'done').length >= 2);
+  // The reset to the province's now: answered done with the bound before and after (on a healthy station a few ms apart).
+  input.write('clock-reset station:sim-002\n');
+  await until((l) => l.some((x) => x.what === 'response' && x.message?.body?.result?.lowerBoundMs !== undefined && x.message.body.status === 'done'));
   input.write('send station:sim-002 {"action":"nonsense"}\n');
   await until((l) => l.some((x) => x.what === 'error'));
   t.match(lines.find((l) => l.what === 'error')!.error, /command: command\.action|action/);

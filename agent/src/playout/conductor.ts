@@ -381,17 +381,12 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   private loadHold(): void {
     const raw = this.o.store.getMeta(HOLD_KEY);
     if (!raw) return;
-    let h: PersistedHold;
-    try {
-      h = JSON.parse(raw) as PersistedHold;
-    } catch {
+    const h = parseHold(raw);
+    const remainingMs = h ? Math.min(Math.max(h.untilMs - this.now(), 0), h.durationMs) : 0;
+    if (!h) this.o.log.error({ raw: raw.slice(0, 200) }, 'stored hold-off unreadable: none applies');
+    if (!h || remainingMs <= 0) {
       this.o.store.setMeta(HOLD_KEY, '');
-      return;
-    }
-    const remainingMs = Math.min(Math.max(h.untilMs - this.now(), 0), h.durationMs);
-    if (remainingMs <= 0) {
-      this.o.store.setMeta(HOLD_KEY, '');
-      this.o.log.info({ by: h.by }, 'hold-off from before the restart is over');
+      if (h) this.o.log.info({ by: h.by }, 'hold-off from before the restart is over');
       return;
     }
     this.armHold(h, remainingMs);
@@ -793,3 +788,14 @@ interface Hold extends PersistedHold {
 }
 
 const HOLD_KEY = 'alerts.hold_off';
+
+/** A stored hold-off, or null if it is not one (a hold that could never end must not come from a damaged row). */
+function parseHold(raw: string): PersistedHold | null {
+  try {
+    const h = JSON.parse(raw) as Partial<PersistedHold> | null;
+    const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+    return h && finite(h.untilMs) && finite(h.durationMs) && finite(h.sinceMs) && typeof h.by === 'string' ? { untilMs: h.untilMs, durationMs: h.durationMs, by: h.by, sinceMs: h.sinceMs } : null;
+  } catch {
+    return null;
+  }
+}

@@ -145,7 +145,7 @@ export class CommandRunner {
     }
     if (a.action === 'clock-reset') {
       const beforeMs = this.o.clock.lowerBound();
-      if (!this.o.clock.reset(a.lowerBoundMs)) return { status: 'rejected', reason: `clock-reset only lowers the bound: ${new Date(a.lowerBoundMs).toISOString()} is above it (${new Date(beforeMs).toISOString()})` };
+      if (!this.o.clock.reset(a.lowerBoundMs)) return { status: 'rejected', reason: `clock-reset only lowers the bound, and it is already below ${new Date(a.lowerBoundMs).toISOString()} (${new Date(beforeMs).toISOString()}): nothing changed` };
       this.o.log.warn({ id: cmd.id, beforeMs, lowerBoundMs: a.lowerBoundMs }, 'province clock bound reset by a signed command');
       return { status: 'done', result: { beforeMs, lowerBoundMs: a.lowerBoundMs } };
     }
