@@ -18,7 +18,7 @@ async function loa(socket: string, ...args: string[]): Promise<{ code: number; o
 
 function province(s: Station): ReturnType<typeof provincePort> {
   return provincePort({
-    config: s.config, conductor: s.agent.conductor, media: s.agent.media, clock: s.agent.clock, problems: () => [], log: silentLogger(),
+    config: s.config, conductor: s.agent.conductor, alerts: s.agent.alerts, media: s.agent.media, clock: s.agent.clock, problems: () => [], log: silentLogger(),
     onRestartRequested: () => undefined, onBoardSchedule: () => undefined, boardScreenshot: null, report: () => ({}),
   });
 }

@@ -30,6 +30,33 @@ export const AlertsConfigSchema = strict.object({
   /** The province's repeat interval for alerts that do not say; absent: an alert plays once unless it asks. */
   repeatMinutes: z.number().int().min(1).max(1440).optional(),
   area: AlertAreaConfigSchema.optional(),
+  /** espeak-ng, the last resort for Vietnamese speech (alerts/alert-audio.ts). */
+  espeak: strict
+    .object({
+      voice: z.string().regex(/^[A-Za-z0-9_+-]{1,40}$/, 'an espeak-ng voice name, e.g. "vi"').default('vi'),
+      timeoutMs: z.number().int().min(500).max(60_000).default(10_000),
+    })
+    .default({ voice: 'vi', timeoutMs: 10_000 }),
+  /** Resources (audio by URL or inline): none larger than maxBytes, whatever it declares; a download abandoned after timeoutMs. */
+  resources: strict
+    .object({
+      maxBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(8 * 1024 * 1024),
+      timeoutMs: z.number().int().min(1000).max(600_000).default(60_000),
+    })
+    .default({ maxBytes: 8 * 1024 * 1024, timeoutMs: 60_000 }),
+  /** After `loa stop --all` or the stop button, new emergencies stay silent (recorded as held off) this long; 0: none. */
+  stopHoldOffS: z.number().int().min(0).max(86_400).default(600),
+  /** An alert never waits longer than this for its audio: the chime and the spoken headline go first. */
+  audioWaitMs: z.number().int().min(0).max(10_000).default(2000),
+  /** National CAP feeds the station polls (XML-DSig signed CAP documents; the keys are pinned here). */
+  feeds: z
+    .array(strict.object({
+      url: z.string().regex(/^https?:\/\/\S+$/, 'use an http:// or https:// URL'),
+      publicKeysPem: z.array(z.string().min(1).max(20_000)).min(1).max(8),
+      intervalS: z.number().int().min(10).max(86_400).default(60),
+    }))
+    .max(8)
+    .default([]),
 });
 export type AlertsConfig = z.infer<typeof AlertsConfigSchema>;
 

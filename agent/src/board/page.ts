@@ -166,6 +166,7 @@ function player(timezone: string): void {
       const body = el('div', 'body', '');
       if (it.text) body.append(el('p', 'alert-text', it.text));
       if (it.instructions) body.append(el('p', 'instructions', it.instructions));
+      if (it.meta) body.append(el('p', 'alert-meta', it.meta));
       if (body.childElementCount > 0) page.append(cuttable(body, 'body'));
       fitRoot = page;
     } else if (it.kind === 'qr') {
@@ -285,6 +286,7 @@ body.blank #stage, body.blank #ticker, body.blank #corner-clock { visibility: hi
 .emergency .title { font-size: calc(var(--k) * 12vh); line-height: var(--lh); text-transform: uppercase; }
 .emergency .body { font-size: calc(var(--k) * 7vh); }
 .emergency .instructions { margin-top: 0.5em; font-weight: 700; }
+.emergency .alert-meta { margin-top: 0.5em; font-size: 0.6em; }
 #corner-clock { position: absolute; right: 2vw; bottom: 1vh; height: 6vh; font-size: 4vh; line-height: 6vh; }
 #ticker { position: absolute; left: 0; right: 14vw; bottom: 0; height: 8vh; overflow: hidden; background: #13315c; }
 #ticker-text { position: absolute; white-space: nowrap; font-size: 4.5vh; line-height: 8vh; padding-left: 100%;

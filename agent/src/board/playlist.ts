@@ -132,6 +132,8 @@ export const BoardEmergencySchema = z.object({
   title: text(300).transform((s) => s || DEFAULT_EMERGENCY_TITLE),
   text: text(5000, true).default(''),
   instructions: text(5000, true).default(''),
+  /** A public alert's sender and expiry, one line under the rest. */
+  meta: text(500).optional(),
 });
 export type BoardEmergency = z.infer<typeof BoardEmergencySchema>;
 export type BoardEmergencyInput = z.input<typeof BoardEmergencySchema>;

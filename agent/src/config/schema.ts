@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { strict } from '../lib/strict.js';
 import { BridgeConfigSchema } from '../../../firmware-bridge/src/config.js';
 import { OUTBOX_DEFAULTS } from '../sync/outbox.js';
+import { AlertsConfigSchema, checkAlertAreaNames } from '../alerts/config.js';
 
 /**
  * The station's one configuration file (default /etc/loa/config.json).
@@ -265,15 +266,14 @@ export const ConfigSchema = strict.object({
   bridge: BridgeConfigSchema.optional(),
   /** The HDMI bulletin board, when the station has one. */
   board: BoardConfigSchema.optional(),
-  alerts: strict
-    .object({
-      /** After `loa stop --all` or the stop button, new emergencies stay silent (recorded as held off) this long; 0: none. */
-      stopHoldOffS: z.number().int().min(0).max(86_400).default(600),
-    })
-    .default({ stopHoldOffS: 600 }),
+  /** Public alerts (CAP 1.2): agent/src/alerts/config.ts. */
+  alerts: AlertsConfigSchema.default(() => AlertsConfigSchema.parse({})),
 }).superRefine((c, ctx) => {
   if (c.relays.driver === 'bridge' && !c.bridge) {
     ctx.addIssue({ code: 'custom', path: ['relays', 'driver'], message: 'driver "bridge" needs a "bridge" section with the serial path (e.g. /dev/serial/by-id/...)' });
+  }
+  if (c.alerts.area) {
+    for (const message of checkAlertAreaNames(c.alerts.area, c.relays.zones.map((z) => z.name))) ctx.addIssue({ code: 'custom', path: ['alerts', 'area'], message });
   }
 });
 

@@ -30,11 +30,16 @@ import { SOFTWARE_VERSION } from '../version.js';
 import { startOfLocalDay } from '../schedule/planner.js';
 import { unplayableContent } from '../cache/unplayable.js';
 import { cleanField } from '../lib/text.js';
+import { AlertManager } from '../alerts/manager.js';
+import { alertStation } from '../alerts/config.js';
+import { timeBounds } from '../alerts/lifecycle.js';
 
 export interface Agent {
   config: Config;
   store: StationStore;
   conductor: Conductor;
+  /** Public alerts: every emergency, whatever its source, as an alert through the conductor. */
+  alerts: AlertManager;
   bank: RelayBank;
   media: StationMedia;
   clock: ClockMonitor;
@@ -91,6 +96,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     return v === null ? null : Number(v);
   };
   let conductorRef: Conductor | null = null;
+  let alertsRef: AlertManager | null = null;
   let syncRef: SyncClient | null = null;
   // Sync and the bridge load only on stations that have them (mqtt and serialport cost memory).
   const bridge = config.bridge
@@ -109,8 +115,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     if (level !== 1 || !conductorRef) return;
     // The station's emergency stop: everything off air, the queue dropped, emergencies held off.
     if (name === 'stop') void conductorRef.stopAll({ holdOffMs: config.alerts.stopHoldOffS * 1000, by: 'stop button pressed at the station' }).catch((err: unknown) => log.error({ err }, 'stop button: stop failed'));
-    if (name === 'emergency' && media.siren) {
-      conductorRef.submit({ id: `button-${randomUUID()}`, mode: 'now', priority: 9, label: 'Báo động khẩn cấp', items: [{ content: media.siren, repeat: 3, gapMs: 500 }], zones: [], volume: 100, origin: 'button' });
+    if (name === 'emergency' && media.siren && alertsRef) {
+      alertsRef.emergency({ id: `button-${randomUUID()}`, mode: 'now', priority: 9, label: 'Báo động khẩn cấp', items: [{ content: media.siren, repeat: 3, gapMs: 500 }], zones: [], volume: 100, origin: 'button' });
     }
   };
 
@@ -128,6 +134,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     ...store.pendingRequests('now').flatMap((r) => r.request.items.map((i) => i.content)),
     ...store.pendingRequests('next-programme').flatMap((r) => r.request.items.map((i) => i.content)),
     ...(board?.neededContent() ?? []),
+    ...(alertsRef?.neededContent() ?? []),
   ];
 
   const clock = new ClockMonitor({
@@ -165,8 +172,30 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     conductor.kick('clock trust changed');
   });
   clock.on('jump', () => conductor.kick('clock jumped'));
+  const station = alertStation(config);
+  const alerts = new AlertManager({
+    config: config.alerts,
+    station,
+    store,
+    conductor,
+    media,
+    // The province's clock proves time has passed even when the station's cannot: an expired alert stays silent.
+    bounds: () => timeBounds({ wallMs: now(), clockTrusted: clock.trusted, provinceLowerMs: syncRef?.provinceTime() ?? (Number(store.getMeta(PROVINCE_TIME_KEY)) || null) }),
+    heldOffUntil: () => conductor.heldOffUntil(),
+    stationChime: media.chime !== null && config.audio.chime.enabled && config.audio.chime.classes.includes('emergency'),
+    workDir: join(stateDir, 'alerts'),
+    timezone: config.station.timezone,
+    log: log.child({ part: 'alerts' }),
+    now,
+  });
   conductor.start();
+  // In the same tick: an alert that expired while the power was off is withdrawn before the conductor's first decision.
+  alerts.recover();
   conductorRef = conductor;
+  alertsRef = alerts;
+  alerts.startFeeds().catch((err: unknown) => log.error({ err }, 'alert feeds could not start'));
+  clock.on('trust', () => alerts.clockChanged());
+  clock.on('jump', () => alerts.clockChanged());
 
   const problems = (): string[] => [
     ...startupProblems,
@@ -194,13 +223,14 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     startupProblems.push(`board could not start: ${(err as Error).message.split('\n')[0]}`);
   }
   clock.on('jump', () => board?.clockJumped());
+  if (board) alerts.attachBoard((alert) => board!.showAlert(alert));
 
   const sync = config.sync && SyncClient && provincePort
     ? new SyncClient({
         stationId: config.station.id,
         config: config.sync,
         port: provincePort({
-          config, conductor, media, clock, problems, log,
+          config, conductor, alerts, media, clock, problems, log,
           onBoardSchedule: (schedule) => board?.setSchedule(schedule),
           boardScreenshot: board?.kiosk ? (quality) => board!.screenshot(quality) : null,
           report: (range) => stationReport(store.db, { timezone: config.station.timezone, nowMs: now(), ...range }),
@@ -226,6 +256,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     config,
     store,
     conductor,
+    alerts,
     bank,
     media,
     clock,
@@ -237,6 +268,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
       await server?.close();
       await sync?.stop();
       await board?.close();
+      alerts.close();
       await conductor.shutdown();
       clock.persist();
       await bank.close();
@@ -315,6 +347,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
         uptimeS: Math.round((now() - startedMs) / 1000),
         clock: clock.state,
         playing: conductor.nowPlaying(),
+        alerts: agent.alerts.status(),
         next: next ? { id: next.id, name: next.name, startMs: next.startMs, priority: next.priority } : null,
         relayDriver: bank.driverKind,
         relays: (await relayList()).relays,
@@ -368,7 +401,11 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
       if (!parsed.success) throw new OperatorError('bad-request', describeIssues(parsed.error).join('; '));
       const unknown = parsed.data.zones.filter((z) => !config.relays.zones.some((zone) => zone.name === z));
       if (unknown.length > 0) throw new OperatorError('unknown-zone', `no zone named ${unknown.join(', ')}; zones: ${config.relays.zones.map((z) => z.name).join(', ')}`);
-      conductor.submit(parsed.data);
+      // An emergency played now is an alert like any other source's: one registry, its id in the proof of play.
+      if (parsed.data.mode === 'now' && classOf(priority) === 'emergency') {
+        const outcome = agent.alerts.emergency(parsed.data);
+        if (!outcome.accepted) throw new OperatorError('not-played', `emergency not played: ${outcome.reason}`);
+      } else conductor.submit(parsed.data);
       return { id: parsed.data.id, priority, class: classOf(priority), content: sha, mode: parsed.data.mode };
     },
     stop: async (p) => {

@@ -7,7 +7,7 @@ import type { StationStore } from '../store/station-store.js';
 import { classOf } from '../domain/types.js';
 import { BoardServer, type BoardProofRow } from '../board/server.js';
 import { KioskWatch, type KioskHealth } from '../board/kiosk-watch.js';
-import { BUILTIN_BOARD_SCHEDULE, type BoardSchedule } from '../board/playlist.js';
+import { BUILTIN_BOARD_SCHEDULE, type BoardEmergencyInput, type BoardSchedule } from '../board/playlist.js';
 import { createDisplayPower, type DisplayPower } from '../board/display.js';
 import { DisplayController, type DisplayPowerEvent } from '../board/display-controller.js';
 import { readAppliedTarget } from '../sync/station-port.js';
@@ -33,6 +33,8 @@ export class BoardLink {
   private scheduleProblem: string | null = null;
   /** The last time the board could not follow the conductor (the speakers played on regardless). */
   private followProblem: string | null = null;
+  /** The public alert in force (alerts/manager.ts decides, with the lifecycle the speakers use): it holds the screen. */
+  private alert: BoardEmergencyInput | null = null;
 
   private constructor(
     private readonly cfg: BoardConfig,
@@ -168,14 +170,23 @@ export class BoardLink {
     this.flushProof();
   }
 
+  /**
+   * The public alert the screen shows while it is active, between its
+   * repeats too (null: none, the board follows the conductor again).
+   */
+  showAlert(alert: BoardEmergencyInput | null): void {
+    this.alert = alert;
+    this.followConductor();
+  }
+
   /** Runs in a microtask: nothing may escape it (it would end the agent, and the emergency with it). */
   private followConductor(): void {
     const np = this.d.conductor.nowPlaying();
     try {
-      const emergency = np !== null && classOf(np.priority) === 'emergency';
+      const emergency = this.alert !== null || (np !== null && classOf(np.priority) === 'emergency');
       // A sleeping screen is woken first, so the alert is the first thing it shows.
       this.display.setEmergency(emergency);
-      this.server.setEmergency(emergency ? { key: np.key, title: emergencyTitle(np.label, np.key), ...np.display } : null);
+      this.server.setEmergency(this.alert ?? (emergency && np ? { key: np.key, title: emergencyTitle(np.label, np.key), ...np.display } : null));
       if (this.followProblem) this.d.log.info('board follows the conductor again');
       this.followProblem = null;
     } catch (err) {

@@ -9,6 +9,8 @@ import type { ValidatedTarget } from '../sync/target.js';
 import { settingsFromConfig, withTargetSettings } from '../sync/target-settings.js';
 import type { BoardSchedule } from '../board/playlist.js';
 import { RequestSchema } from '../domain/request.js';
+import { classOf } from '../domain/types.js';
+import type { AlertManager } from '../alerts/manager.js';
 import { SOFTWARE_VERSION } from '../version.js';
 
 /**
@@ -20,6 +22,8 @@ import { SOFTWARE_VERSION } from '../version.js';
 export function provincePort(deps: {
   config: Config;
   conductor: Conductor;
+  /** Public alerts: CAP commands, and province emergencies made alerts. */
+  alerts: AlertManager;
   media: StationMedia;
   clock: ClockMonitor;
   problems: () => string[];
@@ -38,7 +42,7 @@ export function provincePort(deps: {
   return {
     describe: () => ({
       zones: zoneNames,
-      capabilities: ['play', 'stop', 'volume', 'relay-test', 'reboot', 'report', ...(config.bridge ? ['bridge'] : []), ...(config.board ? ['board'] : []), ...(config.board?.kiosk ? ['board-screenshot'] : [])],
+      capabilities: ['play', 'stop', 'volume', 'relay-test', 'reboot', 'report', 'alert', ...(config.bridge ? ['bridge'] : []), ...(config.board ? ['board'] : []), ...(config.board?.kiosk ? ['board-screenshot'] : [])],
       software: `loa ${SOFTWARE_VERSION}`,
     }),
     contentCache: {
@@ -71,7 +75,9 @@ export function provincePort(deps: {
             ...(a.text !== undefined || a.instructions !== undefined ? { display: { text: a.text ?? '', instructions: a.instructions ?? '' } } : {}),
           });
           if (!parsed.success) return { status: 'rejected', reason: parsed.error.message };
-          conductor.submit(parsed.data);
+          // An emergency from the province is an alert like any other: one registry, one arbiter, its id in the proof.
+          if (classOf(parsed.data.priority) === 'emergency') deps.alerts.emergency(parsed.data);
+          else conductor.submit(parsed.data);
           return { status: 'done', result: { queued: true, playing: conductor.nowPlaying()?.key ?? null } };
         }
         case 'stop': {
@@ -117,6 +123,8 @@ export function provincePort(deps: {
             if (err instanceof RangeError) return { status: 'rejected', reason: err.message };
             throw err;
           }
+        case 'alert':
+          return deps.alerts.receiveCap(a.cap, { origin: 'cap-command', via: cmd.id });
         case 'board-screenshot': {
           if (!deps.boardScreenshot) return { status: 'rejected', reason: config.board ? 'the board has no kiosk browser configured (board.kiosk)' : 'this station has no board' };
           try {

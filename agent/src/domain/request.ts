@@ -15,7 +15,7 @@ export const RequestSchema = z.object({
   priority: z.number().int().min(0).max(9),
   label: cleanString(200).default(''),
   items: z.array(ProgrammeItemSchema).min(1).max(50),
-  /** Zone names; empty means every zone. Emergencies always use every zone. */
+  /** Zone names; empty means every zone. Emergencies use every zone, unless an alert's area names them (`alert.zoned`). */
   zones: z.array(cleanString(100)).default([]),
   volume: z.number().int().min(0).max(100).default(80),
   /** Who asked: cli, province, button... */
@@ -30,6 +30,11 @@ export const RequestSchema = z.object({
       instructions: cleanString(5000, { multiline: true }).default(''),
     })
     .optional(),
+  /**
+   * The public alert this request plays (alerts/manager.ts): its id is in every play-log row.
+   * `zoned`: the zones come from the alert's area, so an emergency plays on those zones only.
+   */
+  alert: z.object({ id: z.string().min(1).max(300), zoned: z.boolean().default(false) }).optional(),
 });
 
 export type StationRequest = z.infer<typeof RequestSchema>;

@@ -164,7 +164,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       this.o.store.db.transaction(() => {
         if (item) {
           this.o.store.logPlays([{
-            source: 'request', requestId: request.id, content: item.content, priority: request.priority,
+            ...rowIdentity(plan), content: item.content, priority: request.priority,
             zones: plan.zones, volume: plan.volume, result: 'interrupted',
             reason: expired ? `${reason}; not resumed: the request had expired` : reason, clock: this.o.clock.label(),
           }], now);
@@ -219,6 +219,35 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     this.o.store.addRequest(request, this.now());
     this.o.log.info({ request: request.id, priority: request.priority, mode: request.mode, origin: request.origin }, 'request accepted');
     this.kick(`request ${request.id}`);
+  }
+
+  /**
+   * Puts `request` in place of request `oldId` (a CAP Update): if the old one
+   * is on air it is cut at once and the new one starts in the same decision,
+   * as a preemption does, whatever their priorities (the arbiter preempts
+   * only on a strictly higher one); if it is still queued it is withdrawn.
+   * The old request's remaining items are logged skipped with `reason`.
+   */
+  async replace(oldId: string, request: StationRequest, reason: string): Promise<void> {
+    await this.inQueue(async () => {
+      const now = this.now();
+      this.o.store.addRequest(request, now);
+      this.o.log.info({ request: request.id, replaces: oldId, origin: request.origin }, 'request replaces another');
+      const cut = this.current?.key === `request:${oldId}` ? this.current : null;
+      if (!cut) {
+        if (this.o.store.requestState(oldId) === 'pending') this.o.store.setRequestState(oldId, 'cancelled', now);
+        await this.evaluate(`request ${request.id} replaces ${oldId}`);
+        return;
+      }
+      let onAir: (() => void) | undefined;
+      cut.holdRecords(new Promise<void>((resolve) => (onAir = resolve)));
+      cut.controller.abort(new StopSignal(reason, 'cancelled'));
+      await cut.released;
+      const candidate: Candidate = { key: `request:${request.id}`, priority: request.priority, kind: 'request', request: { id: request.id, priority: request.priority, createdMs: now } };
+      const plan = this.planFor(candidate, request);
+      if (plan) this.begin(candidate, plan, onAir);
+      else onAir?.();
+    });
   }
 
   /** Stops what plays now (operator stop): the rest of it is skipped, not resumed. */

@@ -55,16 +55,18 @@ export interface RequestPlan extends PlanCommon {
   requestId: string;
   /** The request's text for the bulletin board. */
   display?: { text: string; instructions: string };
+  /** The public alert it plays (its id goes into each play-log row). */
+  alertId?: string;
 }
 
 /** Made by `planSession` (schedule/session-plan.ts). */
 export type SessionPlan = OccurrencePlan | RequestPlan;
 
 /** The play-log fields that say which occurrence or request a row proves. */
-export function rowIdentity(plan: SessionPlan): Pick<PlayLogRow, 'source' | 'programmeId' | 'occurrenceId' | 'requestId' | 'scheduledMs'> {
+export function rowIdentity(plan: SessionPlan): Pick<PlayLogRow, 'source' | 'programmeId' | 'occurrenceId' | 'requestId' | 'scheduledMs' | 'alertId'> {
   return plan.kind === 'occurrence'
     ? { source: 'schedule', programmeId: plan.programmeId, occurrenceId: plan.occurrenceId, scheduledMs: plan.scheduledMs }
-    : { source: 'request', requestId: plan.requestId };
+    : { source: 'request', requestId: plan.requestId, ...(plan.alertId ? { alertId: plan.alertId } : {}) };
 }
 
 export interface SessionHooks {

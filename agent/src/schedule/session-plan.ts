@@ -12,7 +12,9 @@ import type { PlannedItem, SessionPlan } from '../playout/session.js';
  * Rules:
  * - An emergency plays on every zone of the station at the forced volume,
  *   disabled zones included: a warning must reach everyone who can hear it.
- *   The zones and volume it names are not used.
+ *   The zones and volume it names are not used, except for a public alert
+ *   whose area maps to zones (`alert.zoned`): it plays on those zones only
+ *   (the station's own, disabled included), still at the forced volume.
  * - Any other session plays on the zones it names (a request naming none:
  *   every zone) that the station has and may use; unknown or disabled zones
  *   are left out, and said so.
@@ -138,7 +140,9 @@ export function planSession(input: PlanInput): PlanResult {
   if (isStart(resume)) withChime(items, cls);
   items.push(...resumeFrom(request.items, resume));
   const allZones = settings.zones.map((z) => z.name);
-  const zones = emergency ? allZones : usable(request.zones.length === 0 ? allZones : request.zones);
+  const zones = emergency
+    ? request.alert?.zoned ? allZones.filter((z) => request.zones.includes(z)) : allZones
+    : usable(request.zones.length === 0 ? allZones : request.zones);
   noZoneWarning(zones);
   const volume = emergency ? settings.emergencyVolume : effectiveVolume(request.volume, zones, settings);
   return {
@@ -155,6 +159,7 @@ export function planSession(input: PlanInput): PlanResult {
       requestId: request.id,
       origin: request.origin,
       ...(request.display ? { display: request.display } : {}),
+      ...(request.alert ? { alertId: request.alert.id } : {}),
       policy: input.interruption[cls],
     },
     warnings,

@@ -162,4 +162,44 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE play_log ADD COLUMN played_ms INTEGER;
   `,
+  // 7: public alerts (agent/src/alerts/): every alert message with its lifecycle state, and the alert each play-log row proves. // wp-alerts
+  `
+  -- One row per alert message, whatever brought it (CAP command or feed, a station emergency).
+  -- key: "sender,identifier,sent" as CAP references name it. registry: live | cancelled | superseded
+  -- (alerts/lifecycle.ts); doc: the parsed CapAlert as JSON; raw: the CAP XML as received.
+  -- last_play_ms: when its last play ended (repeats count from it, across restarts); finished: no more plays.
+  CREATE TABLE alert (
+    key           TEXT PRIMARY KEY,
+    identifier    TEXT NOT NULL,
+    sender        TEXT NOT NULL,
+    sent_ms       INTEGER NOT NULL,
+    status        TEXT NOT NULL,
+    msg_type      TEXT NOT NULL,
+    refs          TEXT NOT NULL,
+    origin        TEXT NOT NULL,
+    doc           TEXT NOT NULL,
+    raw           TEXT,
+    registry      TEXT NOT NULL,
+    ended_by      TEXT,
+    request_id    TEXT,
+    last_play_ms  INTEGER,
+    plays         INTEGER NOT NULL DEFAULT 0,
+    finished      INTEGER NOT NULL DEFAULT 0,
+    received_ms   INTEGER NOT NULL,
+    updated_ms    INTEGER NOT NULL
+  );
+  CREATE INDEX alert_identifier ON alert(identifier);
+  CREATE INDEX alert_request ON alert(request_id);
+
+  -- A Cancel or Update that arrived before the alert it references: the late original stays silent.
+  CREATE TABLE alert_overtaken (
+    key      TEXT PRIMARY KEY,
+    by_key   TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    sent_ms  INTEGER NOT NULL,
+    status   TEXT NOT NULL
+  );
+
+  ALTER TABLE play_log ADD COLUMN alert_id TEXT;
+  `,
 ];

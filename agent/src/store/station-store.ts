@@ -29,6 +29,8 @@ export interface PlayLogRow {
   clock: string;
   /** Per zone, whether its relay was confirmed on for the whole item, and from what (played items only). */
   relays?: RelayEvidence;
+  /** The alert this row proves (CAP identifier, or the station emergency's request id): alerts/manager.ts. */
+  alertId?: string;
 }
 
 export interface StoredPlayLogRow extends PlayLogRow {
@@ -231,6 +233,11 @@ export class StationStore {
     return out;
   }
 
+  requestState(id: string): RequestState | null {
+    const row = this.db.prepare('SELECT state FROM request WHERE id = ?').get(id) as { state: RequestState } | undefined;
+    return row?.state ?? null;
+  }
+
   setRequestState(id: string, state: RequestState, nowMs: number, resume?: ResumePoint): void {
     this.updateRequest(id, state, resume ? { resume } : {}, nowMs);
   }
@@ -259,9 +266,9 @@ export class StationStore {
     if (rows.length === 0) return;
     const insertLog = this.db.prepare(
       `INSERT INTO play_log (id, source, programme_id, occurrence_id, request_id, content, priority, scheduled_ms,
-         started_ms, ended_ms, played_ms, zones, volume, result, reason, clock, relay_evidence)
+         started_ms, ended_ms, played_ms, zones, volume, result, reason, clock, relay_evidence, alert_id)
        VALUES (@id, @source, @programmeId, @occurrenceId, @requestId, @content, @priority, @scheduledMs,
-         @startedMs, @endedMs, @playedMs, @zones, @volume, @result, @reason, @clock, @relayEvidence)`,
+         @startedMs, @endedMs, @playedMs, @zones, @volume, @result, @reason, @clock, @relayEvidence, @alertId)`,
     );
     this.db.transaction(() => {
       for (const row of rows) {
@@ -284,6 +291,7 @@ export class StationStore {
           reason: row.reason ?? null,
           clock: row.clock,
           relayEvidence: row.relays ? JSON.stringify(row.relays) : null,
+          alertId: row.alertId ?? null,
         });
         // The row's own id: sent twice (upload-log), the province recognises it.
         this.outbox.add('play', outboxMessage(this.stationId, 'play', { id, ...row }, id, nowMs), id);
@@ -312,6 +320,7 @@ export class StationStore {
       ...(r.reason ? { reason: r.reason as string } : {}),
       clock: r.clock as string,
       ...(typeof r.relay_evidence === 'string' ? { relays: JSON.parse(r.relay_evidence) as RelayEvidence } : {}),
+      ...(typeof r.alert_id === 'string' ? { alertId: r.alert_id } : {}),
     }));
   }
 

@@ -190,6 +190,11 @@ export class SyncClient extends EventEmitter {
     this.saveRefused();
   }
 
+  /** The province's clock, a lower bound proven by its signed messages (0: nothing heard yet): alerts expire by it. */
+  provinceTime(): number {
+    return this.clock.lowerBound();
+  }
+
   status(): SyncStatus {
     const a = this.applier.status();
     return {

@@ -162,6 +162,16 @@ export const CommandActionSchema = z.discriminatedUnion('action', [
    * year, 15 December to 14 December.
    */
   z.strictObject({ action: z.literal('report'), from: reportDay.optional(), to: reportDay.optional() }),
+  /**
+   * A public alert: a CAP 1.2 document, validated against the CAP schema at the station and put
+   * through its lifecycle there (docs/alerts.md). It rides in this signed command, so the payload
+   * bound holds: audio too large to travel inline (derefUri) is referenced by resource URL.
+   */
+  z.strictObject({
+    action: z.literal('alert'),
+    /** The province marks an alert for the whole station with the info parameter LOA_STATION_WIDE=true (alerts/area.ts). */
+    cap: z.string().min(1).max(MAX_PAYLOAD_BYTES),
+  }),
   /** What the bulletin board shows right now, as a JPEG in the answer's result (proof of display). */
   z.strictObject({ action: z.literal('board-screenshot'), quality: z.number().int().min(10).max(95).default(60) }),
   /**

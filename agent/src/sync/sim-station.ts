@@ -103,6 +103,8 @@ export class SimulatedStation extends EventEmitter implements StationPort {
         return { status: 'rejected', reason: 'a simulated station has no board' };
       case 'report':
         return { status: 'rejected', reason: 'a simulated station keeps no records to report' };
+      case 'alert':
+        return { status: 'rejected', reason: 'a simulated station has no alert path' };
     }
   }
 
