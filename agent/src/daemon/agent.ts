@@ -247,6 +247,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   store.recordLink(false, now());
   sync?.on('connected', () => store.recordLink(true, now()));
   sync?.on('disconnected', () => store.recordLink(false, now()));
+  // After a restart without NTP the saved bound may predate an alert's expiry: the first newer signed time ends it.
+  sync?.on('time-bound', () => alerts.clockChanged());
   // A file found corrupt or missing at play (or by loa cache verify) is fetched again at once.
   media.cache.onProblem = (sha) => sync?.reconcile(`content ${sha} found missing or corrupt`);
   syncRef = sync;

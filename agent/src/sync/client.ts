@@ -326,7 +326,10 @@ export class SyncClient extends EventEmitter {
       this.tellOnce('future-dated', verdict.kind === 'future-dated'
         ? `signed time ${new Date(issuedMs).toISOString()} is ${detail.aheadS} s ahead of the station's proven clock: refused, the clock bound stays`
         : `signed time ${new Date(issuedMs).toISOString()} is ${detail.aheadS} s ahead of the clock bound: not taken until later signed times agree with it`, detail);
-    } else if (verdict.kind === 'confirmed') {
+    }
+    // The bound is what judges alert expiry without a trusted clock: a higher one may end an alert now.
+    if (verdict.kind === 'raised' || verdict.kind === 'confirmed') this.emit('time-bound', this.clock.lowerBound());
+    if (verdict.kind === 'confirmed') {
       this.opts.log.warn({ jumpS: Math.round(verdict.jumpMs / 1000) }, 'province clock bound moved forward: agreeing signed times confirmed it');
       this.event('sync.time-confirmed', 'warn', `province clock bound moved ${Math.round(verdict.jumpMs / 1000)} s forward: agreeing signed times confirmed it`, { jumpMs: verdict.jumpMs });
     }
