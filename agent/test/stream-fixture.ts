@@ -23,17 +23,43 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { freePort } from './chromium-fixture.js';
+import { ToneTracker, isTone, type ToneSpan } from './audio-fixture.js';
+import { PacedSink } from '../src/audio/sink.js';
+import { playItem, type PlayOutcome } from '../src/audio/player.js';
+import { firstAudibleFrame } from '../src/audio/fade.js';
+import type { LiveChain } from '../src/audio/live/types.js';
 
 export { freePort };
 
 const RATE = 48_000;
 const CHUNK_MS = 20;
 
+/**
+ * Steps of a counter heard as tones: step k (one per `periodMs`) is
+ * `baseHz + k * stepHz` for `onMs`, then silence. After a reconnect the
+ * listener must never hear an earlier step again.
+ */
+export interface StepPattern {
+  baseHz: number;
+  stepHz: number;
+  onMs: number;
+  periodMs: number;
+}
+
+/** Which step of `p` a heard frequency is. */
+export function stepOf(p: StepPattern, freqHz: number): number {
+  return Math.round((freqHz - p.baseHz) / p.stepHz);
+}
+
 /** A stereo s16le 48 kHz tone generated in real time; `freqHz` 0 or `levelDb` -Infinity is digital silence. */
 export class ToneSource {
   freqHz: number;
   levelDb = -20;
+  /** Set: the steps of a counter instead of one tone. */
+  pattern: StepPattern | null = null;
+  private frame = 0;
   private phase = 0;
   private timer: NodeJS.Timeout | null = null;
   private n = 0;
@@ -71,12 +97,19 @@ export class ToneSource {
   private write(ms: number): void {
     const frames = (RATE * ms) / 1000;
     const buf = Buffer.alloc(frames * 4);
-    const amp = this.freqHz > 0 && Number.isFinite(this.levelDb) ? 32767 * 10 ** (this.levelDb / 20) : 0;
-    for (let f = 0; f < frames; f++) {
-      const v = Math.round(amp * Math.sin(this.phase));
+    const amp = Number.isFinite(this.levelDb) ? 32767 * 10 ** (this.levelDb / 20) : 0;
+    for (let f = 0; f < frames; f++, this.frame++) {
+      let freq = this.freqHz;
+      const p = this.pattern;
+      if (p) {
+        const t = (this.frame * 1000) / RATE;
+        freq = t % p.periodMs < p.onMs ? p.baseHz + Math.floor(t / p.periodMs) * p.stepHz : 0;
+      }
+      const v = freq > 0 ? Math.round(amp * Math.sin(this.phase)) : 0;
+      if (freq === 0) this.phase = 0;
       buf.writeInt16LE(v, f * 4);
       buf.writeInt16LE(v, f * 4 + 2);
-      this.phase += (2 * Math.PI * this.freqHz) / RATE;
+      this.phase += (2 * Math.PI * freq) / RATE;
       if (this.phase > 2 * Math.PI) this.phase -= 2 * Math.PI;
     }
     if (ms === CHUNK_MS) this.n++;
@@ -94,10 +127,11 @@ export interface Feeder {
   stop(): Promise<void>;
 }
 
-function startFeeder(freqHz: number, outArgs: string[]): Feeder {
+function startFeeder(freqHz: number | StepPattern, outArgs: string[]): Feeder {
   const proc = spawn('ffmpeg', ['-nostdin', '-hide_banner', '-loglevel', 'error', ...PCM_IN, ...outArgs], { stdio: ['pipe', 'ignore', 'pipe'] });
   proc.stderr!.on("data", (d: Buffer) => process.env.LOA_FEED_DEBUG && process.stderr.write(d));
-  const tone = new ToneSource(proc.stdin!, freqHz);
+  const tone = new ToneSource(proc.stdin!, typeof freqHz === 'number' ? freqHz : 0);
+  if (typeof freqHz !== 'number') tone.pattern = freqHz;
   tone.start();
   return {
     tone,
@@ -116,7 +150,7 @@ export interface Icecast {
   port: number;
   url(mount: string): string;
   /** An ffmpeg source on `mount` playing a tone (MP3, or AAC in ADTS). */
-  feed(mount: string, freqHz: number, codec?: 'mp3' | 'aac'): Promise<Feeder>;
+  feed(mount: string, freqHz: number | StepPattern, codec?: 'mp3' | 'aac'): Promise<Feeder>;
   close(): Promise<void>;
 }
 
@@ -265,7 +299,7 @@ export class HlsServer {
 
   constructor(
     private readonly dir: string,
-    private readonly freqHz: number,
+    private readonly freqHz: number | StepPattern,
     private readonly codec: 'aac' | 'mp3' = 'aac',
     private readonly segmentS = 1,
   ) {}
@@ -322,7 +356,7 @@ export class HlsServer {
 }
 
 /** ffmpeg sending a tone as RTP to 127.0.0.1:`port`: Opus (with an SDP, returned) or MP3 (static payload, rtp:// is enough). */
-export async function feedRtp(port: number, freqHz: number, codec: 'opus' | 'mp3', dir: string): Promise<Feeder & { sdp: string | null }> {
+export async function feedRtp(port: number, freqHz: number | StepPattern, codec: 'opus' | 'mp3', dir: string): Promise<Feeder & { sdp: string | null }> {
   const sdpFile = join(dir, `rtp-${port}.sdp`);
   const enc = codec === 'opus' ? ['-c:a', 'libopus', '-b:a', '64k', '-sdp_file', sdpFile] : ['-c:a', 'libmp3lame', '-b:a', '128k'];
   const f = startFeeder(freqHz, [...enc, '-f', 'rtp', `rtp://127.0.0.1:${port}`]);
@@ -330,4 +364,40 @@ export async function feedRtp(port: number, freqHz: number, codec: 'opus' | 'mp3
   const until = Date.now() + 5000;
   while (Date.now() < until && !existsSync(sdpFile)) await new Promise((r) => setTimeout(r, 50));
   return { ...f, sdp: readFileSync(sdpFile, 'utf8') };
+}
+
+/** What a paced sink heard while a chain played: tone spans (wall-clock ms) and the player's outcome. */
+export interface Heard {
+  spans: ToneSpan[];
+  outcome: PlayOutcome;
+}
+
+/**
+ * Plays `chain` to its end into a PacedSink (real-time, like a sound card)
+ * and cuts what it played into tones. `at` runs callbacks at ms after the
+ * first audible sample (fault injection on the sink's timeline).
+ */
+export async function playChain(chain: LiveChain, log: Logger, at: Array<[number, () => void]> = []): Promise<Heard> {
+  const sink = new PacedSink({}, log);
+  await sink.open();
+  const tracker = new ToneTracker({ silenceMs: 40 });
+  let armed = false;
+  const timers: NodeJS.Timeout[] = [];
+  sink.onPlayed((period, playedAtMs) => {
+    tracker.feed(period, playedAtMs);
+    if (!armed && firstAudibleFrame(period) >= 0) {
+      armed = true;
+      for (const [ms, fn] of at) timers.push(setTimeout(fn, ms));
+    }
+  });
+  const outcome = await playItem({ decoder: chain, sink, signal: new AbortController().signal, stallTimeoutMs: 5000, log });
+  await sink.drain();
+  await sink.close();
+  for (const t of timers) clearTimeout(t);
+  return { spans: tracker.finish(), outcome };
+}
+
+/** The spans of one tone, in order (within 3 %). */
+export function spansOf(heard: Heard, freqHz: number): ToneSpan[] {
+  return heard.spans.filter((s) => isTone(s, freqHz) && s.durationMs > 30);
 }
