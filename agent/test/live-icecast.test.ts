@@ -42,10 +42,9 @@ async function faultCase(t: Test, name: string, fault: (ctx: { proxy: TcpProxy; 
   ]);
   await proxy.close();
   await feeder.stop();
-  if (process.env.LOA_DEBUG_SPANS) for (const s of heard.spans) console.log(name, Math.round(s.freqHz), Math.round(s.startMs - faultAt), Math.round(s.durationMs));
   const main = spansOf(heard, MAIN);
   const back = spansOf(heard, BACKUP);
-  t.ok(main.length > 0 && heard.spans[0] === main[0], `${name}: the main source is heard first`);
+  t.ok(main.length > 0 && heard.spans.find((s) => s.durationMs > 100) === main[0], `${name}: the main source is heard first`);
   t.ok(back.length > 0, `${name}: the backup is heard`);
   const switchedAt = back[0]?.startMs ?? Infinity;
   t.ok(switchedAt - faultAt <= FAILOVER_BOUND_MS, `${name}: backup heard ${Math.round(switchedAt - faultAt)} ms after the fault`);
@@ -111,10 +110,10 @@ t.test('cut and restored: back to the main at a quiet moment, no step heard twic
   await proxy.close();
   await mainFeed.stop();
   await backFeed.stop();
-  if (process.env.LOA_DEBUG_SPANS) for (const s of heard.spans) console.log(Math.round(s.freqHz), Math.round(s.startMs % 100000), Math.round(s.durationMs));
-  const tones = heard.spans.filter((s) => s.durationMs > 100);
-  const main = tones.filter((s) => s.freqHz < 1800).map((s) => ({ ...s, step: stepOf(mainSteps, s.freqHz) }));
-  const back = tones.filter((s) => s.freqHz >= 1800);
+  // Whole tones only: one cut by a switch is shorter, and the frequency of a fragment is not reliable.
+  const whole = heard.spans.filter((s) => s.durationMs > 500);
+  const main = whole.filter((s) => s.freqHz < 1500).map((s) => ({ ...s, step: stepOf(mainSteps, s.freqHz) }));
+  const back = whole.filter((s) => s.freqHz >= 1500);
   const segs = chain.segments().map((s) => `${s.sourceId}:${s.endReason}`);
   t.ok(['main:dropped', 'main:stalled'].includes(segs[0]!), `the main left when cut (${segs[0]})`);
   t.same(segs.slice(1), ['backup:returned-to-main', 'main:ended'], `then the backup, then the main again to the end, once: ${segs.join(' ')}`);
@@ -126,6 +125,6 @@ t.test('cut and restored: back to the main at a quiet moment, no step heard twic
   const before = main.filter((s) => s.startMs < back[0]!.startMs).at(-1)!;
   t.ok(returned && returned.step >= before.step + 2, 'after the return the main resumes live, steps later than where it was cut');
   // The return waits for a pause of the backup: its last tone is whole, not cut.
-  const lastBack = back.at(-1)!;
-  t.ok(lastBack.durationMs > 500, `the backup's last tone before the return is whole (${Math.round(lastBack.durationMs)} ms)`);
+  const lastBack = heard.spans.filter((s) => s.freqHz >= 1500 && s.durationMs > 30).at(-1)!;
+  t.ok(lastBack.durationMs > 550, `the backup's last tone before the return is whole (${Math.round(lastBack.durationMs)} ms)`);
 });
