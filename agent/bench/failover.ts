@@ -22,7 +22,7 @@ import { createLogger } from '../src/lib/logger.js';
 import { percentile } from './stats.js';
 import { TcpProxy, startIcecast } from './stream-servers.js';
 
-const { values } = parseArgs({ args: process.argv.slice(2), options: { n: { type: 'string', default: '5' } } });
+const { values } = parseArgs({ args: process.argv.slice(2), options: { n: { type: 'string', default: '5' }, faults: { type: 'string', default: 'stall,silence,drop' } } });
 const n = Number(values.n);
 const log = createLogger({ level: 'warn' });
 const MAIN = 440;
@@ -44,14 +44,17 @@ function toneDetector(onTone: (freq: 'main' | 'backup', atMs: number) => void): 
   let prev = 0;
   return (period, atMs) => {
     let crossings = 0;
-    let firstLoud = -1;
-    for (let f = 0; f < period.length / 4; f++) {
+    let energy = 0;
+    const frames = period.length / 4;
+    for (let f = 0; f < frames; f++) {
       const x = period.readInt16LE(f * 4);
-      if (firstLoud < 0 && Math.abs(x) > 64) firstLoud = f;
+      energy += x * x;
       if (prev < 0 && x >= 0) crossings++;
       prev = x;
     }
-    window.push(firstLoud >= 0 ? crossings : -1);
+    // A tone at its level (-23 dBFS RMS), not the codec's low-level debris where a tone stops.
+    const loud = 10 * Math.log10(energy / frames / 32768 ** 2 || 1e-12) > -35;
+    window.push(loud ? crossings : -1);
     if (window.length > 4) window.shift();
     if (window.length < 4 || window.some((c) => c < 0)) return;
     const total = window.reduce((a, b) => a + b, 0);
@@ -69,7 +72,7 @@ const faults: Record<Fault, { inject: () => void; recover: () => void }> = {
   drop: { inject: () => proxy.setMode('cut'), recover: () => proxy.setMode('pass') },
 };
 
-async function run(fault: Fault): Promise<{ failoverMs: number; returnMs: number }> {
+async function run(fault: Fault): Promise<{ failoverMs: number; returnMs: number; path: string }> {
   const sink = new PacedSink({}, log);
   await sink.open();
   const ac = new AbortController();
@@ -117,15 +120,17 @@ async function run(fault: Fault): Promise<{ failoverMs: number; returnMs: number
   for (const t of timers) clearTimeout(t);
   faults[fault].recover();
   await sink.close();
-  return { failoverMs, returnMs };
+  const left = chain.segments()[0]?.endMs;
+  const switchedMs = faultAt !== null && left != null ? Math.round(left - faultAt) : NaN;
+  return { failoverMs, returnMs, path: `${chain.segments().map((s) => `${s.sourceId}:${s.endReason}`).join(' ')}; left the main ${switchedMs} ms after the fault` };
 }
 
 const results: Record<Fault, number[]> = { stall: [], silence: [], drop: [] };
 const returns: number[] = [];
 for (let i = 0; i < n; i++) {
-  for (const fault of Object.keys(faults) as Fault[]) {
+  for (const fault of values.faults!.split(',') as Fault[]) {
     const r = await run(fault);
-    console.log(`${fault} #${i + 1}: backup heard ${Math.round(r.failoverMs)} ms after the fault, main back ${Math.round(r.returnMs)} ms after it recovered`);
+    console.log(`${fault} #${i + 1}: backup heard ${Math.round(r.failoverMs)} ms after the fault, main back ${Math.round(r.returnMs)} ms after it recovered (${r.path})`);
     if (Number.isFinite(r.failoverMs)) results[fault].push(r.failoverMs);
     if (Number.isFinite(r.returnMs)) returns.push(r.returnMs);
     // Let Icecast forget the last listener.

@@ -6,7 +6,7 @@ import { streamArgs } from '../src/audio/live/input.js';
 import type { FmTuner } from '../src/audio/live/types.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { isTone, makeTone, tempDir } from './audio-fixture.js';
-import { HlsServer, feedRtp, freePort, playChain, spansOf } from './stream-fixture.js';
+import { HlsServer, feedRtp, freePort, playChain, spansOf, stepOf, type StepPattern } from './stream-fixture.js';
 
 /**
  * HLS made by ffmpeg and served by a node:http server the test controls,
@@ -141,4 +141,30 @@ t.test('the main is unreachable from the start: the cached fallback is heard wit
   const first = heard.spans.find((s) => isTone(s, FALLBACK));
   t.ok(first && first.startMs - startedAt <= 3000, `fallback heard ${Math.round((first?.startMs ?? Infinity) - startedAt)} ms after the start`);
   t.ok(Math.abs(heard.outcome.endedAtMs - (startedAt + 4000)) < 300, `ended at its end time (${Math.round(heard.outcome.endedAtMs - startedAt - 4000)} ms off)`);
+});
+
+t.test('HLS: frozen, then updating again: back to the stream at its newest segment, no step heard twice', async (t) => {
+  const steps: StepPattern = { baseHz: 200, stepHz: 40, onMs: 600, periodMs: 1000 };
+  const hls = await new HlsServer(join(dir, 'hls-steps'), steps, 'aac', 1).start();
+  const chain = startLiveChain(
+    {
+      sources: [{ id: 'vov1', kind: 'hls', url: hls.url }, { id: 'fallback', kind: 'file', contents: ['fallback-1'] }],
+      durationMs: 18_000,
+      tuning: { backoffMs: 2000, proveMs: 2000, returnWaitMs: 2000 },
+    },
+    { resolveFile },
+    log,
+  );
+  const heard = await playChain(chain, log, [
+    [3000, () => hls.freeze()],
+    [6000, () => hls.thaw()],
+  ]);
+  await hls.close();
+  const segs = chain.segments().map((s) => `${s.sourceId}:${s.endReason}`);
+  t.ok(['vov1:stalled', 'vov1:dropped'].includes(segs[0]!), `the stream left when frozen (${segs[0]})`);
+  t.same(segs.slice(1), ['fallback:returned-to-main', 'vov1:ended'], `then the fallback, then the stream again: ${segs.join(' ')}`);
+  const whole = heard.spans.filter((s) => s.durationMs > 500 && !isTone(s, FALLBACK));
+  const heardSteps = whole.map((s) => stepOf(steps, s.freqHz));
+  t.ok(heardSteps.length >= 4, `stream steps heard: ${heardSteps.join(' ')}`);
+  t.ok(heardSteps.every((k, i) => i === 0 || k > heardSteps[i - 1]!), `each step once, rising: nothing replayed after the restart (${heardSteps.join(' ')})`);
 });
