@@ -122,7 +122,7 @@ t.test('main unreachable, fallback not cached: the FM tuner is tuned, the chain 
   chain.on('switch', (from, to) => switches.push(`${from?.sourceId ?? '-'}>${to.sourceId}`));
   const heard = await playChain(chain, log);
   // The fallback, pre-started while the main failed to connect, failed first (nothing cached): it is skipped.
-  t.same(switches, ['main>fm']);
+  t.same(switches, ['->main', 'main>fm']);
   t.match(chain.segments(), [{ sourceId: 'main', endReason: 'dropped' }, { sourceId: 'fm', kind: 'fm', endReason: 'ended' }]);
   t.same(calls, ['tune 99100', 'release'], 'tuned once, released at the end');
   t.equal(heard.spans.length, 0, 'the sink hears silence (FM reaches the amplifier in hardware)');
