@@ -30,8 +30,8 @@ const FILL_LEAD_MS = 40;
 /** A source put on air waits for this much buffered audio (or PRIME_WAIT_MS) before it is read. */
 const PRIME_MS = 120;
 const PRIME_WAIT_MS = 400;
-/** Live buffers: HTTP and RTP arrive continuously; HLS arrives a whole segment at a time. */
-const BUFFER_MS = { http: 500, rtp: 500, hls: 4000, file: 1000, fm: 0 } as const;
+/** Live buffers' caps (trimmed to 40 % beyond): HTTP and RTP arrive continuously; HLS a whole segment at a time. */
+const BUFFER_MS = { http: 1000, rtp: 1000, hls: 5000, file: 1000, fm: 0 } as const;
 const SILENCE_DBFS = -50;
 
 export function startLiveChain(spec: LiveChainSpec, deps: LiveChainDeps, log: Logger): LiveChain {
@@ -49,7 +49,6 @@ class FmInput {
   readonly lastPcmAt = null;
   readonly silentMs = 0;
   ended: 'dropped' | null = null;
-  endDetail = '';
   constructor(
     private readonly tuner: FmTuner | undefined,
     source: LiveSource,
@@ -59,7 +58,6 @@ class FmInput {
     this.startedAt = now;
     const fail = (detail: string): void => {
       this.ended = 'dropped';
-      this.endDetail = detail;
       log.warn({ source: source.id, detail }, 'live input failed');
     };
     if (!tuner) fail('this station has no FM tuner');
@@ -299,8 +297,8 @@ class Chain extends EventEmitter implements LiveChain {
       open.endMs = at;
       open.endReason = reason;
       this.lastClosed = open;
-      const input = this.inputs[from];
-      this.log.info({ source: open.sourceId, reason, detail: input && 'endDetail' in input ? input.endDetail || undefined : undefined }, 'live chain: source left');
+      // A failure's detail was logged by the input itself ('live input failed').
+      this.log.info({ source: open.sourceId, reason }, 'live chain: source left');
     }
     this.primed = false;
     this.activatedAt = performance.now();

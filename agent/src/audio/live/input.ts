@@ -13,8 +13,8 @@ import type { LiveSource } from './types.js';
  * input that is not on air is still consumed at real time (its oldest audio
  * dropped), so a standby or a probe starves, falls silent or stays fresh
  * exactly as it would on air, and on air continues from the live edge.
- * Arrivals beyond the cap drop the oldest audio (a burst at connect, an HLS
- * segment fetched at once): memory is bounded and latency stays small.
+ * Arrivals beyond the cap drop the oldest audio, once, down to 40 % of the
+ * cap (a burst at connect, drift): memory is bounded and latency stays small.
  * A cached file is not live: a full buffer pauses ffmpeg instead.
  *
  * ffmpeg is never trusted to say it is done: its exit code is not read, a
@@ -34,6 +34,8 @@ const WHITELIST = {
 /** Decoder errors this many within GARBAGE_WINDOW_MS: the stream is not audio we can play. */
 const GARBAGE_ERRORS = 5;
 const GARBAGE_WINDOW_MS = 2000;
+/** A live buffer over its cap is cut back to this share of it. */
+const TRIM_TO = 0.4;
 /** SIGTERM first; SIGKILL after this. */
 const KILL_GRACE_MS = 500;
 /** An SDP is a few hundred bytes; anything large is not one. */
@@ -131,8 +133,6 @@ export class PcmInput {
   /** Consecutive audio below the threshold at the playhead, ms counted in samples. */
   silentMs = 0;
   ended: 'dropped' | 'garbage' | null = null;
-  /** Why, for the log and the segment. */
-  endDetail = '';
   private chunks: Buffer[] = [];
   private buffered = 0;
   private readonly cap: number;
@@ -145,7 +145,6 @@ export class PcmInput {
   private fileIndex = 0;
   private files: string[] = [];
   private drainedAt: number;
-  private waiters: Array<() => void> = [];
   private readonly silenceRms: number;
 
   constructor(private readonly opts: InputOptions) {
@@ -227,22 +226,11 @@ export class PcmInput {
     this.drainedAt = this.opts.now();
   }
 
-  /** Resolves when PCM is buffered or the input ended. */
-  waitForData(): Promise<void> {
-    if (this.buffered >= BYTES_PER_FRAME || this.ended) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  bufferedMs(): number {
-    return bytesToMs(this.buffered);
-  }
-
   /** SIGTERM, SIGKILL after a short grace; resolves when the process is gone. */
   stop(): Promise<void> {
     this.stopped = true;
     this.chunks = [];
     this.buffered = 0;
-    this.wake();
     const proc = this.proc;
     this.proc = null;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
@@ -309,9 +297,11 @@ export class PcmInput {
     if (this.stopped) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    if (this.live) {
-      // Keep the newest audio: drop whole frames from the head.
-      let excess = this.buffered - this.cap;
+    if (this.live && this.buffered > this.cap) {
+      // Ahead by more than the cap (a burst at connect, clock drift): skip once down to
+      // TRIM_TO of it, keeping the newest audio. Trimming to the cap itself would skip a
+      // little at every arrival while the buffer sits at the cap: audible stutter.
+      let excess = this.buffered - Math.round(this.cap * TRIM_TO);
       excess -= excess % BYTES_PER_FRAME;
       while (excess > 0 && this.chunks.length > 0) {
         const head = this.chunks[0]!;
@@ -321,21 +311,14 @@ export class PcmInput {
         this.buffered -= take;
         excess -= take;
       }
-    } else if (this.buffered >= this.cap) {
+    } else if (!this.live && this.buffered >= this.cap) {
       this.stdout?.pause();
     }
-    this.wake();
   }
 
   private fail(kind: 'dropped' | 'garbage', detail: string): void {
     if (this.ended || this.stopped) return;
     this.ended = kind;
-    this.endDetail = detail;
     this.opts.log.warn({ source: this.opts.source.id, kind: this.opts.source.kind, fault: kind, detail }, 'live input failed');
-    this.wake();
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
   }
 }
