@@ -11,8 +11,9 @@ import type { LiveSourceKind } from './types.js';
  *   no PCM came for `stallMs` (1 s; `startTimeoutMs`, 2 s, before its first
  *   PCM) or, for network sources, when `silenceMs` (1 s) of what it gave in
  *   a row was below the silence threshold.
- * - After `suspectMs` (300 ms) of either, the next source is PRE-STARTED so
- *   that at the switch it already has audio: dead air = the failing source's
+ * - After `suspectMs` (300 ms) without PCM, or half of `silenceMs` of silence
+ *   (speech pauses are shorter), the next source is PRE-STARTED so that at
+ *   the switch it already has audio: dead air = the failing source's
  *   detection time + at most one tick, well inside 2 s. A pre-started source
  *   with no suspicion for `standbyHoldMs` is stopped again.
  * - When the active source fails, the chain switches to the next source in
