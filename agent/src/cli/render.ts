@@ -29,6 +29,7 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
         `${t('clock')}: ${time(clock.nowMs)} — ${clock.trusted ? t('clockTrusted', { reason: String(clock.reason) }) : t('clockUntrusted', { reason: String(clock.reason) })}`,
         `${t('playing')}: ${playing ? `${String(playing.label)} [${(playing.zones as string[]).join(', ')}]` : t('idle')}`,
         `${t('next')}: ${next ? `${time(next.startMs)} ${String(next.name)}` : t('none')}`,
+        ...(r.deadAir ? [`${t('output')}: ${outputLine(r.deadAir as Row, t)}`] : []),
         `${t('relays')} (${String(r.relayDriver)}): ${relays.map((x) => `${String(x.name)}=${x.on ? t('on') : t('off')}`).join('  ')}`,
         `${t('cache')}: ${String(cache.items)} / ${mb(cache.bytes)} MB of ${mb(cache.quotaBytes)} MB`,
         `${t('queued')}: ${String(r.queuedBulletins)}`,
@@ -111,6 +112,12 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
     default:
       return keyValues(result);
   }
+}
+
+/** The level going out and the dead-air alarm, e.g. "-18.5 dBFS" or "DEAD AIR since 10:02:03". */
+function outputLine(d: Row, t: T): string {
+  const level = typeof d.levelDb === 'number' ? `${d.levelDb.toFixed(1)} dBFS` : t('levelNone');
+  return d.alarm ? `${t('deadAirAlarm', { s: Math.round((Date.now() - Number(d.quietSinceMs)) / 1000) })} (${level})` : level;
 }
 
 function syncLine(sync: Row | null, t: T, time: (ms: unknown) => string): string {

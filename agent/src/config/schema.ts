@@ -102,6 +102,10 @@ export const AudioSchema = strict.object({
   stallTimeoutMs: z.number().int().min(500).max(60000).default(5000),
   ffmpegPath: z.string().default('ffmpeg'),
   ffprobePath: z.string().default('ffprobe'),
+  /** What goes out quieter than thresholdDb (RMS) for longer than holdMs while an item plays is dead air: an alarm. */
+  deadAir: strict
+    .object({ thresholdDb: z.number().min(-90).max(-10).default(-50), holdMs: z.number().int().min(1000).max(600_000).default(10_000) })
+    .default({ thresholdDb: -50, holdMs: 10_000 }),
 });
 
 export const ScheduleSchema = strict.object({

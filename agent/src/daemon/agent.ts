@@ -119,6 +119,12 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   await bank.open();
 
   const media = await StationMedia.open(config, store, log, opts.sink);
+  // Dead air on what goes out reaches the province as an event, raised and cleared (transitions, not repeats).
+  media.deadAir.onDeadAir((t) =>
+    t.kind === 'raised'
+      ? store.recordEvent('audio.dead-air', 'error', `dead air: the output has been below ${config.audio.deadAir.thresholdDb} dBFS for ${Math.round((t.atMs - t.quietSinceMs) / 1000)} s while a programme plays`, { state: 'raised', quietSinceMs: Math.round(t.quietSinceMs), session: conductorRef?.nowPlaying()?.key ?? null }, now())
+      : store.recordEvent('audio.dead-air', 'info', `dead air cleared (${t.why === 'sound' ? 'sound is back' : 'the item ended'}) after ${Math.round(t.quietMs / 1000)} s`, { state: 'cleared', quietMs: Math.round(t.quietMs), why: t.why }, now()),
+  );
   let board: BoardLink | null = null;
   media.needed = () => [
     // The target in force and one still downloading: a file fetched for it is not evicted by the next.
@@ -175,6 +181,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     ...(board?.problems() ?? []),
     ...(opts.faults?.() ?? []),
     ...(bridge?.problems() ?? []),
+    ...(media.deadAir.status().alarm ? [`dead air: the output is silent (below ${config.audio.deadAir.thresholdDb} dBFS) while a programme plays`] : []),
   ];
 
   const { SyncClient, provincePort } = config.sync
@@ -315,6 +322,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
         sync: agent.sync ? agent.sync.status() : null,
         problems: agent.problems(),
         unplayable: unplayableContent(store.db),
+        deadAir: media.deadAir.status(),
       };
     },
     'schedule.list': (p) => {

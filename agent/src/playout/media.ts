@@ -6,11 +6,12 @@ import type { StationStore } from '../store/station-store.js';
 import { ContentCache, type ContentRecord } from '../cache/content-cache.js';
 import type { MediaKind } from '../audio/probe.js';
 import { createSink, type AudioSink } from '../audio/sink.js';
-import { startDecoder } from '../audio/decoder.js';
+import { startDecoder, type Decoder } from '../audio/decoder.js';
 import { memoryDecoder } from '../audio/memory-decoder.js';
-import { playItem } from '../audio/player.js';
+import { playItem, type PlayOutcome } from '../audio/player.js';
 import { volumeGainDb } from '../audio/loudness.js';
 import { makeChime, makeSiren, makeTestTone } from '../audio/tones.js';
+import { DeadAirMonitor } from '../audio/dead-air-monitor.js';
 import type { AudioPort, ContentPort } from './ports.js';
 
 /**
@@ -29,7 +30,14 @@ export class StationMedia {
     readonly chime: string | null,
     readonly testTone: string | null,
     readonly siren: string | null,
-  ) {}
+    /** The dead-air check on what goes out (every source, files included). */
+    readonly deadAir: DeadAirMonitor,
+  ) {
+    this.played = deadAir.watch(sink);
+  }
+
+  /** The sink as the player writes to it: measured by the dead-air check. */
+  private played: AudioSink;
 
   /** Decoded PCM of the chime and siren, by cache path: they start without spawning ffmpeg. */
   private readonly preloaded = new Map<string, Buffer>();
@@ -79,7 +87,7 @@ export class StationMedia {
     const chime = await make('chime', makeChime);
     const testTone = await make('test-tone', makeTestTone);
     const siren = await make('siren', makeSiren);
-    const media = new StationMedia(config, cache, sink, log, problems, chime, testTone, siren);
+    const media = new StationMedia(config, cache, sink, log, problems, chime, testTone, siren, new DeadAirMonitor(config.audio.deadAir, log));
     // Decoded in the background, off the start-up path: until then they play through ffmpeg.
     for (const sha of [chime, siren]) {
       if (!sha) continue;
@@ -112,13 +120,37 @@ export class StationMedia {
           : startDecoder({ file: path, offsetMs, gainDb, ...fades, ffmpegPath: audio.ffmpegPath }, this.log);
         await decoder.ready;
         return {
-          play: (startAtMs, signal, onStarted) =>
-            playItem({ decoder, sink: this.sink, ...(startAtMs !== null ? { startAtMs } : {}), signal, stallTimeoutMs: audio.stallTimeoutMs, log: this.log, ...(onStarted ? { onStarted } : {}) }),
+          play: (startAtMs, signal, onStarted) => this.playMeasured(decoder, startAtMs, signal, onStarted),
           discard: () => decoder.kill(),
         };
       },
       drain: () => this.sink.drain(),
     };
+  }
+
+  /**
+   * Plays one item; from its first sample to its end the output must sound
+   * (a gap between items, the wait before the instant, are not dead air).
+   */
+  private async playMeasured(decoder: Decoder, startAtMs: number | null, signal: AbortSignal, onStarted?: () => void): Promise<PlayOutcome> {
+    let started = false;
+    try {
+      return await playItem({
+        decoder,
+        sink: this.played,
+        ...(startAtMs !== null ? { startAtMs } : {}),
+        signal,
+        stallTimeoutMs: this.config.audio.stallTimeoutMs,
+        log: this.log,
+        onStarted: () => {
+          started = true;
+          this.deadAir.sounding(true);
+          onStarted?.();
+        },
+      });
+    } finally {
+      if (started) this.deadAir.sounding(false);
+    }
   }
 
   /**
@@ -133,6 +165,7 @@ export class StationMedia {
     const sink = createSink(this.config.audio.sink, this.log);
     await sink.open();
     this.sink = sink;
+    this.played = this.deadAir.watch(sink);
     this.log.info('sound output open again');
   }
 
@@ -183,6 +216,7 @@ export class StationMedia {
   }
 
   async close(): Promise<void> {
+    this.deadAir.close();
     await this.sink.close();
   }
 }
