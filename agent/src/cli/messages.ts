@@ -14,6 +14,8 @@ export const MESSAGES = {
   loa play FILE|NỘI-DUNG [--zones a,b] [--class normal|priority|emergency] [--next] [--volume N]
         [--label TIÊU-ĐỀ] [--text NỘI-DUNG-BẢNG-TIN] [--instructions HƯỚNG-DẪN]
   loa stop                           dừng bản tin đang phát
+  loa live [--class normal|priority|emergency] [--zones a,b] [--duration 5m]
+                                     nói trực tiếp qua micro của đài (Ctrl-C hoặc loa live --stop để kết thúc)
   loa relay                          trạng thái rơ-le
   loa relay TÊN on|off               bật/tắt một rơ-le (ampli hoặc cụm loa)
   loa test-tone [--zones a,b]        phát âm thử
@@ -38,6 +40,8 @@ Tuỳ chọn chung: --config PATH, --json, --lang vi|en`,
   loa play FILE|CONTENT [--zones a,b] [--class normal|priority|emergency] [--next] [--volume N]
         [--label TITLE] [--text BOARD-TEXT] [--instructions WHAT-TO-DO]
   loa stop                           stop what is playing
+  loa live [--class normal|priority|emergency] [--zones a,b] [--duration 5m]
+                                     speak live through the station microphone (Ctrl-C or loa live --stop ends it)
   loa relay                          relay states
   loa relay NAME on|off              switch one relay (amplifier or zone)
   loa test-tone [--zones a,b]        play a test tone
@@ -92,6 +96,13 @@ Common options: --config PATH, --json, --lang vi|en`,
   syncLast: { vi: 'đồng bộ lần cuối {at}', en: 'last sync {at}' },
   problems: { vi: 'Vấn đề', en: 'Problems' },
   output: { vi: 'Âm thanh ra', en: 'Output' },
+  live: { vi: 'Trực tiếp', en: 'Live' },
+  liveOnAir: { vi: 'ĐANG PHÁT', en: 'ON AIR' },
+  liveWaiting: { vi: 'CHỜ LÊN SÓNG', en: 'WAITING' },
+  liveEnded: { vi: 'Đã kết thúc phát trực tiếp.', en: 'The live broadcast has ended.' },
+  liveStarted: { vi: 'Micro lên sóng ({cls}), yêu cầu {id}. Ctrl-C để kết thúc.', en: 'Microphone going on air ({cls}), request {id}. Ctrl-C ends it.' },
+  liveStopped: { vi: 'Đã kết thúc: {ids}.', en: 'Ended: {ids}.' },
+  liveNone: { vi: 'Không có phát trực tiếp nào.', en: 'No live broadcast is on.' },
   levelNone: { vi: 'chưa đo', en: 'not measured yet' },
   deadAirAlarm: { vi: 'MẤT TIẾNG: im lặng {s} giây khi đang phát', en: 'DEAD AIR: silent for {s} s while on air' },
   unplayable: { vi: 'Nội dung không phát được (chờ tải lại)', en: 'Content that cannot play (waiting to be fetched again)' },

@@ -30,6 +30,7 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
         `${t('playing')}: ${playing ? `${String(playing.label)} [${(playing.zones as string[]).join(', ')}]` : t('idle')}`,
         `${t('next')}: ${next ? `${time(next.startMs)} ${String(next.name)}` : t('none')}`,
         ...(r.deadAir ? [`${t('output')}: ${outputLine(r.deadAir as Row, t)}`] : []),
+        ...(r.live ? [`${t('live')}: ${liveLine(r.live as Row, t)}`] : []),
         `${t('relays')} (${String(r.relayDriver)}): ${relays.map((x) => `${String(x.name)}=${x.on ? t('on') : t('off')}`).join('  ')}`,
         `${t('cache')}: ${String(cache.items)} / ${mb(cache.bytes)} MB of ${mb(cache.quotaBytes)} MB`,
         `${t('queued')}: ${String(r.queuedBulletins)}`,
@@ -56,6 +57,10 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
       return t('requestAccepted', { id: String(r.id), cls: String(r.class) });
     case 'stop':
       return r.stopped ? t('stopped', { key: String(r.stopped) }) : t('nothingToStop');
+    case 'live':
+      return t('liveStarted', { id: String(r.id), cls: String(r.class) });
+    case 'live-stop':
+      return (r.stopped as string[]).length > 0 ? t('liveStopped', { ids: (r.stopped as string[]).join(', ') }) : t('liveNone');
     case 'relays':
       return ((r.relays as Row[]) ?? []).map((x) => `${pad(String(x.name), 16)} ${pad(String(x.kind), 10)} ${x.on ? t('on') : t('off')}`).join('\n');
     case 'cache':
@@ -118,6 +123,12 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
 function outputLine(d: Row, t: T): string {
   const level = typeof d.levelDb === 'number' ? `${d.levelDb.toFixed(1)} dBFS` : t('levelNone');
   return d.alarm ? `${t('deadAirAlarm', { s: Math.round((Date.now() - Number(d.quietSinceMs)) / 1000) })} (${level})` : level;
+}
+
+/** The station microphone while live: on air or waiting, and its level. */
+function liveLine(l: Row, t: T): string {
+  const level = typeof l.levelDb === 'number' ? `${l.levelDb.toFixed(1)} dBFS` : '-';
+  return `${l.onAir ? t('liveOnAir') : t('liveWaiting')} ${String(l.label)} — ${level}, ${Math.round(Number(l.airedMs) / 1000)} s`;
 }
 
 function syncLine(sync: Row | null, t: T, time: (ms: unknown) => string): string {

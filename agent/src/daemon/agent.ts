@@ -106,11 +106,26 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const onButton = (name: string, level: 0 | 1): void => {
     log.info({ input: name, level }, 'station input changed');
     store.recordEvent('input', 'info', `station input ${name} is now ${level}`, { name, level }, now());
+    if (name === config.audio.capture.ptt.input) return pushToTalk(level);
     if (level !== 1 || !conductorRef) return;
     if (name === 'stop') void conductorRef.stopCurrent('stop button pressed at the station');
     if (name === 'emergency' && media.siren) {
       conductorRef.submit({ id: `button-${randomUUID()}`, mode: 'now', priority: 9, label: 'Báo động khẩn cấp', items: [{ content: media.siren, repeat: 3, gapMs: 500 }], zones: [], volume: 100, origin: 'button' });
     }
+  };
+
+  // Push-to-talk: pressed, the microphone goes on air at the configured class; released, it ends.
+  let pttLive: string | null = null;
+  const pushToTalk = (level: 0 | 1): void => {
+    if (!conductorRef) return;
+    if (level === 0) {
+      if (pttLive) media.endLive(pttLive);
+      pttLive = null;
+      return;
+    }
+    if (pttLive) return;
+    const ptt = config.audio.capture.ptt;
+    pttLive = startLive(conductorRef, media, { cls: ptt.class, zones: ptt.zones, durationMs: config.audio.capture.maxMinutes * 60_000, label: 'Nói trực tiếp (nút bấm)', origin: 'button' }, now()).id;
   };
 
   // Relays first and all off: whatever state a crash left them in ends here.
@@ -272,6 +287,20 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   return agent;
 }
 
+/**
+ * The station's microphone on air: a request like any bulletin (relays,
+ * chime, arbiter) whose one item is the live capture.
+ */
+function startLive(conductor: Conductor, media: StationMedia, o: { cls: BulletinClass; zones: string[]; durationMs: number; label: string; origin: string }, nowMs: number): { id: string; class: BulletinClass; priority: number; durationMs: number; content: string } {
+  const id = `live-${randomUUID()}`;
+  const label = cleanField(o.label, 200) || 'Phát trực tiếp từ đài';
+  const content = media.startLive(id, label, o.durationMs, nowMs);
+  const priority = CLASS_PRIORITY[o.cls];
+  const request = RequestSchema.parse({ id, mode: 'now', priority, label, items: [{ content, repeat: 1, gapMs: 0 }], zones: o.zones, origin: o.origin });
+  conductor.submit(request);
+  return { id, class: o.cls, priority, durationMs: o.durationMs, content };
+}
+
 /** How many log rows a request asks for: 30 by default, at most 1000. */
 function rowLimit(p: Record<string, unknown>): number {
   return typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30;
@@ -323,6 +352,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
         problems: agent.problems(),
         unplayable: unplayableContent(store.db),
         deadAir: media.deadAir.status(),
+        live: media.liveStatus(now()),
       };
     },
     'schedule.list': (p) => {
@@ -370,7 +400,25 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
       conductor.submit(parsed.data);
       return { id: parsed.data.id, priority, class: classOf(priority), content: sha, mode: parsed.data.mode };
     },
-    stop: async () => ({ stopped: await conductor.stopCurrent() }),
+    stop: async () => {
+      const stopped = await conductor.stopCurrent();
+      // A live stopped by the operator is over, not waiting to come back.
+      if (stopped?.startsWith('request:live-')) media.endLive(stopped.slice('request:'.length));
+      return { stopped };
+    },
+    'live.start': (p) => {
+      const cls = (typeof p.class === 'string' ? p.class : 'normal') as BulletinClass;
+      if (!(cls in CLASS_PRIORITY)) throw new OperatorError('bad-class', `class must be normal, priority or emergency, not "${cleanField(cls, 40)}"`);
+      const zones = Array.isArray(p.zones) ? p.zones.map(String) : [];
+      const unknown = zones.filter((z) => !config.relays.zones.some((zone) => zone.name === z));
+      if (unknown.length > 0) throw new OperatorError('unknown-zone', `no zone named ${unknown.join(', ')}; zones: ${config.relays.zones.map((z) => z.name).join(', ')}`);
+      const maxMs = config.audio.capture.maxMinutes * 60_000;
+      const durationMs = typeof p.durationMs === 'number' && p.durationMs > 0 ? Math.min(p.durationMs, maxMs) : maxMs;
+      if (media.liveStatus(now())) throw new OperatorError('live-busy', 'a live broadcast from the station is already on: end it first (loa live --stop)');
+      return startLive(conductor, media, { cls, zones, durationMs, label: typeof p.label === 'string' ? p.label : '', origin: 'cli' }, now());
+    },
+    'live.stop': (p) => ({ stopped: media.endLive(typeof p.id === 'string' ? p.id : undefined) }),
+    'live.status': () => ({ live: media.liveStatus(now()), playing: conductor.nowPlaying() }),
     'relay.list': relayList,
     'relay.set': async (p) => {
       const name = String(p.name);

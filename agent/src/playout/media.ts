@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { wallClockMs } from '../audio/clock.js';
 import type { Config } from '../config/schema.js';
 import type { StationStore } from '../store/station-store.js';
 import { ContentCache, type ContentRecord } from '../cache/content-cache.js';
@@ -12,7 +13,9 @@ import { playItem, type PlayOutcome } from '../audio/player.js';
 import { volumeGainDb } from '../audio/loudness.js';
 import { makeChime, makeSiren, makeTestTone } from '../audio/tones.js';
 import { DeadAirMonitor } from '../audio/dead-air-monitor.js';
-import type { AudioPort, ContentPort } from './ports.js';
+import { startCapture, type CaptureDecoder } from '../audio/live/capture.js';
+import { createHash } from 'node:crypto';
+import type { AudioPort, ContentPort, ItemOutcome, PreparedItem } from './ports.js';
 
 /**
  * The station's audio side in one owner: the content cache, the sink (the
@@ -101,9 +104,100 @@ export class StationMedia {
 
   volumeGainDb = (percent: number): number => volumeGainDb(percent);
 
+  /** Live captures (`loa live`, push-to-talk) by the content id their request names until the recording has its own. */
+  private readonly captures = new Map<string, LiveCapture>();
+
+  /**
+   * A live capture to put on air through a request: returns the content id
+   * its item names. It airs until `endLive`, its deadline or `loa stop`.
+   */
+  startLive(id: string, label: string, durationMs: number, nowMs: number): string {
+    const content = createHash('sha256').update(`live-capture:${id}`).digest('hex');
+    this.captures.set(content, { id, content, label, deadlineMs: nowMs + durationMs, startedMs: nowMs, decoder: null, ended: false, recorded: [] });
+    return content;
+  }
+
+  /** Ends one live capture (or all): what is buffered plays out, the item ends as played. */
+  endLive(id?: string): string[] {
+    const ended: string[] = [];
+    for (const c of this.captures.values()) {
+      if (c.ended || (id && c.id !== id)) continue;
+      c.ended = true;
+      c.decoder?.end();
+      ended.push(c.id);
+    }
+    return ended;
+  }
+
+  /** The live capture in progress, with its level, for `loa status` and the CLI's meter. */
+  liveStatus(nowMs: number): LiveStatus | null {
+    for (const c of this.captures.values()) {
+      if (c.ended && !c.decoder) continue;
+      if (c.deadlineMs <= nowMs && !c.decoder) continue;
+      return { id: c.id, label: c.label, onAir: c.decoder !== null, levelDb: c.decoder?.levelDb() ?? null, airedMs: Math.round(c.recorded.reduce((n, r) => n + r, 0) + (c.decoder?.airedMs() ?? 0)), startedMs: c.startedMs, deadlineMs: c.deadlineMs, ending: c.ended };
+    }
+    return null;
+  }
+
+  /** A finished capture's outcome: its recording imported into the cache and named by the row. */
+  private async playCapture(c: LiveCapture, decoder: CaptureDecoder, startAtMs: number | null, signal: AbortSignal, onStarted?: () => void): Promise<ItemOutcome> {
+    c.decoder = decoder;
+    let outcome: ItemOutcome;
+    try {
+      outcome = await this.playMeasured(decoder, startAtMs, signal, onStarted);
+    } finally {
+      c.recorded.push(decoder.airedMs());
+      c.decoder = null;
+    }
+    // Over unless it was preempted (it comes back on air after what cut it) while there is time left.
+    if (outcome.result !== 'interrupted' || c.ended || wallClockMs() >= c.deadlineMs) {
+      c.ended = true;
+      this.captures.delete(c.content);
+    }
+    const rec = await decoder.recording();
+    if (!rec) return { ...outcome, ...(outcome.reason ? {} : { reason: 'live capture: not recorded (see the agent log)' }) };
+    try {
+      const record = await this.importFile(rec.path, `${c.label || 'live'} ${new Date(outcome.startedAtMs ?? wallClockMs()).toISOString()}`, undefined, 'audio');
+      return { ...outcome, content: record.sha256 };
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, live: c.id }, 'live capture: the recording could not be kept');
+      return { ...outcome, reason: outcome.reason ?? `live capture not recorded: ${(err as Error).message}` };
+    } finally {
+      rmSync(rec.path, { force: true });
+    }
+  }
+
+  private async prepareCapture(c: LiveCapture, gainDb: number): Promise<PreparedItem> {
+    const cap = this.config.audio.capture;
+    const dir = join(this.config.paths.state, 'recordings');
+    mkdirSync(dir, { recursive: true });
+    const decoder = startCapture(
+      {
+        device: cap.device,
+        arecordPath: cap.arecordPath,
+        ffmpegPath: this.config.audio.ffmpegPath,
+        maxMs: Math.max(0, c.deadlineMs - wallClockMs()),
+        ceilingDb: cap.ceilingDb,
+        gainDb,
+        recordPath: join(dir, `${c.id}-${c.recorded.length}.ogg`),
+      },
+      this.log,
+    );
+    await decoder.ready;
+    return {
+      play: (startAtMs, signal, onStarted) => this.playCapture(c, decoder, startAtMs, signal, onStarted),
+      discard: () => decoder.kill(),
+    };
+  }
+
   contentPort(): ContentPort {
     return {
-      resolve: (sha) => this.cache.verifyBeforePlay(sha),
+      resolve: async (sha) => {
+        const c = this.captures.get(sha);
+        if (!c) return this.cache.verifyBeforePlay(sha);
+        if (c.ended || c.deadlineMs <= wallClockMs()) return { problem: 'the live capture has ended' };
+        return { path: `${CAPTURE_PATH}${sha}`, gainDb: 0, durationMs: c.deadlineMs - wallClockMs(), name: c.label };
+      },
       touch: (sha) => this.cache.touch(sha),
     };
   }
@@ -113,6 +207,8 @@ export class StationMedia {
     return {
       prepare: async ({ path, offsetMs, gainDb }) => {
         await this.reopenSinkIfFailed();
+        const capture = path.startsWith(CAPTURE_PATH) ? this.captures.get(path.slice(CAPTURE_PATH.length)) : undefined;
+        if (capture) return this.prepareCapture(capture, gainDb);
         const fades = { fadeInMs: offsetMs > 0 ? audio.fadeMs : 0, fadeOutMs: audio.fadeMs };
         const pcm = this.preloaded.get(path);
         const decoder = pcm
@@ -219,6 +315,33 @@ export class StationMedia {
     this.deadAir.close();
     await this.sink.close();
   }
+}
+
+/** Where a live capture's "file" points: no file, the capture device. */
+const CAPTURE_PATH = 'live-capture:';
+
+interface LiveCapture {
+  id: string;
+  content: string;
+  label: string;
+  startedMs: number;
+  deadlineMs: number;
+  /** On air now (null: waiting for its session, or preempted). */
+  decoder: CaptureDecoder | null;
+  ended: boolean;
+  /** Aired ms of each finished stretch (a preemption splits it). */
+  recorded: number[];
+}
+
+export interface LiveStatus {
+  id: string;
+  label: string;
+  onAir: boolean;
+  levelDb: number | null;
+  airedMs: number;
+  startedMs: number;
+  deadlineMs: number;
+  ending: boolean;
 }
 
 /** The whole of a short generated sound as PCM, decoded once at start. */

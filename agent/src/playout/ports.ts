@@ -60,6 +60,8 @@ export interface ItemOutcome {
   endedAtMs: number;
   playedMs: number;
   reason?: string;
+  /** What was heard when it is not the item's content: a live capture's recording in the cache. */
+  content?: string;
 }
 
 /** A decoder warmed up ahead of its instant. */

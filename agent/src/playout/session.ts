@@ -187,6 +187,7 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     // Used-time for the cache's eviction order: a commit, so not on the way to an item's first sample.
     if (outcome.startedAtMs !== null) ports.content.touch(item.content);
     const ended = row(item, {
+      ...(outcome.content ? { content: outcome.content } : {}),
       result: outcome.result,
       relays,
       ...(outcome.startedAtMs !== null ? { startedMs: Math.round(outcome.startedAtMs) } : {}),
