@@ -7,34 +7,14 @@
  * recording in the cache holds what aired. An emergency from the province
  * preempts a priority live, which comes back after it.
  */
-import t, { type Test } from 'tap';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import t from 'tap';
 import { join } from 'node:path';
-import { PacedSink } from '../src/audio/sink.js';
-import { silentLogger } from '../src/lib/logger.js';
 import { makeTestTone } from '../src/audio/tones.js';
-import { startStation, type Station } from './station-fixture.js';
-import { ToneTracker, isTone, toneSpans, type ToneSpan } from './audio-fixture.js';
+import { isTone, type ToneSpan } from './audio-fixture.js';
 import { loa } from './daemon-fixture.js';
 import { until } from './sync-fixture.js';
-import { startMic, type Mic } from './mic-fixture.js';
+import { liveStation, recordingSpans } from './mic-fixture.js';
 import { startProvince } from './province-fixture.js';
-
-async function station(t: Test, over: Record<string, unknown> = {}): Promise<{ s: Station; mic: Mic; heard: ToneTracker; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'loa-live-'));
-  const mic = startMic(dir);
-  t.teardown(() => mic.close());
-  process.env.ALSA_CONFIG_PATH = mic.alsaConfigPath;
-  const sink = new PacedSink({ path: join(dir, 'out.raw') }, silentLogger());
-  const heard = new ToneTracker({ threshold: 200, silenceMs: 30 });
-  sink.onPlayed((period, atMs) => heard.feed(period, atMs));
-  const s = await startStation({ audio: { sink: { kind: 'file', path: join(dir, 'out.raw') }, chime: { enabled: false }, capture: { device: mic.device } }, ...over }, dir, { sink });
-  t.teardown(() => s.stop());
-  process.env.LOA_SOCKET = s.config.paths.socket;
-  return { s, mic, heard, dir };
-}
 
 const cli = async (...args: string[]): Promise<Record<string, unknown>> => {
   const r = await loa('--config', '/nonexistent', '--json', ...args);
@@ -42,17 +22,12 @@ const cli = async (...args: string[]): Promise<Record<string, unknown>> => {
   return JSON.parse(r.out) as Record<string, unknown>;
 };
 
-/** The recording a row names, decoded as the sink would play it. */
-function recordingSpans(s: Station, sha: string): ToneSpan[] {
-  const raw = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', s.agent.media.cache.pathFor(sha), '-ac', '2', '-ar', '48000', '-f', 's16le', 'pipe:1'], { maxBuffer: 64 << 20 });
-  return toneSpans(raw, { threshold: 200, silenceMs: 30 });
-}
-
 t.test('loa live: the microphone on air through the arbiter, the relays on, recorded into the cache', async (t) => {
-  const { s, mic, heard } = await station(t);
+  const { s, mic, heard } = await liveStation(t);
   const started = await cli('live', '--class', 'normal', '--zones', 'north', '--label', 'Thông báo họp');
   t.equal(started.class, 'normal');
   await until(() => (s.agent.media.liveStatus(Date.now())?.onAir && mic.open) || undefined, 20_000, 'the microphone on air');
+  await new Promise((r) => setTimeout(r, 300));
   const spokeAt = await mic.tone(700, 3000);
   await new Promise((r) => setTimeout(r, 1500));
   const status = await cli('status');
@@ -93,7 +68,7 @@ t.test('loa live: the microphone on air through the arbiter, the relays on, reco
 
 t.test('an emergency from the province preempts a priority live; the live comes back after it', async (t) => {
   const { broker, content, keys, province } = await startProvince(t);
-  const { s, mic, heard, dir } = await station(t, {
+  const { s, mic, heard, dir } = await liveStation(t, {
     sync: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, reconnect: { initialMs: 200, maxMs: 2000, connectTimeoutMs: 5000 } },
   });
   await until(() => s.agent.sync?.status().connected, 20_000, 'the station to connect');
@@ -112,6 +87,7 @@ t.test('an emergency from the province preempts a priority live; the live comes 
   t.same(rows.map((r) => [r.requestId === started.id ? 'live' : 'alert', r.result]), [['live', 'interrupted'], ['alert', 'played']]);
   // Back on the microphone after the emergency.
   await until(() => (s.agent.media.liveStatus(Date.now())?.onAir && mic.open) || undefined, 20_000, 'the microphone on air again');
+  await new Promise((r) => setTimeout(r, 300));
   await mic.tone(900, 1500);
   await new Promise((r) => setTimeout(r, 1800));
   await cli('live', '--stop');
@@ -120,7 +96,8 @@ t.test('an emergency from the province preempts a priority live; the live comes 
   t.equal(all[2]!.result, 'played');
 
   const spans = heard.finish().filter((x) => x.durationMs > 300);
-  const order = spans.map((x) => (isTone(x, 700) ? 700 : isTone(x, 1500) ? 1500 : isTone(x, 900) ? 900 : Math.round(x.freqHz)));
+  // A dropout on a starved machine splits a live tone in two: runs of one tone count once.
+  const order = spans.map((x) => (isTone(x, 700) ? 700 : isTone(x, 1500) ? 1500 : isTone(x, 900) ? 900 : Math.round(x.freqHz))).filter((f, i, all) => f !== all[i - 1]);
   t.same(order, [700, 1500, 900], `the live, cut by the emergency, then the live again: ${JSON.stringify(spans.map((x) => [Math.round(x.freqHz), Math.round(x.durationMs)]))}`);
   const [live1, emergency] = spans as [ToneSpan, ToneSpan];
   t.ok(live1.durationMs < 1900, `the live was cut short (${Math.round(live1.durationMs)} ms of 2000)`);

@@ -134,7 +134,7 @@ export class StationMedia {
     for (const c of this.captures.values()) {
       if (c.ended && !c.decoder) continue;
       if (c.deadlineMs <= nowMs && !c.decoder) continue;
-      return { id: c.id, label: c.label, onAir: c.decoder !== null, levelDb: c.decoder?.levelDb() ?? null, airedMs: Math.round(c.recorded.reduce((n, r) => n + r, 0) + (c.decoder?.airedMs() ?? 0)), startedMs: c.startedMs, deadlineMs: c.deadlineMs, ending: c.ended };
+      return { id: c.id, label: c.label, onAir: (c.decoder?.airedMs() ?? 0) > 0, levelDb: c.decoder?.levelDb() ?? null, airedMs: Math.round(c.recorded.reduce((n, r) => n + r, 0) + (c.decoder?.airedMs() ?? 0)), startedMs: c.startedMs, deadlineMs: c.deadlineMs, ending: c.ended };
     }
     return null;
   }
