@@ -44,6 +44,8 @@ export interface CaptureDecoder extends Decoder {
  */
 export function startCapture(opts: CaptureOptions, log: Logger): CaptureDecoder {
   const maxBuffer = msToBytes(opts.maxBufferMs ?? 120);
+  /** Kept when it goes on air: enough to ride out the capture's 10 ms periods arriving unevenly. */
+  const startBuffer = msToBytes(20);
   const maxBytes = msToBytes(opts.maxMs);
   const gain = opts.gainDb === -Infinity ? 0 : 10 ** (opts.gainDb / 20);
   const limiter: LimiterState = newLimiter();
@@ -140,6 +142,8 @@ export function startCapture(opts: CaptureOptions, log: Logger): CaptureDecoder 
         if (closed && !ended) ended = true;
         return null;
       }
+      // On air from now: what was captured while the relays warmed up (or the chime played) is stale.
+      if (aired === 0) while (buffered > startBuffer && chunks.length > 1) buffered -= chunks.shift()!.length;
       const want = Math.max(BYTES_PER_FRAME, max - (max % BYTES_PER_FRAME));
       const parts: Buffer[] = [];
       let got = 0;
