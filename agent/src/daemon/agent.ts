@@ -123,7 +123,11 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
       pttLive = null;
       return;
     }
-    if (pttLive) return;
+    const live = media.liveStatus(now());
+    if (live) {
+      if (live.id !== pttLive) log.warn({ live: live.id }, 'push-to-talk pressed while a live is on: it goes on');
+      return;
+    }
     const ptt = config.audio.capture.ptt;
     pttLive = startLive(conductorRef, media, { cls: ptt.class, zones: ptt.zones, durationMs: config.audio.capture.maxMinutes * 60_000, label: 'Nói trực tiếp (nút bấm)', origin: 'button' }, now()).id;
   };
@@ -187,6 +191,10 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   clock.on('jump', () => conductor.kick('clock jumped'));
   conductor.start();
   conductorRef = conductor;
+  // A live whose session is over for good (played, stopped, failed) is ended; a preempted one waits to come back.
+  conductor.on('session', (e: { key: string; state: string }) => {
+    if (e.key.startsWith('request:live-') && e.state !== 'started' && e.state !== 'interrupted') media.endLive(e.key.slice('request:'.length));
+  });
 
   const problems = (): string[] => [
     ...startupProblems,
@@ -400,12 +408,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
       conductor.submit(parsed.data);
       return { id: parsed.data.id, priority, class: classOf(priority), content: sha, mode: parsed.data.mode };
     },
-    stop: async () => {
-      const stopped = await conductor.stopCurrent();
-      // A live stopped by the operator is over, not waiting to come back.
-      if (stopped?.startsWith('request:live-')) media.endLive(stopped.slice('request:'.length));
-      return { stopped };
-    },
+    stop: async () => ({ stopped: await conductor.stopCurrent() }),
     'live.start': (p) => {
       const cls = (typeof p.class === 'string' ? p.class : 'normal') as BulletinClass;
       if (!(cls in CLASS_PRIORITY)) throw new OperatorError('bad-class', `class must be normal, priority or emergency, not "${cleanField(cls, 40)}"`);

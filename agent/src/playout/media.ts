@@ -121,10 +121,12 @@ export class StationMedia {
   endLive(id?: string): string[] {
     const ended: string[] = [];
     for (const c of this.captures.values()) {
-      if (c.ended || (id && c.id !== id)) continue;
+      if (id && c.id !== id) continue;
+      if (!c.ended) ended.push(c.id);
       c.ended = true;
-      c.decoder?.end();
-      ended.push(c.id);
+      // On air: it plays out what it holds and its play removes it; waiting: it is gone now.
+      if (c.decoder) c.decoder.end();
+      else this.captures.delete(c.content);
     }
     return ended;
   }
