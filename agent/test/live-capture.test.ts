@@ -108,3 +108,17 @@ t.test('an emergency from the province preempts a priority live; the live comes 
   const second = recordingSpans(s, all[2]!.content!).filter((x) => x.durationMs > 300);
   t.ok(second.length === 1 && isTone(second[0]!, 900), 'the second stretch\'s recording');
 });
+
+t.test('a capture device that cannot open fails the item with its reason; the station goes on and the next live may start', async (t) => {
+  const { s } = await liveStation(t, {}, { capture: { device: 'no-such-mic' } });
+  const started = await cli('live', '--zones', 'north');
+  const [row] = await s.rows(1, 20_000);
+  t.equal(row!.result, 'failed');
+  t.equal(row!.requestId, started.id);
+  t.match(row!.reason, /capture device "no-such-mic"/, `the reason names the device: ${row!.reason}`);
+  await until(() => s.agent.media.liveStatus(Date.now()) === null || undefined, 10_000, 'the failed live to be over');
+  const again = await cli('live', '--zones', 'north');
+  t.not(again.id, started.id, 'a new live is accepted');
+  t.equal((await loa('--config', '/nonexistent', 'status')).code, 0, 'the agent answers');
+  await s.rows(2, 20_000);
+});
