@@ -19,8 +19,8 @@ import { PacedSink } from '../src/audio/sink.js';
 import { pcmLevelDb } from '../src/audio/dead-air.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startStation } from './station-fixture.js';
-import { loa, tonesAt } from './daemon-fixture.js';
-import { until } from './sync-fixture.js';
+import { killHard, loa, loaJson, simStationConfig, startDaemon, tonesAt, until } from './daemon-fixture.js';
+import { until as untilTrue } from './sync-fixture.js';
 
 const HOLD_MS = 3000;
 
@@ -59,7 +59,7 @@ t.test('15 s of silence inside a programme is dead air; the gap after it is not'
     { sink },
   );
   t.teardown(() => s.stop());
-  await until(() => s.agent.sync?.status().connected, 20_000, 'the station to connect to Mosquitto');
+  await untilTrue(() => s.agent.sync?.status().connected, 20_000, 'the station to connect to Mosquitto');
 
   // 2 s of 600 Hz, 15 s of digital silence, 2 s of 600 Hz: one file, made by ffmpeg.
   const holed = join(dir, 'holed.wav');
@@ -87,7 +87,7 @@ t.test('15 s of silence inside a programme is dead air; the gap after it is not'
   s.once({ id: 'holed', name: 'Bản tin có lỗ', zones: ['north'], items: [{ content: holedSha, repeat: 1, gapMs: 5000 }, { content: after, repeat: 1, gapMs: 0 }] }, 1000);
   const rows = await s.rows(2, 60_000);
   let human = '';
-  await until(() => {
+  await untilTrue(() => {
     const last = seen.at(-1);
     return last && !last.alarm && seen.some((x) => x.alarm);
   }, 10_000, 'loa status to show the alarm cleared');
@@ -130,4 +130,37 @@ t.test('15 s of silence inside a programme is dead air; the gap after it is not'
   }, 20_000, 'dead-air events at the province');
   t.same(events.map((e) => (e.body as { data: { state: string } }).data.state), ['raised', 'cleared']);
   t.equal((events[0]!.body as { level: string }).level, 'error');
+});
+
+t.test('the real daemon: loa status shows dead air while a file is silent on air, then clears', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'loa-dead-air-daemon-'));
+  const configPath = join(dir, 'config.json');
+  delete process.env.LOA_SOCKET; // the CLI finds this daemon by its config
+  writeFileSync(configPath, JSON.stringify(simStationConfig({ id: 'dead-air-daemon', dir, sink: join(dir, 'out.raw') }, { audio: { sink: { kind: 'file', path: join(dir, 'out.raw') }, chime: { enabled: false }, deadAir: { holdMs: HOLD_MS } } })));
+  const daemon = await startDaemon(configPath);
+  t.teardown(() => killHard(daemon));
+  // 1 s of tone, 6 s of digital silence, 1 s of tone.
+  const holed = join(dir, 'holed.wav');
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-filter_complex',
+    'sine=f=600:d=1:sample_rate=48000[a];anullsrc=r=48000:cl=mono,atrim=duration=6[b];sine=f=600:d=1:sample_rate=48000[c];[a][b][c]concat=n=3:v=0:a=1,pan=stereo|c0=c0|c1=c0',
+    '-c:a', 'pcm_s16le', holed]);
+  const { sha256 } = await loaJson<{ sha256: string }>(configPath, 'cache', 'import', holed);
+  await loaJson(configPath, 'play', sha256, '--zones', 'north');
+  const states: Array<{ atMs: number; alarm: boolean; human: string }> = [];
+  const startedAt = Date.now();
+  await until('dead air raised then cleared in loa status', async () => {
+    const s = await loaJson<{ deadAir: { alarm: boolean } }>(configPath, 'status');
+    const human = s.deadAir.alarm ? (await loa('--config', configPath, '--lang', 'en', 'status')).out : '';
+    states.push({ atMs: Date.now() - startedAt, alarm: s.deadAir.alarm, human });
+    return states.some((x) => x.alarm) && !s.deadAir.alarm ? true : undefined;
+  }, 30_000);
+  const raised = states.find((x) => x.alarm)!;
+  t.ok(raised.atMs > 1000 + HOLD_MS - 500, `not before the silence had lasted its set time (${raised.atMs} ms after the request)`);
+  t.match(raised.human, /Output: DEAD AIR: silent for \d+ s while on air/);
+  t.match(raised.human, /! dead air: the output is silent/);
+  const rows = await until('the play-log row', async () => {
+    const r = await loaJson<{ rows: Array<{ result: string }> }>(configPath, 'log');
+    return r.rows.length > 0 ? r.rows : undefined;
+  }, 20_000);
+  t.same(rows.map((r) => r.result), ['played'], 'and the item played on: an alarm, not a stop');
 });
