@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { strict } from '../lib/strict.js';
-import type { Programme } from './types.js';
+import { cleanString } from '../lib/text.js';
+import type { LiveItem, Programme } from './types.js';
 
 /**
  * Validation of schedule documents, shared by `loa schedule import`, the
@@ -13,11 +14,58 @@ const localTime = z
   .regex(/^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$/, 'use a local time HH:MM or HH:MM:SS (24-hour)');
 export const ContentIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'use the content SHA-256 as 64 lowercase hex digits');
 
-export const ProgrammeItemSchema = strict.object({
+export const ContentItemSchema = strict.object({
   content: ContentIdSchema,
   repeat: z.number().int().min(1).max(20).default(1),
   gapMs: z.number().int().min(0).max(600_000).default(0),
 });
+
+/**
+ * A stream URL names where audio comes from and nothing else: only these
+ * schemes (no file:, no concat:, no ffmpeg protocol chains), no whitespace
+ * or control characters, bounded. The engine decodes audio only from it.
+ */
+const MAX_URL_CHARS = 1024;
+const httpUrl = z.string().max(MAX_URL_CHARS).regex(/^https?:\/\/[^\s\\|]+$/, 'use an http:// or https:// URL without spaces');
+const rtpUrl = z.string().max(MAX_URL_CHARS).regex(/^(rtp|udp):\/\/[^\s\\|]+$/, 'use an rtp:// or udp:// URL (host:port, unicast or multicast) without spaces');
+const sourceId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/, 'use letters, digits, ".", "_" or "-" (at most 40)');
+
+export const LiveSourceSchema = z.discriminatedUnion('kind', [
+  strict.object({ id: sourceId, kind: z.literal('http'), url: httpUrl }),
+  strict.object({ id: sourceId, kind: z.literal('hls'), url: httpUrl }),
+  strict.object({ id: sourceId, kind: z.literal('rtp'), url: rtpUrl }),
+  /** A cached fallback file or playlist, played in turn. */
+  strict.object({ id: sourceId, kind: z.literal('file'), contents: z.array(ContentIdSchema).min(1).max(50) }),
+  /** The bridge's FM tuner, 64-108 MHz. */
+  strict.object({ id: sourceId, kind: z.literal('fm'), fmKHz: z.number().int().min(64_000).max(108_000) }),
+]);
+
+/** The longest live item: a relay is a slot of the day, not a permanent state. */
+export const MAX_LIVE_MS = 12 * 3_600_000;
+
+export const LiveItemSchema = strict.object({
+  live: strict
+    .object({
+      sources: z.array(LiveSourceSchema).min(1).max(8),
+      durationMs: z.number().int().min(1000).max(MAX_LIVE_MS).optional(),
+      untilTime: localTime.optional(),
+      label: cleanString(100).default(''),
+      display: cleanString(300).optional(),
+    })
+    .superRefine((l, ctx) => {
+      if ((l.durationMs === undefined) === (l.untilTime === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['durationMs'], message: 'give either durationMs or untilTime (when the relay ends), not both' });
+      }
+      const ids = new Set<string>();
+      l.sources.forEach((src, i) => {
+        if (ids.has(src.id)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'id'], message: `source id "${src.id}" appears twice` });
+        ids.add(src.id);
+      });
+    }),
+}) satisfies z.ZodType<LiveItem, unknown>;
+
+/** A cached file, or a live relay; the two never mix (the key says which). */
+export const ProgrammeItemSchema = z.union([ContentItemSchema, LiveItemSchema]);
 
 export const RecurrenceSchema = z.discriminatedUnion('kind', [
   strict.object({ kind: z.literal('once'), date: localDate, time: localTime }),

@@ -8,7 +8,7 @@ import { expandOccurrences } from '../schedule/planner.js';
 import { expand, planSession, usableZones, type PlanSubject, type PlanWarning } from '../schedule/session-plan.js';
 import type { StationStore, PlayLogRow } from '../store/station-store.js';
 import { sleep } from '../lib/backoff.js';
-import { runSession, rowIdentity, type SessionPlan, type SessionPorts, type SessionOutcome } from './session.js';
+import { isPlannedLive, liveProof, runSession, rowIdentity, type PlannedItem, type SessionPlan, type SessionPorts, type SessionOutcome } from './session.js';
 
 /** What the province's target may change while the station runs. */
 export interface StationSettings {
@@ -140,7 +140,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
         this.o.store.markOccurrence(o, finished ? 'done' : 'interrupted', resume, o.updatedMs);
         if (item) {
           this.o.store.logPlays([{
-            source: 'schedule', programmeId: o.programmeId, occurrenceId: o.id, content: item.content, priority: p!.priority,
+            source: 'schedule', programmeId: o.programmeId, occurrenceId: o.id, ...itemProof(item), priority: p!.priority,
             scheduledMs: o.startMs, zones: this.knownZones(p!.zones), volume: p!.volume, result: 'interrupted',
             reason: late ? `${reason}; not resumed: the grace window had passed` : reason, clock: this.o.clock.label(),
           }], now);
@@ -161,7 +161,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       this.o.store.db.transaction(() => {
         if (item) {
           this.o.store.logPlays([{
-            source: 'request', requestId: request.id, content: item.content, priority: request.priority,
+            source: 'request', requestId: request.id, ...itemProof(item), priority: request.priority,
             zones: plan.zones, volume: plan.volume, result: 'interrupted',
             reason: expired ? `${reason}; not resumed: the request had expired` : reason, clock: this.o.clock.label(),
           }], now);
@@ -397,7 +397,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   }
 
   private planSessionFor(key: string, subject: PlanSubject, nowMs: number): ReturnType<typeof planSession> {
-    return planSession({ key, subject, settings: this.o.settings, chime: this.o.chime, interruption: this.o.interruption, volumeGainDb: this.o.volumeGainDb, nowMs });
+    return planSession({ key, subject, settings: this.o.settings, chime: this.o.chime, interruption: this.o.interruption, volumeGainDb: this.o.volumeGainDb, nowMs, timezone: this.o.timezone });
   }
 
   private warnPlan(warnings: readonly PlanWarning[], context: { session?: string } = {}): void {
@@ -518,7 +518,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     const from = outcome.resume?.item ?? Number.MAX_SAFE_INTEGER;
     const rows: PlayLogRow[] = plan.items
       .filter((it) => it.origin.kind === 'item' && it.origin.index > from)
-      .map((it) => this.skippedRow(plan, it.content, reason));
+      .map((it) => this.skippedRow(plan, it, reason));
     this.o.store.logPlays(rows, this.now());
   }
 
@@ -536,7 +536,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
           source: 'schedule' as const,
           programmeId: o.programmeId,
           occurrenceId: o.id,
-          content: it.content,
+          ...itemProof(it),
           priority: o.priority,
           scheduledMs: o.startMs,
           zones,
@@ -551,10 +551,10 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     this.o.log.warn({ occurrence: o.id, reason }, 'programme missed');
   }
 
-  private skippedRow(plan: SessionPlan, content: string, reason: string): PlayLogRow {
+  private skippedRow(plan: SessionPlan, item: PlannedItem, reason: string): PlayLogRow {
     return {
       ...rowIdentity(plan),
-      content,
+      ...itemProof(item),
       priority: plan.priority,
       zones: plan.zones,
       volume: plan.volume,
@@ -563,6 +563,11 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       clock: this.o.clock.label(),
     };
   }
+}
+
+/** What a row says it is: the file, or the live relay (never played: no segments). */
+function itemProof(item: PlannedItem): Pick<PlayLogRow, 'content' | 'live'> {
+  return isPlannedLive(item) ? { live: liveProof(item) } : { content: item.content };
 }
 
 export interface RelayTestOutcome {

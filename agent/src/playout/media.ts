@@ -12,6 +12,10 @@ import { playItem } from '../audio/player.js';
 import { volumeGainDb } from '../audio/loudness.js';
 import { makeChime, makeSiren, makeTestTone } from '../audio/tones.js';
 import type { AudioPort, ContentPort } from './ports.js';
+import { liveEndMs } from './session.js';
+import { wallClockMs } from '../audio/clock.js';
+import { startLiveChain } from '../audio/live/chain.js';
+import type { FmTuner, LiveChain } from '../audio/live/types.js';
 
 /**
  * The station's audio side in one owner: the content cache, the sink (the
@@ -117,9 +121,38 @@ export class StationMedia {
           discard: () => decoder.kill(),
         };
       },
+      prepareLive: async ({ live, gainDb }) => {
+        await this.reopenSinkIfFailed();
+        // The chain connects when the item plays, not one item ahead: a stream
+        // buffered during the item before it would be heard that much late.
+        let chain: LiveChain | null = null;
+        return {
+          play: async (startAtMs, signal, onStarted) => {
+            const untilMs = liveEndMs(live, startAtMs ?? wallClockMs());
+            chain = startLiveChain(
+              { sources: live.sources, untilMs, gainDb, signal },
+              {
+                resolveFile: async (sha) => {
+                  const r = await this.cache.verifyBeforePlay(sha);
+                  return 'problem' in r ? null : r.path;
+                },
+                ...(this.fmTuner ? { fm: this.fmTuner } : {}),
+                ffmpegPath: audio.ffmpegPath,
+              },
+              this.log,
+            );
+            const outcome = await playItem({ decoder: chain, sink: this.sink, ...(startAtMs !== null ? { startAtMs } : {}), signal, stallTimeoutMs: audio.stallTimeoutMs, log: this.log, ...(onStarted ? { onStarted } : {}) });
+            return { ...outcome, live: { segments: [...chain.segments()], untilMs } };
+          },
+          discard: () => chain?.kill(),
+        };
+      },
       drain: () => this.sink.drain(),
     };
   }
+
+  /** The bridge's FM receiver, when the station has one (set by the agent once the bridge answers). */
+  fmTuner: FmTuner | null = null;
 
   /**
    * A sound card that went away (USB unplugged, aplay killed) is opened
