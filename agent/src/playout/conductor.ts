@@ -29,6 +29,8 @@ export interface NowPlaying {
   origin: string;
   startedMs: number;
   display?: { text: string; instructions: string };
+  /** A live item on air now: what it relays and what the board says of it. */
+  live?: { label: string; display?: string };
 }
 
 export interface ConductorOptions {
@@ -58,6 +60,8 @@ export interface ConductorEvents {
   session: [SessionEvent];
   /** A play-log row, once it is stored. */
   played: [PlayLogRow];
+  /** A live item of the session on air began or ended (nowPlaying().live says which). */
+  live: [{ key: string }];
 }
 
 interface Current {
@@ -73,6 +77,7 @@ interface Current {
   /** Delays the rest of its records until `until` settles (a preemption's first sample). */
   holdRecords(until: Promise<void>): void;
   startedMs: number;
+  live?: { label: string; display?: string };
 }
 
 const DAY = 86_400_000;
@@ -287,7 +292,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
 
   nowPlaying(): NowPlaying | null {
     const c = this.current;
-    return c ? { key: c.key, label: c.plan.label, priority: c.priority, zones: c.plan.zones, origin: c.plan.origin, startedMs: c.startedMs, ...(c.plan.kind === 'request' && c.plan.display ? { display: c.plan.display } : {}) } : null;
+    return c ? { key: c.key, label: c.plan.label, priority: c.priority, zones: c.plan.zones, origin: c.plan.origin, startedMs: c.startedMs, ...(c.plan.kind === 'request' && c.plan.display ? { display: c.plan.display } : {}), ...(c.live ? { live: c.live } : {}) } : null;
   }
 
   /** Occurrences from `fromMs` for `days`, with what happened to each. */
@@ -454,6 +459,12 @@ export class Conductor extends EventEmitter<ConductorEvents> {
         else write();
       },
       onAir: () => onAir?.(),
+      live: (live: { label: string; display?: string } | null) => {
+        if (this.current?.key !== plan.key) return;
+        if (live) this.current.live = live;
+        else delete this.current.live;
+        this.emit('live', { key: plan.key });
+      },
       clockLabel: () => this.o.clock.label(),
       now: this.now,
       // A programme is tried again within its grace window, a request for as long from now; an emergency never waits.

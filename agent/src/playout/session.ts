@@ -112,6 +112,8 @@ export interface SessionHooks {
   logged(row: PlayLogRow, after?: { resume: ResumePoint; bulletinPlayed?: string }): void;
   /** The session's first audio is in the sink (a preemption's cut session records itself then). */
   onAir?(): void;
+  /** A live item begins (what it relays, for the board), or ends (null). */
+  live?(live: { label: string; display?: string } | null): void;
   clockLabel(): string;
   now(): number;
   /**
@@ -232,7 +234,9 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     // The next item warms up while this one plays.
     if (i + 1 < plan.items.length) pending = prepare(i + 1);
     const watch = ports.relays.watch(plan.zones);
+    if (isPlannedLive(item)) hooks.live?.({ label: item.live.label, ...(item.live.display ? { display: item.live.display } : {}) });
     const outcome: ItemOutcome = await prepared.item.play(startAt, signal, hooks.onAir);
+    if (isPlannedLive(item)) hooks.live?.(null);
     const relays = watch.stop();
     startAt = null;
     // Used-time for the cache's eviction order: a commit, so not on the way to an item's first sample.
