@@ -107,5 +107,21 @@ export type ScheduleDocument = z.infer<typeof ScheduleDocumentSchema>;
 
 /** One line per problem, naming the field: `programmes.2.recurrence.time: use a local time HH:MM ...`. */
 export function describeIssues(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(document)'}: ${i.message}`);
+  return flatIssues(error.issues, []).map((i) => `${i.path.length ? i.path.join('.') : '(document)'}: ${i.message}`);
+}
+
+/**
+ * A union of strict objects (a file item or a live item) fails as "Invalid
+ * input"; the branch the document meant is the one that knows all its keys,
+ * and its own issues say what is wrong.
+ */
+function flatIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): Array<{ path: PropertyKey[]; message: string }> {
+  return issues.flatMap((i) => {
+    const path = [...prefix, ...i.path];
+    if (i.code === 'invalid_union' && 'errors' in i) {
+      const meant = i.errors.filter((branch) => !branch.some((b) => b.code === 'unrecognized_keys' && b.path.length === 0));
+      if (meant.length === 1) return flatIssues(meant[0]!, path);
+    }
+    return [{ path, message: i.message }];
+  });
 }
