@@ -119,6 +119,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   await bank.open();
 
   const media = await StationMedia.open(config, store, log, opts.sink);
+  if (bridge) media.fmTuner = bridge.fmTuner();
   let board: BoardLink | null = null;
   media.needed = () => [
     // The target in force and one still downloading: a file fetched for it is not evicted by the next.

@@ -33,11 +33,12 @@ const sourceId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/, 'use lett
 export const LiveSourceSchema = z.discriminatedUnion('kind', [
   strict.object({ id: sourceId, kind: z.literal('http'), url: httpUrl }),
   strict.object({ id: sourceId, kind: z.literal('hls'), url: httpUrl }),
-  strict.object({ id: sourceId, kind: z.literal('rtp'), url: rtpUrl }),
+  /** `sdp`: the session description Opus and other dynamic payloads need (the URL still says where). */
+  strict.object({ id: sourceId, kind: z.literal('rtp'), url: rtpUrl, sdp: z.string().max(4096).regex(/^v=0/, 'an SDP starts with "v=0"').optional() }),
   /** A cached fallback file or playlist, played in turn. */
   strict.object({ id: sourceId, kind: z.literal('file'), contents: z.array(ContentIdSchema).min(1).max(50) }),
-  /** The bridge's FM tuner, 64-108 MHz. */
-  strict.object({ id: sourceId, kind: z.literal('fm'), fmKHz: z.number().int().min(64_000).max(108_000) }),
+  /** The bridge's FM tuner, 87.5-108 MHz (what the microcontroller tunes). */
+  strict.object({ id: sourceId, kind: z.literal('fm'), fmKHz: z.number().int().min(87_500).max(108_000) }),
 ]);
 
 /** The longest live item: a relay is a slot of the day, not a permanent state. */

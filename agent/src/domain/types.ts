@@ -34,7 +34,8 @@ export interface ContentItem {
 
 /** A live source as a programme names it: each kind with exactly its own field (a LiveSource for the engine). */
 export type LiveSourceSpec =
-  | { id: string; kind: 'http' | 'hls' | 'rtp'; url: string }
+  | { id: string; kind: 'http' | 'hls'; url: string }
+  | { id: string; kind: 'rtp'; url: string; sdp?: string }
   | { id: string; kind: 'file'; contents: ContentId[] }
   | { id: string; kind: 'fm'; fmKHz: number };
 

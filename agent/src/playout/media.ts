@@ -15,7 +15,7 @@ import type { AudioPort, ContentPort } from './ports.js';
 import { liveEndMs } from './session.js';
 import { wallClockMs } from '../audio/clock.js';
 import { startLiveChain } from '../audio/live/chain.js';
-import type { FmTuner, LiveChain } from '../audio/live/types.js';
+import type { FmTuner } from '../audio/live/types.js';
 
 /**
  * The station's audio side in one owner: the content cache, the sink (the
@@ -123,28 +123,27 @@ export class StationMedia {
       },
       prepareLive: async ({ live, gainDb }) => {
         await this.reopenSinkIfFailed();
-        // The chain connects when the item plays, not one item ahead: a stream
-        // buffered during the item before it would be heard that much late.
-        let chain: LiveChain | null = null;
+        // Connected now, while the relays warm up; its length is fixed at its first sample
+        // (a duration counts from there), or it ends at its fixed end.
+        const chain = startLiveChain(
+          { sources: live.sources, ...(live.endMs !== null ? { untilMs: live.endMs } : { durationMs: live.durationMs ?? 0 }), gainDb },
+          {
+            resolveFile: async (sha) => {
+              const r = await this.cache.verifyBeforePlay(sha);
+              return 'problem' in r ? null : r.path;
+            },
+            ...(this.fmTuner ? { fm: this.fmTuner } : {}),
+            ffmpegPath: audio.ffmpegPath,
+          },
+          this.log,
+        );
         return {
           play: async (startAtMs, signal, onStarted) => {
-            const untilMs = liveEndMs(live, startAtMs ?? wallClockMs());
-            chain = startLiveChain(
-              { sources: live.sources, untilMs, gainDb, signal },
-              {
-                resolveFile: async (sha) => {
-                  const r = await this.cache.verifyBeforePlay(sha);
-                  return 'problem' in r ? null : r.path;
-                },
-                ...(this.fmTuner ? { fm: this.fmTuner } : {}),
-                ffmpegPath: audio.ffmpegPath,
-              },
-              this.log,
-            );
             const outcome = await playItem({ decoder: chain, sink: this.sink, ...(startAtMs !== null ? { startAtMs } : {}), signal, stallTimeoutMs: audio.stallTimeoutMs, log: this.log, ...(onStarted ? { onStarted } : {}) });
+            const untilMs = liveEndMs(live, outcome.startedAtMs ?? wallClockMs());
             return { ...outcome, live: { segments: [...chain.segments()], untilMs } };
           },
-          discard: () => chain?.kill(),
+          discard: () => chain.kill(),
         };
       },
       drain: () => this.sink.drain(),

@@ -78,8 +78,8 @@ export interface AudioPort {
   /** Spawns and pre-rolls the decoder so that play() starts within milliseconds. */
   prepare(req: { path: string; offsetMs: number; gainDb: number }): Promise<PreparedItem>;
   /**
-   * A live relay: its chain (wp-stream's engine) is started when it plays,
-   * on its main source, and runs to `liveEndMs` of its start; `gainDb` is the
+   * A live relay: its chain (wp-stream's engine) connects to its main source
+   * now and runs to `liveEndMs` of its first sample; `gainDb` is the
    * session's volume (streams carry no loudness gain of their own).
    */
   prepareLive(req: { live: PlannedLive['live']; gainDb: number }): Promise<PreparedItem>;

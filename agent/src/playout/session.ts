@@ -170,6 +170,13 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     }
   };
 
+  // A file is prepared one item ahead; a stream only when its turn comes (connected during the
+  // item before it, it would hold the network for nothing).
+  const prepareAhead = (i: number): Promise<Prepared> | null => {
+    const next = plan.items[i];
+    return next && !isPlannedLive(next) ? prepare(i) : null;
+  };
+
   const row = (item: PlannedItem, fields: Partial<PlayLogRow> & Pick<PlayLogRow, 'result'>): PlayLogRow => ({
     ...rowIdentity(plan),
     ...(item.origin.kind === 'bulletin' ? { requestId: item.origin.requestId } : {}),
@@ -212,7 +219,7 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
 
   for (let i = first; i < plan.items.length; i++) {
     const item = plan.items[i]!;
-    const prepared = await pending!;
+    const prepared = await (pending ?? prepare(i));
     pending = null;
     if (signal.aborted) {
       if (prepared.ok) prepared.item.discard();
@@ -221,18 +228,18 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     if (!prepared.ok) {
       log.error({ session: plan.key, item: itemName(item), problem: prepared.problem }, 'item cannot be played: skipped');
       hooks.logged(row(item, { result: 'failed', reason: prepared.problem }), { resume: resumeAfter(plan, i) });
-      if (i + 1 < plan.items.length) pending = prepare(i + 1);
+      pending = prepareAhead(i + 1);
       continue;
     }
     // A relay rejoined after its end (the emergency outlasted it) is over: its cut part has its row.
     if (isPlannedLive(item) && item.live.endMs !== null && item.live.endMs <= hooks.now()) {
       prepared.item.discard();
       log.info({ session: plan.key, live: item.live.label, endedAt: new Date(item.live.endMs).toISOString() }, 'live relay already over: not rejoined');
-      if (i + 1 < plan.items.length) pending = prepare(i + 1);
+      pending = prepareAhead(i + 1);
       continue;
     }
     // The next item warms up while this one plays.
-    if (i + 1 < plan.items.length) pending = prepare(i + 1);
+    pending = prepareAhead(i + 1);
     const watch = ports.relays.watch(plan.zones);
     if (isPlannedLive(item)) hooks.live?.({ label: item.live.label, ...(item.live.display ? { display: item.live.display } : {}) });
     const outcome: ItemOutcome = await prepared.item.play(startAt, signal, hooks.onAir);
