@@ -3,7 +3,8 @@
  * programme's live item from a real icecast2 (stream-fixture.ts) plays from
  * its start to its end on its zones, fails over to the backup when the main
  * source dies, is proved by its play-log row (segments, playedMs) and rejoins
- * live after an emergency cut it, to the end it had.
+ * live after an emergency cut it, to the end it had; a province `live`
+ * command on a group is relayed by two stations, each proving what it played.
  */
 import t from 'tap';
 import { PacedSink } from '../src/audio/sink.js';
@@ -14,6 +15,8 @@ import { startStation } from './station-fixture.js';
 import { ToneTracker, isTone, type ToneSpan } from './audio-fixture.js';
 import { startIcecast } from './stream-fixture.js';
 import { sleep } from './daemon-fixture.js';
+import { until } from './sync-fixture.js';
+import { startProvince } from './province-fixture.js';
 
 const MAIN_HZ = 440;
 const BACKUP_HZ = 880;
@@ -74,9 +77,9 @@ t.test('a programme\'s live item: the main source from its start, the backup whe
   t.ok(b.startMs - m.endMs < 2500, `the backup follows within the dead-air bound (${s1(b.startMs - m.endMs)} of silence)`);
   t.ok(Math.abs(b.endMs - (at + DURATION)) < 800, `the relay ends at its end (${s1(b.endMs - at)} after the start, for ${s1(DURATION)})`);
 
-  t.equal(row!.result, 'played');
+  t.equal(row!.result, 'played', 'the row says played');
   t.equal(row!.content, undefined, 'a live row names no file');
-  t.equal(row!.live?.label, 'VOV1');
+  t.equal(row!.live?.label, 'VOV1', 'and names the relay');
   t.same(row!.live?.sources.map((x) => x.id), ['vov1', 'vov1-backup'], 'the row names the sources as planned');
   const segs = row!.live?.segments ?? [];
   t.same(segs.map((g) => g.sourceId), ['vov1', 'vov1-backup'], 'segments: the main source, then the backup');
@@ -90,7 +93,7 @@ t.test('a programme\'s live item: the main source from its start, the backup whe
 
   const sw = s.switches();
   const on = sw.find((x) => x.name === 'north' && x.on);
-  const off = sw.find((x) => x.name === 'north' && !x.on);
+  const off = sw.find((x) => x.name === 'north' && !x.on && on !== undefined && x.atMs > on.atMs);
   t.ok(on && on.atMs <= m.startMs, 'the zone was switched on before the relay was heard');
   t.ok(off && off.atMs >= b.endMs - 50, 'and off only after its last sample');
   t.notOk(sw.some((x) => x.name === 'south' && x.on), 'the zone not named stayed off');
@@ -126,4 +129,50 @@ t.test('an emergency cuts a live relay; the relay is rejoined live afterwards, t
   t.ok(Math.abs(rejoined.playedMs! - (after.endMs - after.startMs)) < 700, `the rejoined row's playedMs ${rejoined.playedMs} matches the sink`);
   t.same(rejoined.live?.segments.map((g) => g.sourceId), ['vov1'], 'the rejoined relay played its main source');
   t.equal(rejoined.occurrenceId, cut.occurrenceId, 'both rows prove the same occurrence');
+});
+
+t.test('a province live command on a group reaches two stations; both relay it and report what they played', async (t) => {
+  const { broker, keys, province } = await startProvince(t);
+  const ic = await startIcecast();
+  t.teardown(() => ic.close());
+  await ic.feed('tinh.mp3', MAIN_HZ);
+  const sync = (id: string) => ({
+    station: { id, locale: 'en' },
+    sync: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, groups: ['muong-te'], reconnect: { initialMs: 200, maxMs: 2000, connectTimeoutMs: 5000 } },
+  });
+  const stations = await Promise.all(['xa-ka-lang', 'xa-thu-lum'].map(async (id) => {
+    const { sink, tracker } = listeningSink();
+    const s = await startStation(sync(id), undefined, { sink });
+    t.teardown(() => s.stop());
+    return { id, s, tracker };
+  }));
+  for (const { s } of stations) await until(() => s.agent.sync?.status().connected, 20_000, 'the station to connect');
+
+  const DURATION = 8000;
+  const sentAt = wallClockMs();
+  const cmd = await province.send({ group: 'muong-te' }, {
+    action: 'live', sources: [{ id: 'tinh', kind: 'http', url: ic.url('tinh.mp3') }], durationMs: DURATION, priority: 5, label: 'Đài tỉnh', display: 'Đang tiếp sóng Đài tỉnh',
+  });
+  for (const { id } of stations) t.equal((await province.waitResponse(cmd.id, (r) => r.station === id && r.status !== 'accepted')).status, 'done', `${id} took the command`);
+  for (const { id, s, tracker } of stations) {
+    const [row] = await s.rows(1, 30_000);
+    await sleep(300);
+    const tones = heard(tracker.finish(), [MAIN_HZ]);
+    t.comment(`${id}: ${tones.map((x) => `${x.freqHz} Hz ${s1(x.startMs - sentAt)}..${s1(x.endMs - sentAt)}`).join('; ')}`);
+    t.equal(tones.length, 1, `${id}: the stream is heard, once`);
+    const tone = tones[0]!;
+    t.ok(tone.startMs - sentAt < 5000, `${id}: joined ${s1(tone.startMs - sentAt)} after the command (loose: scripts/bench live measures)`);
+    t.ok(Math.abs(tone.endMs - tone.startMs - DURATION) < 600, `${id}: for its duration (${s1(tone.endMs - tone.startMs)})`);
+    t.equal(row!.requestId, cmd.id, `${id}: the row proves the command`);
+    t.equal(row!.result, 'played', 'the row says played');
+    t.ok(Math.abs(row!.playedMs! - (tone.endMs - tone.startMs)) < 600, `${id}: playedMs ${row!.playedMs} matches the sink`);
+    t.same(row!.live?.segments.map((g) => g.sourceId), ['tinh'], `${id}: one segment, the province's stream`);
+    t.same(s.switches().filter((x) => x.on).map((x) => x.name).sort(), ['amp', 'north', 'south'], `${id}: every zone switched on (no zones named)`);
+  }
+  // What each station played reaches the province, with its segments.
+  await until(() => stations.every(({ id }) => [...province.received.values()].some((m) => m.kind === 'play' && m.station === id)), 20_000, 'both play rows at the province');
+  for (const { id } of stations) {
+    const body = [...province.received.values()].find((m) => m.kind === 'play' && m.station === id)!.body as { live?: { segments: Array<{ sourceId: string }> } };
+    t.same(body.live?.segments.map((g) => g.sourceId), ['tinh'], `${id}: the province has the segments`);
+  }
 });

@@ -15,7 +15,7 @@ import type { AudioPort, ContentPort } from './ports.js';
 import { liveEndMs } from './session.js';
 import { wallClockMs } from '../audio/clock.js';
 import { startLiveChain } from '../audio/live/chain.js';
-import type { FmTuner } from '../audio/live/types.js';
+import type { FmTuner, SourceSegment } from '../audio/live/types.js';
 
 /**
  * The station's audio side in one owner: the content cache, the sink (the
@@ -141,7 +141,7 @@ export class StationMedia {
           play: async (startAtMs, signal, onStarted) => {
             const outcome = await playItem({ decoder: chain, sink: this.sink, ...(startAtMs !== null ? { startAtMs } : {}), signal, stallTimeoutMs: audio.stallTimeoutMs, log: this.log, ...(onStarted ? { onStarted } : {}) });
             const untilMs = liveEndMs(live, outcome.startedAtMs ?? wallClockMs());
-            return { ...outcome, live: { segments: [...chain.segments()], untilMs } };
+            return { ...outcome, live: { segments: heardSegments(chain.segments(), outcome), untilMs } };
           },
           discard: () => chain.kill(),
         };
@@ -217,6 +217,20 @@ export class StationMedia {
   async close(): Promise<void> {
     await this.sink.close();
   }
+}
+
+/**
+ * The chain's segments as the speakers heard them: it connects while the
+ * relays warm up, so what it did before the first sample (a source that
+ * failed before air, the wait) is not proof of play; the first segment
+ * starts with the first sample and the last ends with the last.
+ */
+export function heardSegments(segments: readonly SourceSegment[], outcome: { startedAtMs: number | null; endedAtMs: number }): SourceSegment[] {
+  const from = outcome.startedAtMs;
+  if (from === null) return [];
+  return segments
+    .filter((g) => (g.endMs ?? Infinity) > from && g.startMs < outcome.endedAtMs)
+    .map((g) => ({ ...g, startMs: Math.max(g.startMs, from), endMs: g.endMs === null ? outcome.endedAtMs : Math.min(g.endMs, outcome.endedAtMs) }));
 }
 
 /** The whole of a short generated sound as PCM, decoded once at start. */
