@@ -138,11 +138,13 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       const item = items.find((it) => it.origin.kind === 'item' && it.origin.index === o.resume.item);
       // Cut after its last item had played: nothing is left to resume (no relays switched for nothing).
       const finished = p !== undefined && o.resume.item >= items.length;
-      const late = trusted && now > o.updatedMs + graceMs;
+      // A live relay still on the air in the world is rejoined to its end, whatever the grace window.
+      const rejoin = trusted && o.resume.untilMs !== undefined && now < o.resume.untilMs;
+      const late = trusted && now > o.updatedMs + graceMs && !rejoin;
       // Too late: the cut item has its row here and the arbiter records the rest as missed.
       const resume = late && item ? { item: o.resume.item + 1, offsetMs: 0 } : o.resume;
       this.o.store.db.transaction(() => {
-        this.o.store.markOccurrence(o, finished ? 'done' : 'interrupted', resume, o.updatedMs);
+        this.o.store.markOccurrence(o, finished ? 'done' : 'interrupted', resume, rejoin ? now : o.updatedMs);
         if (item) {
           this.o.store.logPlays([{
             source: 'schedule', programmeId: o.programmeId, occurrenceId: o.id, ...itemProof(item), priority: p!.priority,
@@ -156,7 +158,9 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     }
     for (const r of unfinished.requests) {
       const { request } = r;
-      const expiresMs = request.expiresMs ?? r.updatedMs + graceMs;
+      // A live relay already on air is rejoined until its end: its expiry bounded when it could start.
+      const liveUntilMs = r.resume.untilMs;
+      const expiresMs = liveUntilMs !== undefined && trusted && now < liveUntilMs ? liveUntilMs : (request.expiresMs ?? r.updatedMs + graceMs);
       const expired = trusted && now > expiresMs;
       const items = expand(request.items);
       const item = items.find((it) => it.origin.kind === 'item' && it.origin.index === r.resume.item);
@@ -459,10 +463,17 @@ export class Conductor extends EventEmitter<ConductorEvents> {
         else write();
       },
       onAir: () => onAir?.(),
-      live: (live: { label: string; display?: string } | null) => {
+      live: (live: { label: string; display?: string; resume?: ResumePoint } | null) => {
         if (this.current?.key !== plan.key) return;
-        if (live) this.current.live = live;
-        else delete this.current.live;
+        if (live) {
+          const { resume, ...shown } = live;
+          this.current.live = shown;
+          // A power cut during the relay rejoins it to this end, not for a whole duration again.
+          if (resume) {
+            if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', resume, this.now());
+            else this.o.store.setRequestState(plan.requestId, 'playing', this.now(), resume);
+          }
+        } else delete this.current.live;
         this.emit('live', { key: plan.key });
       },
       clockLabel: () => this.o.clock.label(),

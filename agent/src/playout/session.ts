@@ -112,8 +112,11 @@ export interface SessionHooks {
   logged(row: PlayLogRow, after?: { resume: ResumePoint; bulletinPlayed?: string }): void;
   /** The session's first audio is in the sink (a preemption's cut session records itself then). */
   onAir?(): void;
-  /** A live item begins (what it relays, for the board), or ends (null). */
-  live?(live: { label: string; display?: string } | null): void;
+  /**
+   * A live item begins (what it relays, for the board, and where a restart
+   * rejoins it: its end is fixed now), or ends (null).
+   */
+  live?(live: { label: string; display?: string; resume?: ResumePoint } | null): void;
   clockLabel(): string;
   now(): number;
   /**
@@ -241,7 +244,10 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     // The next item warms up while this one plays.
     pending = prepareAhead(i + 1);
     const watch = ports.relays.watch(plan.zones);
-    if (isPlannedLive(item)) hooks.live?.({ label: item.live.label, ...(item.live.display ? { display: item.live.display } : {}) });
+    if (isPlannedLive(item)) {
+      const untilMs = liveEndMs(item.live, startAt ?? hooks.now());
+      hooks.live?.({ label: item.live.label, ...(item.live.display ? { display: item.live.display } : {}), ...(item.origin.kind === 'item' ? { resume: { item: item.origin.index, offsetMs: 0, untilMs } } : {}) });
+    }
     const outcome: ItemOutcome = await prepared.item.play(startAt, signal, hooks.onAir);
     if (isPlannedLive(item)) hooks.live?.(null);
     const relays = watch.stop();
