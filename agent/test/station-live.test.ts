@@ -175,4 +175,23 @@ t.test('a province live command on a group reaches two stations; both relay it a
     const body = [...province.received.values()].find((m) => m.kind === 'play' && m.station === id)!.body as { live?: { segments: Array<{ sourceId: string }> } };
     t.same(body.live?.segments.map((g) => g.sourceId), ['tinh'], `${id}: the province has the segments`);
   }
+
+  // Without a duration the relay lasts until the province stops it.
+  const { id, s, tracker } = stations[0]!;
+  tracker.finish();
+  tracker.spans.splice(0);
+  const open = await province.send({ station: id }, { action: 'live', sources: [{ id: 'tinh', kind: 'http', url: ic.url('tinh.mp3') }], priority: 5, label: 'Đài tỉnh' });
+  t.equal((await province.waitResponse(open.id)).status, 'done', 'a live command without a duration is taken');
+  await until(() => s.agent.conductor.nowPlaying()?.live, 10_000, 'the open relay on air');
+  await sleep(2500);
+  const stopAt = wallClockMs();
+  const stop = await province.send({ station: id }, { action: 'stop', commandId: open.id });
+  t.equal((await province.waitResponse(stop.id)).status, 'done', 'stopped by the province');
+  const [, row] = await s.rows(2, 20_000);
+  await sleep(300);
+  const tones = heard(tracker.finish(), [MAIN_HZ]);
+  t.equal(tones.length, 1, 'the open relay was heard');
+  t.ok(tones[0]!.endMs - stopAt < 1500, `and ended at the stop (${s1(tones[0]!.endMs - stopAt)} after it was sent)`);
+  t.equal(row!.requestId, open.id, 'its row proves the open command');
+  t.ok(Math.abs(row!.playedMs! - (tones[0]!.endMs - tones[0]!.startMs)) < 600, `playedMs ${row!.playedMs} matches the sink`);
 });
