@@ -41,3 +41,13 @@ t.test('loa log: a live row names the relay and each source, from when to when, 
   t.match(lines[2], /↳ vov1-backup \(http\) .*06:00:07–.*06:00:14 ended$/, 'then the backup to the end');
   t.equal(lines.length, 3, 'one line per segment, nothing else');
 });
+
+t.test('loa status: a live relay on air says what it relays', async (t) => {
+  const status = {
+    station: { id: 'xa' }, clock: { nowMs: T0, trusted: true, reason: 'ntp' }, relayDriver: 'sim', relays: [], cache: { items: 0, bytes: 0, quotaBytes: 0 },
+    queuedBulletins: 0, outbox: 0, sync: null, uptimeS: 1,
+    playing: { key: 'occurrence:vov1-sang@x', label: 'Tiếp sóng VOV1', priority: 0, zones: ['north'], origin: 'schedule', startedMs: T0, live: { label: 'VOV1' } },
+    next: null,
+  };
+  t.match(render('status', status, translator('en'), 'en', 'Asia/Ho_Chi_Minh'), /: Tiếp sóng VOV1 \(live: VOV1\) \[north\]/, 'the programme, the relay, its zones');
+});

@@ -27,7 +27,7 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
       const lines = [
         `${t('station')}: ${String((r.station as Row).id)} ${String((r.station as Row).name ?? '')}`.trimEnd(),
         `${t('clock')}: ${time(clock.nowMs)} — ${clock.trusted ? t('clockTrusted', { reason: String(clock.reason) }) : t('clockUntrusted', { reason: String(clock.reason) })}`,
-        `${t('playing')}: ${playing ? `${String(playing.label)} [${(playing.zones as string[]).join(', ')}]` : t('idle')}`,
+        `${t('playing')}: ${playing ? `${String(playing.label)}${playing.live ? ` (live: ${String((playing.live as Row).label)})` : ''} [${(playing.zones as string[]).join(', ')}]` : t('idle')}`,
         `${t('next')}: ${next ? `${time(next.startMs)} ${String(next.name)}` : t('none')}`,
         `${t('relays')} (${String(r.relayDriver)}): ${relays.map((x) => `${String(x.name)}=${x.on ? t('on') : t('off')}`).join('  ')}`,
         `${t('cache')}: ${String(cache.items)} / ${mb(cache.bytes)} MB of ${mb(cache.quotaBytes)} MB`,
