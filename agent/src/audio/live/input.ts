@@ -65,8 +65,9 @@ export function streamArgs(source: LiveSource, restart: boolean, gainDb: number)
     case 'http':
       input = [
         '-protocol_whitelist', WHITELIST.http, ...bounded,
-        // ffmpeg's own reconnect bridges a short cut and resumes live; the chain's watchdog stays authoritative.
-        '-reconnect', '1', '-reconnect_streamed', '1', '-reconnect_on_network_error', '1', '-reconnect_delay_max', '2',
+        // ffmpeg's own reconnect bridges a server that closes a live stream and resumes live; not on a
+        // refused connection (its retries would only delay the failover). The chain's watchdog decides.
+        '-reconnect', '1', '-reconnect_streamed', '1', '-reconnect_delay_max', '1',
         '-rw_timeout', '5000000', '-icy', '0',
         ...httpFormat(source),
         '-i', requireUrl(source, /^https?:\/\//),

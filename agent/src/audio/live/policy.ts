@@ -149,7 +149,8 @@ export function health(kind: LiveSourceKind, o: SourceObservation, now: number, 
   if (sincePcm >= (o.lastPcmAt === null ? t.startTimeoutMs : t.stallMs)) return { failed: 'stalled', suspect: true };
   const sinceAudible = judgesSilence(kind) && o.lastPcmAt !== null ? now - (o.lastAudibleAt ?? o.startedAt) : 0;
   if (sinceAudible >= t.silenceMs) return { failed: 'silent', suspect: true };
-  return { failed: null, suspect: o.lastPcmAt === null || sincePcm >= t.suspectMs || sinceAudible >= t.suspectMs };
+  // Speech pauses: silence is suspect only from half its limit.
+  return { failed: null, suspect: o.lastPcmAt === null || sincePcm >= t.suspectMs || sinceAudible >= t.silenceMs / 2 };
 }
 
 export function step(prev: ChainState, obs: Observation, t: FailoverTuning = FAILOVER_TUNING): Step {
