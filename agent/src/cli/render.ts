@@ -27,7 +27,7 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
       const lines = [
         `${t('station')}: ${String((r.station as Row).id)} ${String((r.station as Row).name ?? '')}`.trimEnd(),
         `${t('clock')}: ${time(clock.nowMs)} — ${clock.trusted ? t('clockTrusted', { reason: String(clock.reason) }) : t('clockUntrusted', { reason: String(clock.reason) })}`,
-        `${t('playing')}: ${playing ? `${String(playing.label)} [${(playing.zones as string[]).join(', ')}]` : t('idle')}`,
+        `${t('playing')}: ${playing ? `${String(playing.label)}${playing.live ? ` (live: ${String((playing.live as Row).label)})` : ''} [${(playing.zones as string[]).join(', ')}]` : t('idle')}`,
         `${t('next')}: ${next ? `${time(next.startMs)} ${String(next.name)}` : t('none')}`,
         ...(r.deadAir ? [`${t('output')}: ${outputLine(r.deadAir as Row, t)}`] : []),
         ...(r.live ? [`${t('live')}: ${liveLine(r.live as Row, t)}`] : []),
@@ -90,10 +90,10 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
             pad(t(`result_${String(x.result)}` as MessageKey), 10),
             `p${String(x.priority)}`,
             String(x.programmeId ?? x.requestId ?? ''),
-            String(x.content ?? '').slice(0, 12),
+            x.live ? `live:${String((x.live as Row).label) || '?'}` : String(x.content ?? '').slice(0, 12),
             relayColumn(x, t),
             x.reason ? `— ${String(x.reason)}` : '',
-          ].join('  ').trimEnd(),
+          ].join('  ').trimEnd() + liveSegments(x, time),
         )
         .join('\n');
     }
@@ -224,6 +224,14 @@ function keyValues(value: unknown, indent = ''): string {
   return Object.entries(value as Row)
     .map(([k, v]) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? `${indent}${k}:\n${keyValues(v, indent + '  ')}` : `${indent}${k}: ${Array.isArray(v) ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ') : String(v)}`))
     .join('\n');
+}
+
+/** A live row's segments, one line each: which source was heard from when to when, and why it was left. */
+function liveSegments(x: Row, time: (ms: unknown) => string): string {
+  const segments = ((x.live as Row | undefined)?.segments as Row[] | undefined) ?? [];
+  return segments
+    .map((g) => `\n    ↳ ${String(g.sourceId)} (${String(g.kind)}) ${time(g.startMs)}–${g.endMs != null ? time(g.endMs) : '…'}${g.endReason ? ` ${String(g.endReason)}` : ''}`)
+    .join('');
 }
 
 /** A play-log row's zones, each with what its relay evidence says, and what the evidence rests on. */

@@ -23,7 +23,7 @@ import { relayPort } from '../playout/relay-port.js';
 import { StationMedia } from '../playout/media.js';
 import { startControlServer, OperatorError } from './control-server.js';
 import { noBoardHandlers } from './board-control.js';
-import { CLASS_PRIORITY, classOf, type BulletinClass } from '../domain/types.js';
+import { CLASS_PRIORITY, classOf, itemContents, type BulletinClass } from '../domain/types.js';
 import { RequestSchema } from '../domain/request.js';
 import { ScheduleDocumentSchema, describeIssues } from '../domain/schemas.js';
 import { SOFTWARE_VERSION } from '../version.js';
@@ -144,13 +144,14 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
       ? store.recordEvent('audio.dead-air', 'error', `dead air: the output has been below ${config.audio.deadAir.thresholdDb} dBFS for ${Math.round((t.atMs - t.quietSinceMs) / 1000)} s while a programme plays`, { state: 'raised', quietSinceMs: Math.round(t.quietSinceMs), session: conductorRef?.nowPlaying()?.key ?? null }, now())
       : store.recordEvent('audio.dead-air', 'info', `dead air cleared (${t.why === 'sound' ? 'sound is back' : 'the item ended'}) after ${Math.round(t.quietMs / 1000)} s`, { state: 'cleared', quietMs: Math.round(t.quietMs), why: t.why }, now()),
   );
+  if (bridge) media.fmTuner = bridge.fmTuner();
   let board: BoardLink | null = null;
   media.needed = () => [
     // The target in force and one still downloading: a file fetched for it is not evicted by the next.
     ...(syncRef?.neededContent() ?? []),
-    ...store.loadProgrammes().programmes.flatMap((p) => p.items.map((i) => i.content)),
-    ...store.pendingRequests('now').flatMap((r) => r.request.items.map((i) => i.content)),
-    ...store.pendingRequests('next-programme').flatMap((r) => r.request.items.map((i) => i.content)),
+    ...store.loadProgrammes().programmes.flatMap((p) => p.items.flatMap(itemContents)),
+    ...store.pendingRequests('now').flatMap((r) => r.request.items.flatMap(itemContents)),
+    ...store.pendingRequests('next-programme').flatMap((r) => r.request.items.flatMap(itemContents)),
     ...(board?.neededContent() ?? []),
   ];
 
@@ -375,7 +376,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
     'schedule.import': (p) => {
       const parsed = ScheduleDocumentSchema.safeParse(p.doc);
       if (!parsed.success) throw new OperatorError('invalid-schedule', `schedule rejected, nothing changed:\n  ${describeIssues(parsed.error).join('\n  ')}`);
-      const missing = parsed.data.programmes.flatMap((prog) => prog.items.map((i) => i.content)).filter((sha) => !media.has(sha));
+      const missing = parsed.data.programmes.flatMap((prog) => prog.items.flatMap(itemContents)).filter((sha) => !media.has(sha));
       const unknownZones = parsed.data.programmes.flatMap((prog) => prog.zones).filter((z) => !config.relays.zones.some((zone) => zone.name === z));
       if (unknownZones.length > 0) throw new OperatorError('invalid-schedule', `schedule rejected, unknown zones: ${[...new Set(unknownZones)].join(', ')}`);
       store.replaceSchedule(parsed.data, clock.trusted ? now() : null);

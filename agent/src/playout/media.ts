@@ -16,6 +16,9 @@ import { DeadAirMonitor } from '../audio/dead-air-monitor.js';
 import { startCapture, type CaptureDecoder } from '../audio/live/capture.js';
 import { createHash } from 'node:crypto';
 import type { AudioPort, ContentPort, ItemOutcome, PreparedItem } from './ports.js';
+import { liveEndMs } from './session.js';
+import { startLiveChain } from '../audio/live/chain.js';
+import type { FmTuner, SourceSegment } from '../audio/live/types.js';
 
 /**
  * The station's audio side in one owner: the content cache, the sink (the
@@ -222,9 +225,37 @@ export class StationMedia {
           discard: () => decoder.kill(),
         };
       },
+      prepareLive: async ({ live, gainDb }) => {
+        await this.reopenSinkIfFailed();
+        // Connected now, while the relays warm up; its length is fixed at its first sample
+        // (a duration counts from there), or it ends at its fixed end.
+        const chain = startLiveChain(
+          { sources: live.sources, ...(live.endMs !== null ? { untilMs: live.endMs } : { durationMs: live.durationMs ?? 0 }), gainDb },
+          {
+            resolveFile: async (sha) => {
+              const r = await this.cache.verifyBeforePlay(sha);
+              return 'problem' in r ? null : r.path;
+            },
+            ...(this.fmTuner ? { fm: this.fmTuner } : {}),
+            ffmpegPath: audio.ffmpegPath,
+          },
+          this.log,
+        );
+        return {
+          play: async (startAtMs, signal, onStarted) => {
+            const outcome = await this.playMeasured(chain, startAtMs, signal, onStarted);
+            const untilMs = liveEndMs(live, outcome.startedAtMs ?? wallClockMs());
+            return { ...outcome, live: { segments: heardSegments(chain.segments(), outcome), untilMs } };
+          },
+          discard: () => chain.kill(),
+        };
+      },
       drain: () => this.sink.drain(),
     };
   }
+
+  /** The bridge's FM receiver, when the station has one (set by the agent once the bridge answers). */
+  fmTuner: FmTuner | null = null;
 
   /**
    * Plays one item; from its first sample to its end the output must sound
@@ -344,6 +375,20 @@ export interface LiveStatus {
   startedMs: number;
   deadlineMs: number;
   ending: boolean;
+}
+
+/**
+ * The chain's segments as the speakers heard them: it connects while the
+ * relays warm up, so what it did before the first sample (a source that
+ * failed before air, the wait) is not proof of play; the first segment
+ * starts with the first sample and the last ends with the last.
+ */
+export function heardSegments(segments: readonly SourceSegment[], outcome: { startedAtMs: number | null; endedAtMs: number }): SourceSegment[] {
+  const from = outcome.startedAtMs;
+  if (from === null) return [];
+  return segments
+    .filter((g) => (g.endMs ?? Infinity) > from && g.startMs < outcome.endedAtMs)
+    .map((g) => ({ ...g, startMs: Math.max(g.startMs, from), endMs: g.endMs === null ? outcome.endedAtMs : Math.min(g.endMs, outcome.endedAtMs) }));
 }
 
 /** The whole of a short generated sound as PCM, decoded once at start. */

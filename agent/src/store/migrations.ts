@@ -162,4 +162,12 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE play_log ADD COLUMN played_ms INTEGER;
   `,
+  // 7: live relays. // wp-liveplan
+  // A live item's row has no content: it names its sources and which one was
+  // heard from when to when (JSON; NULL for files). A relay cut off by an
+  // emergency is rejoined until the end it had.
+  `
+  ALTER TABLE play_log ADD COLUMN live TEXT;
+  ALTER TABLE occurrence ADD COLUMN resume_until_ms INTEGER;
+  `,
 ];
