@@ -101,7 +101,8 @@ t.test('15 s of silence inside a programme is dead air; the gap after it is not'
   const holes = quiet.filter((q) => q.toMs !== null && q.toMs - q.fromMs > 2000);
   t.equal(holes.length, 2, `two long silences at the sink: ${JSON.stringify(holes.map((h) => Math.round(h.toMs! - h.fromMs)))}`);
   const [hole, gap] = holes as Array<{ fromMs: number; toMs: number }>;
-  t.ok(Math.abs(hole!.toMs - hole!.fromMs - 15_000) < 300, `the hole lasted 15 s at the sink (${Math.round(hole!.toMs - hole!.fromMs)} ms)`);
+  // An underrun next to it (a starved machine) lengthens the silence heard, never shortens it.
+  t.ok(hole!.toMs - hole!.fromMs > 14_950 && hole!.toMs - hole!.fromMs < 16_500, `the hole lasted 15 s at the sink (${Math.round(hole!.toMs - hole!.fromMs)} ms)`);
   t.ok(gap!.toMs - gap!.fromMs > HOLD_MS + 1000, 'the gap between the items is longer than the set time');
   const heard = tonesAt(sinkPath).filter((x) => x.durationS > 1);
   t.same(heard.map((x) => (Math.abs(x.freq - 600) <= 30 ? 600 : Math.abs(x.freq - 900) <= 45 ? 900 : x.freq)), [600, 600, 900], `tone, tone after the hole, the last item: ${JSON.stringify(heard)}`);
