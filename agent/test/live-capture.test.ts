@@ -122,3 +122,23 @@ t.test('a capture device that cannot open fails the item with its reason; the st
   t.equal((await loa('--config', '/nonexistent', 'status')).code, 0, 'the agent answers');
   await s.rows(2, 20_000);
 });
+
+t.test('loa live in a terminal: the meter while on air, ended from another terminal', async (t) => {
+  const { s, mic } = await liveStation(t);
+  const session = loa('--config', '/nonexistent', '--lang', 'en', 'live', '--zones', 'north', '--duration', '2m');
+  await until(() => (s.agent.media.liveStatus(Date.now())?.onAir && mic.open) || undefined, 20_000, 'the microphone on air');
+  await mic.tone(500, 1000);
+  await new Promise((r) => setTimeout(r, 700));
+  t.equal(((await cli('live', '--stop')).stopped as string[]).length, 1, 'loa live --stop from another terminal');
+  const r = await session;
+  t.equal(r.code, 0, r.err);
+  const lines = r.out.split(/[\r\n]/).filter(Boolean);
+  t.match(lines[0], /^Microphone going on air \(normal\), request live-/);
+  const meters = lines.filter((l) => l.startsWith('ON AIR '));
+  t.ok(meters.length > 2, `the meter was shown (${meters.length} updates)`);
+  t.ok(meters.every((l) => l.length < 80), 'each fits 80 columns');
+  t.ok(meters.some((l) => /\[#{20,}-*\] +-\d+\.\d dBFS$/.test(l)), `and moved with the voice: ${meters.at(-2)}`);
+  t.equal(lines.at(-1), 'The live broadcast has ended.');
+  const [row] = await s.rows(1, 20_000);
+  t.equal(row!.result, 'played');
+});
