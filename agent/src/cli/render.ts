@@ -121,7 +121,7 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
 
 /** The level going out and the dead-air alarm, e.g. "-18.5 dBFS" or "DEAD AIR since 10:02:03". */
 function outputLine(d: Row, t: T): string {
-  const level = typeof d.levelDb === 'number' ? `${d.levelDb.toFixed(1)} dBFS` : t('levelNone');
+  const level = typeof d.levelDb !== 'number' ? t('levelNone') : d.levelDb <= -90 ? t('levelSilent') : `${d.levelDb.toFixed(1)} dBFS`;
   return d.alarm ? `${t('deadAirAlarm', { s: Math.round((Date.now() - Number(d.quietSinceMs)) / 1000) })} (${level})` : level;
 }
 
