@@ -97,7 +97,9 @@ t.test('an emergency from the province preempts a priority live; the live comes 
 
   const spans = heard.finish().filter((x) => x.durationMs > 300);
   // A dropout on a starved machine splits a live tone in two: runs of one tone count once.
-  const order = spans.map((x) => (isTone(x, 700) ? 700 : isTone(x, 1500) ? 1500 : isTone(x, 900) ? 900 : Math.round(x.freqHz))).filter((f, i, all) => f !== all[i - 1]);
+  // (its pieces' frequencies are then estimated over a few hundred ms: 8 % is near enough to tell 700, 900 and 1500 apart).
+  const nearest = (f: number): number => [700, 900, 1500].find((k) => Math.abs(f - k) <= k * 0.08) ?? Math.round(f);
+  const order = spans.map((x) => nearest(x.freqHz)).filter((f, i, all) => f !== all[i - 1]);
   t.same(order, [700, 1500, 900], `the live, cut by the emergency, then the live again: ${JSON.stringify(spans.map((x) => [Math.round(x.freqHz), Math.round(x.durationMs)]))}`);
   const [live1, emergency] = spans as [ToneSpan, ToneSpan];
   t.ok(live1.durationMs < 1900, `the live was cut short (${Math.round(live1.durationMs)} ms of 2000)`);
@@ -141,4 +143,19 @@ t.test('loa live in a terminal: the meter while on air, ended from another termi
   t.equal(lines.at(-1), 'The live broadcast has ended.');
   const [row] = await s.rows(1, 20_000);
   t.equal(row!.result, 'played');
+});
+
+t.test('a capture device that opens but gives no audio fails the item within 3 s; an emergency still plays after it', async (t) => {
+  const { s, mic, heard, dir } = await liveStation(t);
+  mic.close(); // nobody writes the FIFO: arecord waits on it forever
+  const started = await cli('live', '--zones', 'north');
+  const [row] = await s.rows(1, 20_000);
+  t.equal(row!.requestId, started.id);
+  t.equal(row!.result, 'failed');
+  t.match(row!.reason, /capture device "mic" gave no audio within 3000 ms/);
+  const alert = (await s.agent.media.importFile(await makeTestTone(join(dir, 'alert.wav'), 'ffmpeg', { durationMs: 800, frequencyHz: 1500 }), 'alert')).sha256;
+  await cli('play', alert, '--class', 'emergency');
+  const rows = await s.rows(2, 20_000);
+  t.equal(rows[1]!.result, 'played', 'the station is not stuck');
+  t.ok(heard.finish().some((x) => isTone(x, 1500) && x.durationMs > 700), 'the emergency reached the sink');
 });

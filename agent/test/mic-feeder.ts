@@ -7,7 +7,7 @@
  * written. When arecord closes the FIFO the feeder waits for the next one.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, createWriteStream, openSync, writeFileSync, type WriteStream } from 'node:fs';
+import { closeSync, constants, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { wallClockMs } from '../src/audio/clock.js';
 
@@ -31,8 +31,8 @@ export function startMic(dir: string, device = 'mic'): Mic {
   execFileSync('mkfifo', [fifo]);
   const alsaConfigPath = join(dir, 'asound.conf');
   writeFileSync(alsaConfigPath, `pcm.${device} {\n  type file\n  slave.pcm { type null }\n  file "/dev/null"\n  infile "${fifo}"\n  format "raw"\n}\n`);
-  let stream: WriteStream | null = null;
-  let isOpen = false;
+  /** The FIFO's write end while a capture reads it. Non-blocking: no open or write ever waits in libuv's pool. */
+  let fd: number | null = null;
   let closed = false;
   let queue: Array<{ freq: number; frames: number; amplitude: number; done: number; started: (ms: number) => void }> = [];
   let phase = 0;
@@ -40,29 +40,27 @@ export function startMic(dir: string, device = 'mic'): Mic {
   let n = 0;
   let timer: NodeJS.Timeout | null = null;
 
+  /** Polls for a reader: opening the write end without one fails with ENXIO. */
   const connect = (): void => {
+    timer = null;
     if (closed) return;
-    // Opening a FIFO for writing waits (in libuv's pool) until a reader opens it.
-    const s = createWriteStream(fifo, { flags: 'w' });
-    stream = s;
-    s.once('open', () => {
-      if (closed) return;
-      isOpen = true;
-      t0 = performance.now();
-      n = 0;
-      tick();
-    });
-    s.on('error', () => {
-      // The capture closed the device: what was being said meanwhile is not heard by anyone.
-      queue = [];
-      phase = 0;
-      isOpen = false;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      stream = null;
-      s.destroy();
-      setTimeout(connect, 20);
-    });
+    try {
+      fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch {
+      timer = setTimeout(connect, 10);
+      return;
+    }
+    t0 = performance.now();
+    n = 0;
+    tick();
+  };
+
+  const disconnect = (): void => {
+    // The capture closed the device: what was being said meanwhile is not heard by anyone.
+    queue = [];
+    phase = 0;
+    if (fd !== null) closeSync(fd);
+    fd = null;
   };
 
   const chunk = (): Buffer => {
@@ -86,12 +84,22 @@ export function startMic(dir: string, device = 'mic'): Mic {
   };
 
   const tick = (): void => {
-    if (!isOpen || !stream || closed) return;
+    timer = null;
+    if (fd === null || closed) return;
     const now = performance.now();
     // Real time, no faster: the FIFO must not fill ahead of the capture.
     while (t0 + n * CHUNK_MS <= now) {
-      stream.write(chunk());
+      const pcm = chunk();
       n++;
+      try {
+        writeSync(fd, pcm);
+      } catch (err) {
+        // EAGAIN: the capture is not reading (an overrun): this chunk is lost, as a card loses it.
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        disconnect();
+        timer = setTimeout(connect, 10);
+        return;
+      }
     }
     timer = setTimeout(tick, Math.max(0, t0 + n * CHUNK_MS - performance.now()));
   };
@@ -104,22 +112,13 @@ export function startMic(dir: string, device = 'mic'): Mic {
       return new Promise((started) => queue.push({ freq, frames: Math.round((ms * 48_000) / 1000), amplitude, done: 0, started }));
     },
     get open() {
-      return isOpen;
+      return fd !== null;
     },
     close() {
       closed = true;
       if (timer) clearTimeout(timer);
-      queue = [];
-      const s = stream;
-      stream = null;
-      if (!s) return;
-      if (isOpen) return void s.destroy();
-      // A writer still waiting for a reader would hold the process open: be that reader until it has opened.
-      const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-      s.once('open', () => {
-        s.destroy();
-        closeSync(fd);
-      });
+      timer = null;
+      disconnect();
     },
   };
 }

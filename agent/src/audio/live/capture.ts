@@ -20,6 +20,8 @@ export interface CaptureOptions {
   recordPath: string;
   /** Audio held at most; older audio is dropped so the delay to the speakers stays this short (default 120 ms). */
   maxBufferMs?: number;
+  /** No audio from the device within this long fails the item (default 3000 ms). */
+  readyTimeoutMs?: number;
 }
 
 /** A capture decoder: the player plays it; the station ends it, meters it and gets its recording. */
@@ -127,6 +129,15 @@ export function startCapture(opts: CaptureOptions, log: Logger): CaptureDecoder 
     });
   });
   void exited;
+
+  // A device that opens but gives nothing (a wedged driver) must not hold the session: it fails the item.
+  const readyTimer = setTimeout(() => {
+    if (chunks.length > 0 || closed) return;
+    stopping = true;
+    arecord.kill('SIGKILL');
+    finish({ ok: false, reason: `capture device "${opts.device}" gave no audio within ${opts.readyTimeoutMs ?? 3000} ms` });
+  }, opts.readyTimeoutMs ?? 3000);
+  void ready.then(() => clearTimeout(readyTimer));
 
   function stop(): void {
     stopping = true;
