@@ -29,7 +29,7 @@ import { PCM } from '../src/audio/pcm.js';
 import { generateProvinceKeys } from '../src/sync/signing.js';
 import { MosquittoBroker } from '../../province/src/mosquitto.js';
 import { Province } from '../../province/src/province.js';
-import { startIcecast } from '../test/stream-fixture.js';
+import { startIcecast } from './stream-servers.js';
 import { percentile } from './stats.js';
 
 const { values } = parseArgs({ args: process.argv.slice(2), options: { n: { type: 'string', default: '20' } } });
