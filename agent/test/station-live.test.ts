@@ -54,19 +54,22 @@ t.test('a programme\'s live item: the main source from its start, the backup whe
   const main = await ic.feed('main.mp3', MAIN_HZ);
   await ic.feed('backup.mp3', BACKUP_HZ);
   const { sink, tracker } = listeningSink();
-  const s = await startStation({}, undefined, { sink });
+  const s = await startStation({ board: { port: 0 } }, undefined, { sink });
   t.teardown(() => s.stop());
   const sources: LiveSourceSpec[] = [
     { id: 'vov1', kind: 'http', url: ic.url('main.mp3') },
     { id: 'vov1-backup', kind: 'http', url: ic.url('backup.mp3') },
   ];
   const DURATION = 14_000;
-  const at = s.once({ id: 'vov1', name: 'Tiếp sóng VOV1', items: [{ live: { label: 'VOV1', sources, durationMs: DURATION } }], zones: ['north'] }, 1500);
+  const at = s.once({ id: 'vov1', name: 'Tiếp sóng VOV1', items: [{ live: { label: 'VOV1', display: 'Đang tiếp sóng VOV1', sources, durationMs: DURATION } }], zones: ['north'] }, 1500);
+  await sleepUntil(at + 3000);
+  t.equal(s.agent.board?.server.showing()?.ticker, 'Đang tiếp sóng VOV1', 'the board says what is relayed while it plays');
   await sleepUntil(at + 7000);
   const killedAt = wallClockMs();
   await main.stop();
   const [row] = await s.rows(1, 40_000);
   await sleep(300);
+  t.equal(s.agent.board?.server.showing()?.ticker, '', 'and stops saying it when the relay ends');
   const tones = heard(tracker.finish(), [MAIN_HZ, BACKUP_HZ]);
   t.comment(tones.map((x) => `${x.freqHz} Hz ${s1(x.startMs - at)}..${s1(x.endMs - at)}`).join('; '));
 
