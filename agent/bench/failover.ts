@@ -37,10 +37,13 @@ const proxy = await new TcpProxy(ic.port).start();
 
 /**
  * Which tone a paced sink plays, period by period: rising zero crossings of
- * the left channel over the last 20 ms (440 Hz gives ~9, 880 Hz ~18).
+ * the left channel per 5 ms period (440 Hz gives ~2.2, 880 Hz ~4.4), at the
+ * tone's level (-23 dBFS RMS, not the codec's debris where a tone stops),
+ * the same for 50 ms in a row; reported at the first period of the run.
  */
 function toneDetector(onTone: (freq: 'main' | 'backup', atMs: number) => void): (period: Buffer, atMs: number) => void {
-  const window: number[] = [];
+  const RUN = 10;
+  const window: Array<{ crossings: number; at: number } | null> = [];
   let prev = 0;
   return (period, atMs) => {
     let crossings = 0;
@@ -52,16 +55,14 @@ function toneDetector(onTone: (freq: 'main' | 'backup', atMs: number) => void): 
       if (prev < 0 && x >= 0) crossings++;
       prev = x;
     }
-    // A tone at its level (-23 dBFS RMS), not the codec's low-level debris where a tone stops.
     const loud = 10 * Math.log10(energy / frames / 32768 ** 2 || 1e-12) > -35;
-    window.push(loud ? crossings : -1);
-    if (window.length > 4) window.shift();
-    if (window.length < 4 || window.some((c) => c < 0)) return;
-    const total = window.reduce((a, b) => a + b, 0);
-    // The span's first audible sample: three periods (15 ms) before this one's.
-    const start = atMs - 15;
-    if (total >= 6 && total <= 12) onTone('main', start);
-    else if (total >= 15 && total <= 21) onTone('backup', start);
+    window.push(loud ? { crossings, at: atMs } : null);
+    if (window.length > RUN) window.shift();
+    if (window.length < RUN || window.some((w) => w === null)) return;
+    const total = window.reduce((a, w) => a + w!.crossings, 0);
+    // Over 50 ms: 440 Hz ~22 crossings, 880 Hz ~44.
+    if (total >= 18 && total <= 26) onTone('main', window[0]!.at);
+    else if (total >= 38 && total <= 50) onTone('backup', window[0]!.at);
   };
 }
 

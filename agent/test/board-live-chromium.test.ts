@@ -64,20 +64,26 @@ async function band(name: string): Promise<{ blue: number; white: number }> {
   return { blue: blue / n, white: white / n };
 }
 
-const keyShown = (p: (key: string) => boolean, what: string) =>
-  page.waitForFunction(`(${p.toString()})(document.body.dataset.key ?? '')`, undefined, { timeout: 10_000, polling: 20 }).catch(() => {
-    throw new Error(`the page did not show ${what}`);
-  });
+/** Waits until the page has rendered a showing whose key starts with `prefix` ('' any) and has the live caption or not (null: either). */
+const keyShown = (prefix: string, live: boolean | null, what: string) =>
+  page
+    .waitForFunction(([p, l]) => {
+      const k = document.body.dataset.key ?? '';
+      return k.startsWith(p) && (l === null || k.includes('|live:') === l);
+    }, [prefix, live] as const, { timeout: 10_000, polling: 20 })
+    .catch((err: Error) => {
+      throw new Error(`the page did not show ${what}: ${err.message.split('\n')[0]}`);
+    });
 
 t.test('no relay: no ticker band', async (t) => {
-  await keyShown((k) => k.startsWith('d/n@'), 'the notice');
+  await keyShown('d/n@', false, 'the notice');
   const b = await band('live-before.png');
   t.ok(b.blue < 0.05, `the band is not drawn (${(b.blue * 100).toFixed(1)} % ticker blue)`);
 });
 
 t.test('a relay on air: the ticker says what it relays, in its own letters', async (t) => {
   board.setLiveCaption(CAPTION);
-  await keyShown((k) => k.includes('|live:'), 'the live caption');
+  await keyShown('d/n@', true, 'the live caption');
   t.equal(await page.evaluate(() => document.getElementById('ticker-text')!.textContent), CAPTION, 'the caption is the ticker\'s text');
   // The ticker scrolls in from the right edge: wait until its letters are on screen.
   let b = await band('live-on.png');
@@ -92,12 +98,12 @@ t.test('a relay on air: the ticker says what it relays, in its own letters', asy
 
 t.test('an emergency takes the screen without the caption; the relay\'s end takes the band away', async (t) => {
   board.setEmergency({ key: 'flood', title: 'Cảnh báo lũ quét' });
-  await keyShown((k) => k.startsWith('emergency/'), 'the emergency');
+  await keyShown('emergency/', null, 'the emergency');
   t.equal(board.showing()?.ticker, '', 'no caption over an emergency');
   board.setEmergency(null);
-  await keyShown((k) => k.includes('|live:'), 'the caption again after the emergency');
+  await keyShown('d/n@', true, 'the caption again after the emergency');
   board.setLiveCaption(null);
-  await keyShown((k) => k.startsWith('d/n@') && !k.includes('|live:'), 'the notice without the caption');
+  await keyShown('d/n@', false, 'the notice without the caption');
   const b = await band('live-after.png');
   t.ok(b.blue < 0.05, `the band is gone (${(b.blue * 100).toFixed(1)} % ticker blue)`);
   t.ok(proof.some((r) => r.key.includes('|live:') && r.result !== 'failed'), 'the captioned showing has its proof-of-display row');

@@ -29,7 +29,7 @@ class Sim {
   private apply(actions: Action[]): void {
     for (const a of actions) {
       this.log.push({ at: this.now, ...a });
-      if (a.type === 'start') this.running[a.source] = { startedAt: this.now, lastPcmAt: null, lastAudibleAt: null, ended: null };
+      if (a.type === 'start') this.running[a.source] = { startedAt: this.now, lastPcmAt: null, silentMs: 0, ended: null };
       if (a.type === 'stop') this.running[a.source] = null;
     }
   }
@@ -43,7 +43,7 @@ class Sim {
         const b = this.behave[i]!(this.now);
         if (b === 'dropped') o.ended = 'dropped';
         if (b === 'audio' || b === 'silence') o.lastPcmAt = this.now;
-        if (b === 'audio') o.lastAudibleAt = this.now;
+        o.silentMs = b === 'audio' ? 0 : b === 'silence' ? o.silentMs + TICK : o.silentMs;
       });
       const next = step(this.state, { now: this.now, sources: this.running, outputQuietMs: this.quiet(this.now) ? 1000 : 0 });
       this.state = next.state;

@@ -3,7 +3,7 @@
  * speakers heard, and `loa log` saying which source played from when to when.
  */
 import t from 'tap';
-import { heardSegments } from '../src/playout/media.js';
+import { heardSegments, liveVerdict } from '../src/playout/media.js';
 import { render } from '../src/cli/render.js';
 import { translator } from '../src/cli/messages.js';
 import type { SourceSegment } from '../src/audio/live/types.js';
@@ -50,4 +50,17 @@ t.test('loa status: a live relay on air says what it relays', async (t) => {
     next: null,
   };
   t.match(render('status', status, translator('en'), 'en', 'Asia/Ho_Chi_Minh'), /: Tiếp sóng VOV1 \(live: VOV1\) \[north\]/, 'the programme, the relay, its zones');
+});
+
+t.test('a relay no source could carry is a failed row, not "played" silence; a long hole is said', async (t) => {
+  const dead: SourceSegment[] = [{ sourceId: 'vov1', kind: 'http', startMs: T0, endMs: T0 + 190, endReason: 'dropped' }];
+  t.same(liveVerdict({ result: 'played', playedMs: 4000 }, dead), { result: 'failed', reason: 'no live source could be heard (vov1 dropped): 4.0 s of silence' });
+  t.same(liveVerdict({ result: 'played', playedMs: 4000 }, []), { result: 'failed', reason: 'no live source could be heard: 4.0 s of silence' });
+  const holed: SourceSegment[] = [
+    { sourceId: 'vov1', kind: 'http', startMs: T0, endMs: T0 + 5000, endReason: 'stalled' },
+    { sourceId: 'fallback', kind: 'file', startMs: T0 + 8000, endMs: T0 + 14_000, endReason: 'ended' },
+  ];
+  t.same(liveVerdict({ result: 'played', playedMs: 14_000 }, holed), { result: 'played', reason: '3.0 s without any live source on air' });
+  t.same(liveVerdict({ result: 'played', playedMs: 14_000 }, [{ ...holed[0]!, endMs: T0 + 13_500 }]), { result: 'played' }, 'a switch\'s short silence is not worth a word');
+  t.same(liveVerdict({ result: 'interrupted', playedMs: 500, reason: 'preempted' }, []), { result: 'interrupted', reason: 'preempted' }, 'cut before a second had aired: still interrupted');
 });

@@ -121,9 +121,15 @@ t.test('main unreachable, fallback not cached: the FM tuner is tuned, the chain 
   const switches: string[] = [];
   chain.on('switch', (from, to) => switches.push(`${from?.sourceId ?? '-'}>${to.sourceId}`));
   const heard = await playChain(chain, log);
-  // The fallback, pre-started while the main failed to connect, failed first (nothing cached): it is skipped.
-  t.same(switches, ['main>fm']);
-  t.match(chain.segments(), [{ sourceId: 'main', endReason: 'dropped' }, { sourceId: 'fm', kind: 'fm', endReason: 'ended' }]);
+  // The fallback fails at once (nothing cached): whether before the main (it was pre-started, then
+  // skipped) or after it, the chain ends on FM.
+  t.ok(
+    ['->main main>fm', '->main main>fallback fallback>fm'].includes(switches.join(' ')),
+    `switches: ${switches.join(' ')}`,
+  );
+  const segs = chain.segments();
+  t.match(segs.at(-1), { sourceId: 'fm', kind: 'fm', endReason: 'ended' });
+  t.ok(segs.slice(0, -1).every((s) => s.endReason === 'dropped'), 'the main and the fallback ended as dropped');
   t.same(calls, ['tune 99100', 'release'], 'tuned once, released at the end');
   t.equal(heard.spans.length, 0, 'the sink hears silence (FM reaches the amplifier in hardware)');
   t.ok(Math.abs(heard.outcome.playedMs - 5000) < 50, `yet the sink was fed for the whole item (${heard.outcome.playedMs} ms)`);
@@ -144,7 +150,8 @@ t.test('the main is unreachable from the start: the cached fallback is heard wit
 });
 
 t.test('HLS: frozen, then updating again: back to the stream at its newest segment, no step heard twice', async (t) => {
-  const steps: StepPattern = { baseHz: 200, stepHz: 40, onMs: 600, periodMs: 1000 };
+  // 80 Hz apart: the zero-crossing estimate of a tone through AAC is within a few percent.
+  const steps: StepPattern = { baseHz: 230, stepHz: 80, onMs: 600, periodMs: 1000 };
   const hls = await new HlsServer(join(dir, 'hls-steps'), steps, 'aac', 1).start();
   const chain = startLiveChain(
     {

@@ -283,6 +283,12 @@ const cases: Case[] = [
     plan: { audioStartMs: null },
   },
   {
+    rule: 'a live relay whose end passed while it was cut off is over: the programme goes on with its next item',
+    input: input(occurrence({ programme: programme({ items: [vov1({ durationMs: 60_000 }), { content: B, repeat: 1, gapMs: 0 }] }), resume: { item: 0, offsetMs: 0, untilMs: T0 + 60_000 } }), { nowMs: T0 + 61_000 }),
+    items: ['item1:B@0'],
+    plan: { audioStartMs: null },
+  },
+  {
     rule: 'a live request from the province counts its end time from now',
     input: input({ kind: 'request', request: request({ id: 'p-live', priority: 5, zones: ['market'], items: [vov1({ untilTime: '06:10' })] }) }, { nowMs: T0 }),
     items: ['chime(gap 300)', 'item0:live VOV1 until 2026-12-02T23:10:00.000Z'],

@@ -13,7 +13,7 @@ import { wallClockMs } from '../src/audio/clock.js';
 import type { LiveSourceSpec } from '../src/domain/types.js';
 import { startStation } from './station-fixture.js';
 import { ToneTracker, isTone, type ToneSpan } from './audio-fixture.js';
-import { startIcecast } from './stream-fixture.js';
+import { freePort, startIcecast } from './stream-fixture.js';
 import { sleep } from './daemon-fixture.js';
 import { until } from './sync-fixture.js';
 import { startProvince } from './province-fixture.js';
@@ -54,19 +54,22 @@ t.test('a programme\'s live item: the main source from its start, the backup whe
   const main = await ic.feed('main.mp3', MAIN_HZ);
   await ic.feed('backup.mp3', BACKUP_HZ);
   const { sink, tracker } = listeningSink();
-  const s = await startStation({}, undefined, { sink });
+  const s = await startStation({ board: { port: 0 } }, undefined, { sink });
   t.teardown(() => s.stop());
   const sources: LiveSourceSpec[] = [
     { id: 'vov1', kind: 'http', url: ic.url('main.mp3') },
     { id: 'vov1-backup', kind: 'http', url: ic.url('backup.mp3') },
   ];
   const DURATION = 14_000;
-  const at = s.once({ id: 'vov1', name: 'Tiếp sóng VOV1', items: [{ live: { label: 'VOV1', sources, durationMs: DURATION } }], zones: ['north'] }, 1500);
+  const at = s.once({ id: 'vov1', name: 'Tiếp sóng VOV1', items: [{ live: { label: 'VOV1', display: 'Đang tiếp sóng VOV1', sources, durationMs: DURATION } }], zones: ['north'] }, 1500);
+  await sleepUntil(at + 3000);
+  t.equal(s.agent.board?.server.showing()?.ticker, 'Đang tiếp sóng VOV1', 'the board says what is relayed while it plays');
   await sleepUntil(at + 7000);
   const killedAt = wallClockMs();
   await main.stop();
   const [row] = await s.rows(1, 40_000);
   await sleep(300);
+  t.equal(s.agent.board?.server.showing()?.ticker, '', 'and stops saying it when the relay ends');
   const tones = heard(tracker.finish(), [MAIN_HZ, BACKUP_HZ]);
   t.comment(tones.map((x) => `${x.freqHz} Hz ${s1(x.startMs - at)}..${s1(x.endMs - at)}`).join('; '));
 
@@ -129,6 +132,21 @@ t.test('an emergency cuts a live relay; the relay is rejoined live afterwards, t
   t.ok(Math.abs(rejoined.playedMs! - (after.endMs - after.startMs)) < 700, `the rejoined row's playedMs ${rejoined.playedMs} matches the sink`);
   t.same(rejoined.live?.segments.map((g) => g.sourceId), ['vov1'], 'the rejoined relay played its main source');
   t.equal(rejoined.occurrenceId, cut.occurrenceId, 'both rows prove the same occurrence');
+});
+
+t.test('a relay whose every source is dead: a failed row that says so, and the programme goes on', async (t) => {
+  const { sink, tracker } = listeningSink();
+  const s = await startStation({}, undefined, { sink });
+  t.teardown(() => s.stop());
+  const next = await s.tone('next', { seconds: 1, freq: BACKUP_HZ });
+  const nobody = await freePort();
+  s.once({ id: 'vov1', name: 'Tiếp sóng VOV1', items: [{ live: { label: 'VOV1', sources: [{ id: 'vov1', kind: 'http', url: `http://127.0.0.1:${nobody}/vov1.mp3` }], durationMs: 3000 } }, { content: next, repeat: 1, gapMs: 0 }], zones: ['north'] }, 1500);
+  const [live, file] = await s.rows(2, 30_000);
+  await sleep(300);
+  t.equal(live!.result, 'failed', 'the relay is a failed row');
+  t.match(live!.reason, /no live source could be heard \(vov1 dropped\)/, 'saying which source failed how');
+  t.equal(file!.result, 'played', 'the next item played');
+  t.same(heard(tracker.finish(), [MAIN_HZ, BACKUP_HZ]).map((x) => x.freqHz), [BACKUP_HZ], 'the sink heard only the next item');
 });
 
 t.test('a province live command on a group reaches two stations; both relay it and report what they played', async (t) => {

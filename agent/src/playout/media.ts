@@ -245,7 +245,8 @@ export class StationMedia {
           play: async (startAtMs, signal, onStarted) => {
             const outcome = await this.playMeasured(chain, startAtMs, signal, onStarted);
             const untilMs = liveEndMs(live, outcome.startedAtMs ?? wallClockMs());
-            return { ...outcome, live: { segments: heardSegments(chain.segments(), outcome), untilMs } };
+            const segments = heardSegments(chain.segments(), outcome);
+            return { ...outcome, ...liveVerdict(outcome, segments), live: { segments, untilMs } };
           },
           discard: () => chain.kill(),
         };
@@ -389,6 +390,32 @@ export function heardSegments(segments: readonly SourceSegment[], outcome: { sta
   return segments
     .filter((g) => (g.endMs ?? Infinity) > from && g.startMs < outcome.endedAtMs)
     .map((g) => ({ ...g, startMs: Math.max(g.startMs, from), endMs: g.endMs === null ? outcome.endedAtMs : Math.min(g.endMs, outcome.endedAtMs) }));
+}
+
+/** Less than this much of any source on air: the relay was not heard at all. */
+const UNHEARD_MS = 1000;
+/** Silence without any source on air worth saying in the row. */
+const UNCOVERED_NOTE_MS = 2000;
+
+/**
+ * What a live row says beyond the player's outcome: the chain fills with
+ * silence while no source plays, so a relay whose every source was dead
+ * "played" its whole duration to the sink. No source on air is a failed
+ * item; a long stretch without one is said in the reason.
+ */
+export function liveVerdict(outcome: { result: 'played' | 'interrupted' | 'failed'; playedMs: number; reason?: string }, segments: readonly SourceSegment[]): { result: 'played' | 'interrupted' | 'failed'; reason?: string } {
+  if (outcome.result === 'failed') return outcome.reason !== undefined ? { result: 'failed', reason: outcome.reason } : { result: 'failed' };
+  const covered = segments.reduce((sum, g) => sum + Math.max(0, (g.endMs ?? g.startMs) - g.startMs), 0);
+  const why = [...new Set(segments.map((g) => `${g.sourceId} ${g.endReason ?? 'ended'}`))].join(', ');
+  if (outcome.playedMs >= UNHEARD_MS && covered < UNHEARD_MS) {
+    return { result: 'failed', reason: `no live source could be heard${why ? ` (${why})` : ''}: ${(outcome.playedMs / 1000).toFixed(1)} s of silence` };
+  }
+  const uncovered = outcome.playedMs - covered;
+  if (uncovered >= UNCOVERED_NOTE_MS) {
+    const note = `${(uncovered / 1000).toFixed(1)} s without any live source on air`;
+    return { result: outcome.result, reason: outcome.reason ? `${outcome.reason}; ${note}` : note };
+  }
+  return outcome.reason !== undefined ? { result: outcome.result, reason: outcome.reason } : { result: outcome.result };
 }
 
 /** The whole of a short generated sound as PCM, decoded once at start. */

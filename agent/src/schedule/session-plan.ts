@@ -107,7 +107,7 @@ export function planSession(input: PlanInput): PlanResult {
       }
     }
     if (isStart(resume)) withChime(items, cls);
-    items.push(...resumeFrom(p.items, resume, { startMs: subject.occurrence.startMs, timezone: input.timezone }));
+    items.push(...resumeFrom(p.items, resume, { startMs: subject.occurrence.startMs, timezone: input.timezone }, input.nowMs));
     const zones = usable(p.zones);
     noZoneWarning(zones);
     const volume = effectiveVolume(p.volume, zones, settings);
@@ -139,7 +139,7 @@ export function planSession(input: PlanInput): PlanResult {
   const resume = subject.resume ?? START;
   const items: PlannedItem[] = [];
   if (isStart(resume)) withChime(items, cls);
-  items.push(...resumeFrom(request.items, resume, { startMs: input.nowMs, timezone: input.timezone }));
+  items.push(...resumeFrom(request.items, resume, { startMs: input.nowMs, timezone: input.timezone }, input.nowMs));
   const allZones = settings.zones.map((z) => z.name);
   const zones = emergency ? allZones : usable(request.zones.length === 0 ? allZones : request.zones);
   noZoneWarning(zones);
@@ -220,9 +220,11 @@ export function localTimeAfter(time: string, anchor: LiveAnchor): number {
  * The items from a resume point on: the one it points at starts at its
  * offset; a live one is rejoined live, to the end it had when it was cut.
  */
-function resumeFrom(items: readonly ProgrammeItem[], resume: ResumePoint, anchor: LiveAnchor): PlannedItem[] {
+function resumeFrom(items: readonly ProgrammeItem[], resume: ResumePoint, anchor: LiveAnchor, nowMs: number): PlannedItem[] {
   return expand(items, anchor)
     .filter((it) => it.origin.kind === 'item' && it.origin.index >= resume.item)
+    // A relay whose end passed while it was cut off is over: no relay is switched for it.
+    .filter((it) => !(isPlannedLive(it) && it.origin.kind === 'item' && it.origin.index === resume.item && resume.untilMs !== undefined && resume.untilMs <= nowMs))
     .map((it) => {
       if (it.origin.kind !== 'item' || it.origin.index !== resume.item) return it;
       if (isPlannedLive(it)) return resume.untilMs !== undefined ? { ...it, live: { ...it.live, endMs: resume.untilMs } } : it;

@@ -47,7 +47,7 @@ type Input = PcmInput | FmInput;
 class FmInput {
   readonly startedAt: number;
   readonly lastPcmAt = null;
-  readonly lastAudibleAt = null;
+  readonly silentMs = 0;
   ended: 'dropped' | null = null;
   endDetail = '';
   constructor(
@@ -106,6 +106,7 @@ class Chain extends EventEmitter implements LiveChain {
   private primed = false;
   private activatedAt = 0;
   private lastLoudOutputAt: number;
+  private lastTickAt = performance.now();
 
   constructor(
     private readonly spec: LiveChainSpec,
@@ -221,12 +222,17 @@ class Chain extends EventEmitter implements LiveChain {
         return;
       }
       const now = performance.now();
+      // The event loop was held up (a busy machine): what arrived meanwhile is not read yet,
+      // so this tick would see a stall that is not one. Judge at the next.
+      const blocked = now - this.lastTickAt > 5 * TICK_MS;
+      this.lastTickAt = now;
       const reading = this.anchor !== null;
       this.inputs.forEach((input, i) => {
         if (input && !(reading && i === this.state.active)) input.advance();
       });
       const active = this.state.active;
       if (active !== null && this.inputs[active]?.lastPcmAt != null) this.markReady();
+      if (blocked) return;
       const obs: Observation = {
         now,
         sources: this.inputs.map((input): SourceObservation | null =>
@@ -234,7 +240,7 @@ class Chain extends EventEmitter implements LiveChain {
             ? {
                 startedAt: input.startedAt,
                 lastPcmAt: input.bufferedBytes() > 0 ? now : input.lastPcmAt,
-                lastAudibleAt: input.lastAudibleAt,
+                silentMs: input.silentMs,
                 ended: input.ended,
               }
             : null,
@@ -306,7 +312,10 @@ class Chain extends EventEmitter implements LiveChain {
     const seg: SourceSegment = { sourceId: source.id, kind: source.kind, startMs: at, endMs: null };
     this.segs.push(seg);
     this.log.info({ source: source.id, kind: source.kind }, 'live chain: source on air');
-    this.emit('switch', this.lastClosed, seg);
+    const left = this.lastClosed;
+    // The first one comes from the constructor: told once the caller could listen.
+    if (this.segs.length === 1) queueMicrotask(() => this.emit('switch', left, seg));
+    else this.emit('switch', left, seg);
   }
 
   private async resolveFiles(s: LiveSource): Promise<string[]> {

@@ -128,7 +128,8 @@ export function rmsDbfs(pcm: Buffer): number {
 export class PcmInput {
   readonly startedAt: number;
   lastPcmAt: number | null = null;
-  lastAudibleAt: number | null = null;
+  /** Consecutive audio below the threshold at the playhead, ms counted in samples. */
+  silentMs = 0;
   ended: 'dropped' | 'garbage' | null = null;
   /** Why, for the log and the segment. */
   endDetail = '';
@@ -196,7 +197,7 @@ export class PcmInput {
     const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, got);
     const now = this.opts.now();
     this.lastPcmAt = now;
-    if (rmsDbfs(out) > this.silenceRms) this.lastAudibleAt = now;
+    this.silentMs = rmsDbfs(out) > this.silenceRms ? 0 : this.silentMs + bytesToMs(out.length);
     if (!this.live && this.buffered < this.cap) this.stdout?.resume();
     return out;
   }

@@ -9,8 +9,8 @@ import type { LiveSourceKind } from './types.js';
  * Rules (times are the defaults of FAILOVER_TUNING):
  * - A running source FAILS when its process ended or reported garbage, when
  *   no PCM came for `stallMs` (1 s; `startTimeoutMs`, 2 s, before its first
- *   PCM) or, for network sources, when what came was below the silence
- *   threshold for `silenceMs` (1 s).
+ *   PCM) or, for network sources, when `silenceMs` (1 s) of what it gave in
+ *   a row was below the silence threshold.
  * - After `suspectMs` (300 ms) of either, the next source is PRE-STARTED so
  *   that at the switch it already has audio: dead air = the failing source's
  *   detection time + at most one tick, well inside 2 s. A pre-started source
@@ -67,8 +67,12 @@ export interface SourceObservation {
   startedAt: number;
   /** Last PCM from it (a source whose buffer is full counts as just now); null: none yet. */
   lastPcmAt: number | null;
-  /** Last PCM above the silence threshold; null: none yet. */
-  lastAudibleAt: number | null;
+  /**
+   * Audio below the silence threshold at its playhead since the last audible
+   * slice, in ms counted in samples (not wall time: a busy event loop must
+   * not make a source silent).
+   */
+  silentMs: number;
   /** Its process ended (connection refused, server gone) or its decoder reported garbage. */
   ended: 'dropped' | 'garbage' | null;
 }
@@ -147,7 +151,7 @@ export function health(kind: LiveSourceKind, o: SourceObservation, now: number, 
   if (kind === 'fm') return { failed: null, suspect: false };
   const sincePcm = now - (o.lastPcmAt ?? o.startedAt);
   if (sincePcm >= (o.lastPcmAt === null ? t.startTimeoutMs : t.stallMs)) return { failed: 'stalled', suspect: true };
-  const sinceAudible = judgesSilence(kind) && o.lastPcmAt !== null ? now - (o.lastAudibleAt ?? o.startedAt) : 0;
+  const sinceAudible = judgesSilence(kind) && o.lastPcmAt !== null ? o.silentMs : 0;
   if (sinceAudible >= t.silenceMs) return { failed: 'silent', suspect: true };
   // Speech pauses: silence is suspect only from half its limit.
   return { failed: null, suspect: o.lastPcmAt === null || sincePcm >= t.suspectMs || sinceAudible >= t.silenceMs / 2 };
