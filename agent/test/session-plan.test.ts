@@ -1,8 +1,8 @@
 import t from 'tap';
 import { planSession, usableZones, type PlanInput, type PlanSubject, type PlanWarning } from '../src/schedule/session-plan.js';
-import type { Programme } from '../src/domain/types.js';
+import type { Programme, ProgrammeItem } from '../src/domain/types.js';
 import { RequestSchema, type StationRequest } from '../src/domain/request.js';
-import type { SessionPlan } from '../src/playout/session.js';
+import { interruptionResume, isPlannedLive, type SessionPlan } from '../src/playout/session.js';
 
 /**
  * The Circular 39 planning rules as a table: each rule has one or more
@@ -54,6 +54,7 @@ function input(subject: PlanSubject, over: Partial<PlanInput> = {}): PlanInput {
     // Linear and readable: the test sees which volume the gain was taken from.
     volumeGainDb: (v) => v - 100,
     nowMs: T0 - 3000,
+    timezone: 'Asia/Ho_Chi_Minh',
     ...over,
   };
 }
@@ -65,6 +66,7 @@ function items(plan: SessionPlan): string[] {
     const o = it.origin;
     if (o.kind === 'chime') return `chime(gap ${it.gapMs})`;
     const where = o.kind === 'bulletin' ? `bulletin ${o.requestId} p${o.priority}` : `item${o.index}`;
+    if (isPlannedLive(it)) return `${where}:live ${it.live.label} ${it.live.durationMs !== null ? `for ${it.live.durationMs}` : ''}${it.live.endMs !== null ? `until ${new Date(it.live.endMs).toISOString()}` : ''}`;
     return `${where}:${name(it.content)}@${it.offsetMs}${it.gapMs > 0 ? ` gap ${it.gapMs}` : ''}`;
   });
 }
@@ -76,6 +78,10 @@ interface Case {
   plan: Record<string, unknown>;
   warnings?: PlanWarning[];
 }
+
+const vov1 = (end: { durationMs: number } | { untilTime: string }): ProgrammeItem => ({
+  live: { sources: [{ id: 'vov1', kind: 'http', url: 'http://vov.example/vov1.mp3' }, { id: 'fallback', kind: 'file', contents: [B] }], label: 'VOV1', ...end },
+});
 
 const bulletinFlood = request({ id: 'b-flood', mode: 'next-programme', priority: 6, items: [{ content: C, repeat: 2, gapMs: 1000 }] });
 const bulletinVaccine = request({ id: 'b-vaccine', mode: 'next-programme', priority: 5 });
@@ -251,7 +257,55 @@ const cases: Case[] = [
     items: ['item0:C@0'],
     plan: { label: 'r6', origin: 'cli', policy: 'resume' },
   },
+  // --- live relays ---------------------------------------------------------------
+  {
+    rule: '"Relay VOV1 06:00-06:30 on every zone" is one programme with one live item of 30 minutes',
+    input: input(occurrence({ programme: programme({ items: [vov1({ durationMs: 1_800_000 })], zones: ['market', 'school'] }) })),
+    items: ['item0:live VOV1 for 1800000'],
+    plan: { audioStartMs: T0, zones: ['market', 'school'] },
+  },
+  {
+    rule: 'a live item ending at a local time ends at the first such instant after the programme\'s start',
+    input: input(occurrence({ programme: programme({ items: [vov1({ untilTime: '06:30' })] }) })),
+    items: ['item0:live VOV1 until 2026-12-02T23:30:00.000Z'],
+    plan: {},
+  },
+  {
+    rule: 'an end time before the start is the next day (a relay across midnight)',
+    input: input(occurrence({ programme: programme({ items: [vov1({ untilTime: '00:30' })] }) })),
+    items: ['item0:live VOV1 until 2026-12-03T17:30:00.000Z'],
+    plan: {},
+  },
+  {
+    rule: 'a live relay cut off is rejoined live until the end it had, never at an offset, without the chime',
+    input: input(occurrence({ programme: programme({ priority: 6, items: [{ content: A, repeat: 1, gapMs: 0 }, vov1({ durationMs: 1_800_000 })] }), resume: { item: 1, offsetMs: 0, untilMs: T0 + 1_000_000 } })),
+    items: [`item1:live VOV1 for 1800000until ${new Date(T0 + 1_000_000).toISOString()}`],
+    plan: { audioStartMs: null },
+  },
+  {
+    rule: 'a live relay whose end passed while it was cut off is over: the programme goes on with its next item',
+    input: input(occurrence({ programme: programme({ items: [vov1({ durationMs: 60_000 }), { content: B, repeat: 1, gapMs: 0 }] }), resume: { item: 0, offsetMs: 0, untilMs: T0 + 60_000 } }), { nowMs: T0 + 61_000 }),
+    items: ['item1:B@0'],
+    plan: { audioStartMs: null },
+  },
+  {
+    rule: 'a live request from the province counts its end time from now',
+    input: input({ kind: 'request', request: request({ id: 'p-live', priority: 5, zones: ['market'], items: [vov1({ untilTime: '06:10' })] }) }, { nowMs: T0 }),
+    items: ['chime(gap 300)', 'item0:live VOV1 until 2026-12-02T23:10:00.000Z'],
+    plan: { kind: 'request', audioStartMs: null },
+  },
 ];
+
+t.test('a live item cut off is rejoined live (resume, restart) or dropped, per its class', async (t) => {
+  const live = (policy: 'resume' | 'restart' | 'drop'): SessionPlan => {
+    const plan = planSession(input(occurrence({ programme: programme({ items: [vov1({ durationMs: 60_000 }), { content: B, repeat: 1, gapMs: 0 }] }) }))).plan;
+    return { ...plan, policy };
+  };
+  t.same(interruptionResume(live('resume'), 0, 12_345, T0 + 60_000), { item: 0, offsetMs: 0, untilMs: T0 + 60_000 }, 'resume: rejoined live to its end, not at 12 s into it');
+  t.same(interruptionResume(live('restart'), 0, 12_345, T0 + 60_000), { item: 0, offsetMs: 0, untilMs: T0 + 60_000 }, 'restart: rejoined live too (a stream has no start to go back to)');
+  t.same(interruptionResume(live('drop'), 0, 12_345, T0 + 60_000), { item: 1, offsetMs: 0 }, 'drop: the next item');
+  t.same(interruptionResume(live('resume'), 1, 500), { item: 1, offsetMs: 500 }, 'a file after it keeps its own policy');
+});
 
 for (const c of cases) {
   t.test(c.rule, async (t) => {

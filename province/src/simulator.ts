@@ -11,6 +11,7 @@ import { Province, type AnyAddress } from './province.js';
 import { generateProvinceKeys, loadPrivateKey } from '../../agent/src/sync/signing.js';
 import { CommandActionSchema, StationSettingsSchema, ZoneSettingSchema } from '../../agent/src/sync/protocol.js';
 import { ProgrammeSchema, describeIssues } from '../../agent/src/domain/schemas.js';
+import { itemContents } from '../../agent/src/domain/types.js';
 import { renderJsonSchemas } from '../../agent/src/sync/json-schemas.js';
 import { migrate } from '../../agent/src/store/database.js';
 import { SyncSchema } from '../../agent/src/config/schema.js';
@@ -193,7 +194,7 @@ export async function runSimulator(argv: string[], io: SimulatorIo): Promise<voi
           if (!a || !file) throw new Error('usage: target STATION FILE.json');
           const parsed = TargetFileSchema.safeParse(JSON.parse(readFileSync(resolve(file), 'utf8')));
           if (!parsed.success) throw new Error(`${file}: ${describeIssues(parsed.error).join('; ')}`);
-          const needed = new Set(parsed.data.programmes.flatMap((p) => p.items.map((i) => i.content)));
+          const needed = new Set(parsed.data.programmes.flatMap((p) => p.items.flatMap(itemContents)));
           const missing = [...needed].filter((s) => !served.has(s));
           if (missing.length) throw new Error(`programmes name content this simulator does not serve: ${missing.join(', ')}`);
           const version = await province.publishTarget({

@@ -316,7 +316,7 @@ function nextBoundaryMs(nowMs: number, timezone: string, playlists: readonly Pla
 }
 
 /** 32-bit FNV-1a, hex: a short fingerprint, not a security hash. */
-function fnv1a(s: string): string {
+export function fnv1a(s: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
   return h.toString(16).padStart(8, '0');

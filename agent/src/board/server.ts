@@ -10,7 +10,7 @@ import { isValidTimezone } from '../schedule/planner.js';
 import { playerPage, type PlayerPage } from './page.js';
 import { qrModules } from './qr.js';
 import {
-  boardNow, boardUpcoming, BoardEmergencySchema, BoardScheduleSchema, BUILTIN_BOARD_SCHEDULE,
+  boardNow, boardUpcoming, fnv1a, BoardEmergencySchema, BoardScheduleSchema, BUILTIN_BOARD_SCHEDULE,
   type BoardEmergency, type BoardEmergencyInput, type BoardNow, type BoardNowOptions, type BoardSchedule, type BoardScheduleInput, type UpcomingShowing,
 } from './playlist.js';
 
@@ -98,6 +98,8 @@ export class BoardServer extends EventEmitter {
   private readonly clients = new Set<ServerResponse>();
   private schedule: BoardSchedule;
   private emergency: BoardEmergency | null = null;
+  /** The live relay on air, said in the ticker. */
+  private liveCaption: string | null = null;
   /** The screen is off (the display controller says so); the page is black unless an emergency holds it. */
   private blankRequested = false;
   private blankPushed = false;
@@ -212,6 +214,20 @@ export class BoardServer extends EventEmitter {
     return BoardEmergencySchema.parse({ key: typeof input.key === 'string' && input.key ? input.key.slice(0, 300) : 'emergency', title: '' });
   }
 
+  /**
+   * What the speakers relay live ("Đang tiếp sóng VOV1"), or null when the
+   * relay ends: the ticker says it in place of the playlist's, over whatever
+   * the rotation shows (an emergency's page has no ticker). The showing's key
+   * changes with it, so its proof of display says what was on screen.
+   */
+  setLiveCaption(text: string | null): void {
+    const next = text?.trim() ? text.trim() : null;
+    if (next === this.liveCaption) return;
+    this.liveCaption = next;
+    this.o.log.info({ caption: next }, next ? 'board shows the live relay' : 'board live caption ended');
+    this.recompute();
+  }
+
   /** Blanks the page (the screen is off) or shows it again. An emergency is never hidden: blank waits for its end. */
   setBlank(blank: boolean): void {
     if (blank === this.blankRequested) return;
@@ -310,7 +326,8 @@ export class BoardServer extends EventEmitter {
       if (this.emergency) this.o.log.info({ item: this.override.item.id }, 'operator showing cancelled by the emergency');
       this.override = null;
     }
-    const next = this.override ?? boardNow(nowMs, this.o.timezone, this.schedule.playlists, this.schedule.defaultPlaylist, this.emergency, this.planOptions());
+    const planned = this.override ?? boardNow(nowMs, this.o.timezone, this.schedule.playlists, this.schedule.defaultPlaylist, this.emergency, this.planOptions());
+    const next = this.liveCaption && planned.source !== 'emergency' ? { ...planned, key: `${planned.key}|live:${fnv1a(this.liveCaption)}`, ticker: this.liveCaption } : planned;
     if (next.key !== this.current?.now.key) {
       if (this.current) this.finish(this.current, nowMs);
       this.current = { now: next, shownMs: null, problem: null, truncated: [] };

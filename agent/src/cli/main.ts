@@ -10,6 +10,7 @@ import { runDoctor } from '../doctor/checks.js';
 import { safeOff } from '../relays/safe-off.js';
 import { createLogger } from '../lib/logger.js';
 import { boardCommand } from './board.js';
+import { liveCommand } from './live.js';
 import { reportCsv, type YearlyReport } from '../report/yearly.js';
 
 /**
@@ -43,6 +44,8 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
         csv: { type: 'boolean', default: false },
         all: { type: 'boolean', default: false },
         release: { type: 'boolean', default: false },
+        duration: { type: 'string' },
+        stop: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -123,6 +126,8 @@ export async function main(argv: string[], out: Out = { stdout: process.stdout, 
       case 'stop':
         emit(await rpc('stop', { all: v.all, release: v.release }), 'stop');
         return 0;
+      case 'live':
+        return await liveCommand({ rpc, emit, out, t, json: v.json, stop: v.stop, ...(v.class ? { cls: v.class } : {}), ...(v.zones ? { zones: list(v.zones)! } : {}), ...(v.duration ? { duration: v.duration } : {}), ...(v.label ? { label: v.label } : {}) });
       case 'relay':
         if (rest.length === 0) {
           emit(await rpc('relay.list'), 'relays');

@@ -16,6 +16,8 @@ export const MESSAGES = {
   loa stop                           dừng bản tin đang phát
   loa stop --all                     dừng khẩn: tắt mọi thứ đang phát, bỏ hàng chờ, tạm chặn tin khẩn cấp
   loa stop --release                 bỏ tạm chặn tin khẩn cấp
+  loa live [--class normal|priority|emergency] [--zones a,b] [--duration 5m]
+                                     nói trực tiếp qua micro của đài (Ctrl-C hoặc loa live --stop để kết thúc)
   loa relay                          trạng thái rơ-le
   loa relay TÊN on|off               bật/tắt một rơ-le (ampli hoặc cụm loa)
   loa test-tone [--zones a,b]        phát âm thử
@@ -42,6 +44,8 @@ Tuỳ chọn chung: --config PATH, --json, --lang vi|en`,
   loa stop                           stop what is playing
   loa stop --all                     emergency stop: all off air, queue dropped, emergencies held off
   loa stop --release                 end the hold-off on emergencies
+  loa live [--class normal|priority|emergency] [--zones a,b] [--duration 5m]
+                                     speak live through the station microphone (Ctrl-C or loa live --stop ends it)
   loa relay                          relay states
   loa relay NAME on|off              switch one relay (amplifier or zone)
   loa test-tone [--zones a,b]        play a test tone
@@ -95,6 +99,17 @@ Common options: --config PATH, --json, --lang vi|en`,
   syncNoTarget: { vi: 'chưa nhận cấu hình đích', en: 'no target received yet' },
   syncLast: { vi: 'đồng bộ lần cuối {at}', en: 'last sync {at}' },
   problems: { vi: 'Vấn đề', en: 'Problems' },
+  output: { vi: 'Âm thanh ra', en: 'Output' },
+  live: { vi: 'Trực tiếp', en: 'Live' },
+  liveOnAir: { vi: 'ĐANG PHÁT', en: 'ON AIR' },
+  liveWaiting: { vi: 'CHỜ LÊN SÓNG', en: 'WAITING' },
+  liveEnded: { vi: 'Đã kết thúc phát trực tiếp.', en: 'The live broadcast has ended.' },
+  liveStarted: { vi: 'Micro lên sóng ({cls}), yêu cầu {id}. Ctrl-C để kết thúc.', en: 'Microphone going on air ({cls}), request {id}. Ctrl-C ends it.' },
+  liveStopped: { vi: 'Đã kết thúc: {ids}.', en: 'Ended: {ids}.' },
+  liveNone: { vi: 'Không có phát trực tiếp nào.', en: 'No live broadcast is on.' },
+  levelNone: { vi: 'chưa đo', en: 'not measured yet' },
+  levelSilent: { vi: 'im lặng', en: 'silence' },
+  deadAirAlarm: { vi: 'MẤT TIẾNG: im lặng {s} giây khi đang phát', en: 'DEAD AIR: silent for {s} s while on air' },
   unplayable: { vi: 'Nội dung không phát được (chờ tải lại)', en: 'Content that cannot play (waiting to be fetched again)' },
   queued: { vi: 'Bản tin ưu tiên chờ chương trình tới', en: 'Priority bulletins waiting for the next programme' },
   scheduleEmpty: { vi: 'Chưa có lịch phát.', en: 'No programmes scheduled.' },

@@ -27,8 +27,10 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
       const lines = [
         `${t('station')}: ${String((r.station as Row).id)} ${String((r.station as Row).name ?? '')}`.trimEnd(),
         `${t('clock')}: ${time(clock.nowMs)} — ${clock.trusted ? t('clockTrusted', { reason: String(clock.reason) }) : t('clockUntrusted', { reason: String(clock.reason) })}`,
-        `${t('playing')}: ${playing ? `${String(playing.label)} [${(playing.zones as string[]).join(', ')}]` : t('idle')}`,
+        `${t('playing')}: ${playing ? `${String(playing.label)}${playing.live ? ` (live: ${String((playing.live as Row).label)})` : ''} [${(playing.zones as string[]).join(', ')}]` : t('idle')}`,
         `${t('next')}: ${next ? `${time(next.startMs)} ${String(next.name)}` : t('none')}`,
+        ...(r.deadAir ? [`${t('output')}: ${outputLine(r.deadAir as Row, t)}`] : []),
+        ...(r.live ? [`${t('live')}: ${liveLine(r.live as Row, t)}`] : []),
         `${t('relays')} (${String(r.relayDriver)}): ${relays.map((x) => `${String(x.name)}=${x.on ? t('on') : t('off')}`).join('  ')}`,
         `${t('cache')}: ${String(cache.items)} / ${mb(cache.bytes)} MB of ${mb(cache.quotaBytes)} MB`,
         `${t('queued')}: ${String(r.queuedBulletins)}`,
@@ -60,6 +62,10 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
       if (typeof r.heldOffUntilMs === 'number') lines.push(t('heldOffUntil', { at: time(r.heldOffUntilMs) }));
       return lines.join('\n');
     }
+    case 'live':
+      return t('liveStarted', { id: String(r.id), cls: String(r.class) });
+    case 'live-stop':
+      return (r.stopped as string[]).length > 0 ? t('liveStopped', { ids: (r.stopped as string[]).join(', ') }) : t('liveNone');
     case 'relays':
       return ((r.relays as Row[]) ?? []).map((x) => `${pad(String(x.name), 16)} ${pad(String(x.kind), 10)} ${x.on ? t('on') : t('off')}`).join('\n');
     case 'cache':
@@ -89,10 +95,10 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
             pad(t(`result_${String(x.result)}` as MessageKey), 10),
             `p${String(x.priority)}`,
             String(x.programmeId ?? x.requestId ?? ''),
-            String(x.content ?? '').slice(0, 12),
+            x.live ? `live:${String((x.live as Row).label) || '?'}` : String(x.content ?? '').slice(0, 12),
             relayColumn(x, t),
             x.reason ? `— ${String(x.reason)}` : '',
-          ].join('  ').trimEnd(),
+          ].join('  ').trimEnd() + liveSegments(x, time),
         )
         .join('\n');
     }
@@ -116,6 +122,18 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
     default:
       return keyValues(result);
   }
+}
+
+/** The level going out and the dead-air alarm, e.g. "-18.5 dBFS" or "DEAD AIR since 10:02:03". */
+function outputLine(d: Row, t: T): string {
+  const level = typeof d.levelDb !== 'number' ? t('levelNone') : d.levelDb <= -90 ? t('levelSilent') : `${d.levelDb.toFixed(1)} dBFS`;
+  return d.alarm ? `${t('deadAirAlarm', { s: Math.round((Date.now() - Number(d.quietSinceMs)) / 1000) })} (${level})` : level;
+}
+
+/** The station microphone while live: on air or waiting, and its level. */
+function liveLine(l: Row, t: T): string {
+  const level = typeof l.levelDb === 'number' ? `${l.levelDb.toFixed(1)} dBFS` : '-';
+  return `${l.onAir ? t('liveOnAir') : t('liveWaiting')} ${String(l.label)} — ${level}, ${Math.round(Number(l.airedMs) / 1000)} s`;
 }
 
 function syncLine(sync: Row | null, t: T, time: (ms: unknown) => string): string {
@@ -211,6 +229,14 @@ function keyValues(value: unknown, indent = ''): string {
   return Object.entries(value as Row)
     .map(([k, v]) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? `${indent}${k}:\n${keyValues(v, indent + '  ')}` : `${indent}${k}: ${Array.isArray(v) ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ') : String(v)}`))
     .join('\n');
+}
+
+/** A live row's segments, one line each: which source was heard from when to when, and why it was left. */
+function liveSegments(x: Row, time: (ms: unknown) => string): string {
+  const segments = ((x.live as Row | undefined)?.segments as Row[] | undefined) ?? [];
+  return segments
+    .map((g) => `\n    ↳ ${String(g.sourceId)} (${String(g.kind)}) ${time(g.startMs)}–${g.endMs != null ? time(g.endMs) : '…'}${g.endReason ? ` ${String(g.endReason)}` : ''}`)
+    .join('');
 }
 
 /** A play-log row's zones, each with what its relay evidence says, and what the evidence rests on. */

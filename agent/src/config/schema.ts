@@ -103,6 +103,26 @@ export const AudioSchema = strict.object({
   stallTimeoutMs: z.number().int().min(500).max(60000).default(5000),
   ffmpegPath: z.string().default('ffmpeg'),
   ffprobePath: z.string().default('ffprobe'),
+  /** What goes out quieter than thresholdDb (RMS) for longer than holdMs while an item plays is dead air: an alarm. */
+  deadAir: strict
+    .object({ thresholdDb: z.number().min(-90).max(-10).default(-50), holdMs: z.number().int().min(1000).max(600_000).default(10_000) })
+    .default({ thresholdDb: -50, holdMs: 10_000 }),
+  /** The station's microphone or line input (`loa live`, push-to-talk on the bridge). */
+  capture: strict
+    .object({
+      /** ALSA capture PCM, e.g. "hw:1,0" or "dsnoop:1". */
+      device: z.string().min(1).default('default'),
+      arecordPath: z.string().default('arecord'),
+      /** Limiter ceiling, dBFS. */
+      ceilingDb: z.number().min(-20).max(0).default(-3),
+      /** A live without --duration ends after this long. */
+      maxMinutes: z.number().int().min(1).max(240).default(30),
+      /** The bridge input that is the push-to-talk button, and the class it speaks at. */
+      ptt: strict
+        .object({ input: z.string().min(1).max(40).default('talk'), class: z.enum(['normal', 'priority', 'emergency']).default('priority'), zones: z.array(z.string()).default([]) })
+        .default({ input: 'talk', class: 'priority', zones: [] }),
+    })
+    .default({ device: 'default', arecordPath: 'arecord', ceilingDb: -3, maxMinutes: 30, ptt: { input: 'talk', class: 'priority', zones: [] } }),
 });
 
 export const ScheduleSchema = strict.object({

@@ -23,7 +23,7 @@ import { relayPort } from '../playout/relay-port.js';
 import { StationMedia } from '../playout/media.js';
 import { startControlServer, OperatorError } from './control-server.js';
 import { noBoardHandlers } from './board-control.js';
-import { CLASS_PRIORITY, classOf, type BulletinClass } from '../domain/types.js';
+import { CLASS_PRIORITY, classOf, itemContents, type BulletinClass } from '../domain/types.js';
 import { RequestSchema } from '../domain/request.js';
 import { ScheduleDocumentSchema, describeIssues } from '../domain/schemas.js';
 import { SOFTWARE_VERSION } from '../version.js';
@@ -112,6 +112,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const onButton = (name: string, level: 0 | 1): void => {
     log.info({ input: name, level }, 'station input changed');
     store.recordEvent('input', 'info', `station input ${name} is now ${level}`, { name, level }, now());
+    if (name === config.audio.capture.ptt.input) return pushToTalk(level);
     if (level !== 1 || !conductorRef) return;
     // The station's emergency stop: everything off air, the queue dropped, emergencies held off.
     if (name === 'stop') void conductorRef.stopAll({ holdOffMs: config.alerts.stopHoldOffS * 1000, by: 'stop button pressed at the station' }).catch((err: unknown) => log.error({ err }, 'stop button: stop failed'));
@@ -120,19 +121,44 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     }
   };
 
+  // Push-to-talk: pressed, the microphone goes on air at the configured class; released, it ends.
+  let pttLive: string | null = null;
+  const pushToTalk = (level: 0 | 1): void => {
+    if (!conductorRef) return;
+    if (level === 0) {
+      if (pttLive) media.endLive(pttLive);
+      pttLive = null;
+      return;
+    }
+    const live = media.liveStatus(now());
+    if (live) {
+      if (live.id !== pttLive) log.warn({ live: live.id }, 'push-to-talk pressed while a live is on: it goes on');
+      return;
+    }
+    const ptt = config.audio.capture.ptt;
+    pttLive = startLive(conductorRef, media, { cls: ptt.class, zones: ptt.zones, durationMs: config.audio.capture.maxMinutes * 60_000, label: 'Nói trực tiếp (nút bấm)', origin: 'button' }, now()).id;
+  };
+
   // Relays first and all off: whatever state a crash left them in ends here.
   const driver = opts.relayDriver ?? createRelayDriver(config.relays, { stateDir, log, ...(bridge ? { bridge: bridge.relayDriver() } : {}) });
   const bank = new RelayBank(config.relays, driver, { log, now });
   await bank.open();
 
   const media = await StationMedia.open(config, store, log, opts.sink);
+  // Dead air on what goes out reaches the province as an event, raised and cleared (transitions, not repeats).
+  media.deadAir.onDeadAir((t) =>
+    t.kind === 'raised'
+      ? store.recordEvent('audio.dead-air', 'error', `dead air: the output has been below ${config.audio.deadAir.thresholdDb} dBFS for ${Math.round((t.atMs - t.quietSinceMs) / 1000)} s while a programme plays`, { state: 'raised', quietSinceMs: Math.round(t.quietSinceMs), session: conductorRef?.nowPlaying()?.key ?? null }, now())
+      : store.recordEvent('audio.dead-air', 'info', `dead air cleared (${t.why === 'sound' ? 'sound is back' : 'the item ended'}) after ${Math.round(t.quietMs / 1000)} s`, { state: 'cleared', quietMs: Math.round(t.quietMs), why: t.why }, now()),
+  );
+  if (bridge) media.fmTuner = bridge.fmTuner();
   let board: BoardLink | null = null;
   media.needed = () => [
     // The target in force and one still downloading: a file fetched for it is not evicted by the next.
     ...(syncRef?.neededContent() ?? []),
-    ...store.loadProgrammes().programmes.flatMap((p) => p.items.map((i) => i.content)),
-    ...store.pendingRequests('now').flatMap((r) => r.request.items.map((i) => i.content)),
-    ...store.pendingRequests('next-programme').flatMap((r) => r.request.items.map((i) => i.content)),
+    ...store.loadProgrammes().programmes.flatMap((p) => p.items.flatMap(itemContents)),
+    ...store.pendingRequests('now').flatMap((r) => r.request.items.flatMap(itemContents)),
+    ...store.pendingRequests('next-programme').flatMap((r) => r.request.items.flatMap(itemContents)),
     ...(board?.neededContent() ?? []),
     ...(alertsRef?.neededContent() ?? []),
   ];
@@ -196,6 +222,10 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   alerts.startFeeds().catch((err: unknown) => log.error({ err }, 'alert feeds could not start'));
   clock.on('trust', () => alerts.clockChanged());
   clock.on('jump', () => alerts.clockChanged());
+  // A live whose session is over for good (played, stopped, failed) is ended; a preempted one waits to come back.
+  conductor.on('session', (e: { key: string; state: string }) => {
+    if (e.key.startsWith('request:live-') && e.state !== 'started' && e.state !== 'interrupted') media.endLive(e.key.slice('request:'.length));
+  });
 
   const problems = (): string[] => [
     ...startupProblems,
@@ -207,6 +237,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     ...(opts.faults?.() ?? []),
     ...(bridge?.problems() ?? []),
     ...(syncRef?.problems() ?? []),
+    ...(media.deadAir.status().alarm ? [`dead air: the output is silent (below ${config.audio.deadAir.thresholdDb} dBFS) while a programme plays`] : []),
   ];
 
   const { SyncClient, provincePort } = config.sync
@@ -308,6 +339,20 @@ function heldOff(conductor: Conductor): string[] {
   return until === null ? [] : [`emergencies held off after a stop until ${new Date(until).toISOString()} (loa stop --release ends it)`];
 }
 
+/**
+ * The station's microphone on air: a request like any bulletin (relays,
+ * chime, arbiter) whose one item is the live capture.
+ */
+function startLive(conductor: Conductor, media: StationMedia, o: { cls: BulletinClass; zones: string[]; durationMs: number; label: string; origin: string }, nowMs: number): { id: string; class: BulletinClass; priority: number; durationMs: number; content: string } {
+  const id = `live-${randomUUID()}`;
+  const label = cleanField(o.label, 200) || 'Phát trực tiếp từ đài';
+  const content = media.startLive(id, label, o.durationMs, nowMs);
+  const priority = CLASS_PRIORITY[o.cls];
+  const request = RequestSchema.parse({ id, mode: 'now', priority, label, items: [{ content, repeat: 1, gapMs: 0 }], zones: o.zones, origin: o.origin });
+  conductor.submit(request);
+  return { id, class: o.cls, priority, durationMs: o.durationMs, content };
+}
+
 /** How many log rows a request asks for: 30 by default, at most 1000. */
 function rowLimit(p: Record<string, unknown>): number {
   return typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30;
@@ -359,6 +404,8 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
         sync: agent.sync ? agent.sync.status() : null,
         problems: agent.problems(),
         unplayable: unplayableContent(store.db),
+        deadAir: media.deadAir.status(),
+        live: media.liveStatus(now()),
       };
     },
     'schedule.list': (p) => {
@@ -373,7 +420,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
     'schedule.import': (p) => {
       const parsed = ScheduleDocumentSchema.safeParse(p.doc);
       if (!parsed.success) throw new OperatorError('invalid-schedule', `schedule rejected, nothing changed:\n  ${describeIssues(parsed.error).join('\n  ')}`);
-      const missing = parsed.data.programmes.flatMap((prog) => prog.items.map((i) => i.content)).filter((sha) => !media.has(sha));
+      const missing = parsed.data.programmes.flatMap((prog) => prog.items.flatMap(itemContents)).filter((sha) => !media.has(sha));
       const unknownZones = parsed.data.programmes.flatMap((prog) => prog.zones).filter((z) => !config.relays.zones.some((zone) => zone.name === z));
       if (unknownZones.length > 0) throw new OperatorError('invalid-schedule', `schedule rejected, unknown zones: ${[...new Set(unknownZones)].join(', ')}`);
       store.replaceSchedule(parsed.data, clock.trusted ? now() : null);
@@ -417,6 +464,19 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
       await r.done;
       return { stopped: r.stopped, dropped: r.dropped, heldOffUntilMs: r.heldOffUntilMs };
     },
+    'live.start': (p) => {
+      const cls = (typeof p.class === 'string' ? p.class : 'normal') as BulletinClass;
+      if (!(cls in CLASS_PRIORITY)) throw new OperatorError('bad-class', `class must be normal, priority or emergency, not "${cleanField(cls, 40)}"`);
+      const zones = Array.isArray(p.zones) ? p.zones.map(String) : [];
+      const unknown = zones.filter((z) => !config.relays.zones.some((zone) => zone.name === z));
+      if (unknown.length > 0) throw new OperatorError('unknown-zone', `no zone named ${unknown.join(', ')}; zones: ${config.relays.zones.map((z) => z.name).join(', ')}`);
+      const maxMs = config.audio.capture.maxMinutes * 60_000;
+      const durationMs = typeof p.durationMs === 'number' && p.durationMs > 0 ? Math.min(p.durationMs, maxMs) : maxMs;
+      if (media.liveStatus(now())) throw new OperatorError('live-busy', 'a live broadcast from the station is already on: end it first (loa live --stop)');
+      return startLive(conductor, media, { cls, zones, durationMs, label: typeof p.label === 'string' ? p.label : '', origin: 'cli' }, now());
+    },
+    'live.stop': (p) => ({ stopped: media.endLive(typeof p.id === 'string' ? p.id : undefined) }),
+    'live.status': () => ({ live: media.liveStatus(now()), playing: conductor.nowPlaying() }),
     'relay.list': relayList,
     'relay.set': async (p) => {
       const name = String(p.name);

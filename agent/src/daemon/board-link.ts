@@ -74,6 +74,7 @@ export class BoardLink {
     this.setSchedule(readAppliedTarget(store.db)?.board ?? null);
     // After begin()/finish() have updated what plays. Whatever the board does, the conductor never sees it.
     conductor.on('session', () => queueMicrotask(() => this.followConductor()));
+    conductor.on('live', () => queueMicrotask(() => this.followConductor()));
     this.server.on('proof', (row: BoardProofRow) => this.proof(row));
     this.display.on('power', (e: DisplayPowerEvent) => {
       store.recordEvent('board.display', e.ok ? 'info' : 'warn', `board screen ${e.on ? 'on' : 'off'} (${e.reason})${e.ok ? '' : `: ${e.problem ?? 'failed'}`}`, { ...e }, this.d.now());
@@ -187,6 +188,7 @@ export class BoardLink {
       // A sleeping screen is woken first, so the alert is the first thing it shows.
       this.display.setEmergency(emergency);
       this.server.setEmergency(this.alert ?? (emergency && np ? { key: np.key, title: emergencyTitle(np.label, np.key), ...np.display } : null));
+      this.server.setLiveCaption(np?.live?.display ?? null);
       if (this.followProblem) this.d.log.info('board follows the conductor again');
       this.followProblem = null;
     } catch (err) {

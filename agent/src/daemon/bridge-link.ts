@@ -16,6 +16,7 @@ import {
 } from '../../../firmware-bridge/src/index.js';
 import { OperatorError } from './control-server.js';
 import { isOnAt, type RelayBank } from '../relays/bank.js';
+import type { FmTuner } from '../audio/live/types.js';
 
 /** How often the RTC is compared with NTP time (it drifts seconds a month). */
 const RTC_SYNC_EVERY_MS = 60 * 60_000;
@@ -87,6 +88,24 @@ export class BridgeLink {
 
   relayDriver(): BridgeRelayDriver {
     return new BridgeRelayDriver(this.client, { requireLink: false, log: this.log });
+  }
+
+  /**
+   * The microcontroller's FM receiver as a live item's last source: tuned,
+   * then routed to the amplifier input (its audio never passes the sound
+   * card). A microcontroller without the capability refuses, so the chain
+   * moves on.
+   */
+  fmTuner(): FmTuner {
+    return {
+      tune: async (kHz) => {
+        await this.client.fmTune(kHz / 1000);
+        await this.client.fmPlay(true);
+      },
+      release: async () => {
+        if (this.client.has('fm')) await this.client.fmPlay(false);
+      },
+    };
   }
 
   /** The amplifier current the microcontroller measures, mA; null if it measures none. */

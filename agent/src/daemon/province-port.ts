@@ -11,6 +11,7 @@ import type { BoardSchedule } from '../board/playlist.js';
 import { RequestSchema } from '../domain/request.js';
 import { classOf } from '../domain/types.js';
 import type { AlertManager } from '../alerts/manager.js';
+import { MAX_LIVE_MS } from '../domain/schemas.js';
 import { SOFTWARE_VERSION } from '../version.js';
 
 /**
@@ -42,7 +43,7 @@ export function provincePort(deps: {
   return {
     describe: () => ({
       zones: zoneNames,
-      capabilities: ['play', 'stop', 'volume', 'relay-test', 'reboot', 'report', 'alert', ...(config.bridge ? ['bridge'] : []), ...(config.board ? ['board'] : []), ...(config.board?.kiosk ? ['board-screenshot'] : [])],
+      capabilities: ['play', 'live', 'stop', 'volume', 'relay-test', 'reboot', 'report', 'alert', ...(config.bridge ? ['bridge'] : []), ...(config.board ? ['board'] : []), ...(config.board?.kiosk ? ['board-screenshot'] : [])],
       software: `loa ${SOFTWARE_VERSION}`,
     }),
     contentCache: {
@@ -79,6 +80,26 @@ export function provincePort(deps: {
           if (classOf(parsed.data.priority) === 'emergency') deps.alerts.emergency(parsed.data);
           else conductor.submit(parsed.data);
           return { status: 'done', result: { queued: true, playing: conductor.nowPlaying()?.key ?? null } };
+        }
+        case 'live': {
+          // Submitted at once: the conductor starts it on its main source within the lead of its relays.
+          const parsed = RequestSchema.safeParse({
+            id: cmd.id,
+            mode: 'now',
+            priority: a.priority,
+            label: a.label,
+            items: [{ live: { sources: a.sources, durationMs: a.durationMs ?? MAX_LIVE_MS, label: a.label, ...(a.display ? { display: a.display } : {}) } }],
+            zones: a.zones ?? [],
+            ...(a.volume !== undefined ? { volume: a.volume } : {}),
+            origin: 'province',
+            expiresMs: cmd.expiresMs,
+            ...(a.display ? { display: { text: a.display, instructions: '' } } : {}),
+          });
+          if (!parsed.success) return { status: 'rejected', reason: parsed.error.message };
+          conductor.submit(parsed.data);
+          // A fallback file not (yet) cached is left out by the chain; the streams still play.
+          const missing = a.sources.flatMap((src) => (src.kind === 'file' ? src.contents : [])).filter((sha) => !media.has(sha));
+          return { status: 'done', result: { queued: true, playing: conductor.nowPlaying()?.key ?? null, ...(missing.length ? { fallbackNotCached: missing } : {}) } };
         }
         case 'stop': {
           // One command taken back, on air or still waiting: it never reaches a speaker after this.

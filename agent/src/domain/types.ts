@@ -23,12 +23,51 @@ export const CLASS_PRIORITY: Record<BulletinClass, number> = { normal: 0, priori
 /** A SHA-256 hex digest naming a piece of content in the cache. */
 export type ContentId = string;
 
-export interface ProgrammeItem {
+/** A cached file. */
+export interface ContentItem {
   content: ContentId;
   /** How many times the item plays in a row (>= 1). */
   repeat: number;
   /** Silence after each play, in milliseconds. */
   gapMs: number;
+}
+
+/** A live source as a programme names it: each kind with exactly its own field (a LiveSource for the engine). */
+export type LiveSourceSpec =
+  | { id: string; kind: 'http' | 'hls'; url: string }
+  | { id: string; kind: 'rtp'; url: string; sdp?: string }
+  | { id: string; kind: 'file'; contents: ContentId[] }
+  | { id: string; kind: 'fm'; fmKHz: number };
+
+/**
+ * A live relay (VOV, the provincial station, the province speaking): its
+ * sources in failover order, and when it ends: `durationMs` after it starts,
+ * or at the local time `untilTime` (the first such instant after its start).
+ */
+export interface LiveItemSpec {
+  sources: LiveSourceSpec[];
+  durationMs?: number;
+  untilTime?: string;
+  /** What the proof of play and `loa log` call it ("VOV1"). */
+  label: string;
+  /** Shown by the bulletin board while it plays ("Đang tiếp sóng VOV1"). */
+  display?: string;
+}
+
+export interface LiveItem {
+  live: LiveItemSpec;
+}
+
+export type ProgrammeItem = ContentItem | LiveItem;
+
+export function isLiveItem(item: ProgrammeItem): item is LiveItem {
+  return 'live' in item;
+}
+
+/** Every cached content id an item needs: its file, or a live item's fallback files. */
+export function itemContents(item: ProgrammeItem): ContentId[] {
+  if (!isLiveItem(item)) return [item.content];
+  return item.live.sources.flatMap((s) => (s.kind === 'file' ? s.contents : []));
 }
 
 /** When a programme recurs, in station local time. */

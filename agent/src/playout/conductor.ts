@@ -8,7 +8,7 @@ import { expandOccurrences } from '../schedule/planner.js';
 import { expand, planSession, usableZones, type PlanSubject, type PlanWarning } from '../schedule/session-plan.js';
 import type { StationStore, PlayLogRow } from '../store/station-store.js';
 import { sleep } from '../lib/backoff.js';
-import { runSession, rowIdentity, type SessionPlan, type SessionPorts, type SessionOutcome } from './session.js';
+import { isPlannedLive, liveProof, runSession, rowIdentity, type PlannedItem, type SessionPlan, type SessionPorts, type SessionOutcome } from './session.js';
 
 /** What the province's target may change while the station runs. */
 export interface StationSettings {
@@ -29,6 +29,8 @@ export interface NowPlaying {
   origin: string;
   startedMs: number;
   display?: { text: string; instructions: string };
+  /** A live item on air now: what it relays and what the board says of it. */
+  live?: { label: string; display?: string };
 }
 
 export interface ConductorOptions {
@@ -58,6 +60,8 @@ export interface ConductorEvents {
   session: [SessionEvent];
   /** A play-log row, once it is stored. */
   played: [PlayLogRow];
+  /** A live item of the session on air began or ended (nowPlaying().live says which). */
+  live: [{ key: string }];
 }
 
 interface Current {
@@ -73,6 +77,7 @@ interface Current {
   /** Delays the rest of its records until `until` settles (a preemption's first sample). */
   holdRecords(until: Promise<void>): void;
   startedMs: number;
+  live?: { label: string; display?: string };
 }
 
 const DAY = 86_400_000;
@@ -136,14 +141,16 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       const item = items.find((it) => it.origin.kind === 'item' && it.origin.index === o.resume.item);
       // Cut after its last item had played: nothing is left to resume (no relays switched for nothing).
       const finished = p !== undefined && o.resume.item >= items.length;
-      const late = trusted && now > o.updatedMs + graceMs;
+      // A live relay still on the air in the world is rejoined to its end, whatever the grace window.
+      const rejoin = trusted && o.resume.untilMs !== undefined && now < o.resume.untilMs;
+      const late = trusted && now > o.updatedMs + graceMs && !rejoin;
       // Too late: the cut item has its row here and the arbiter records the rest as missed.
       const resume = late && item ? { item: o.resume.item + 1, offsetMs: 0 } : o.resume;
       this.o.store.db.transaction(() => {
-        this.o.store.markOccurrence(o, finished ? 'done' : 'interrupted', resume, o.updatedMs);
+        this.o.store.markOccurrence(o, finished ? 'done' : 'interrupted', resume, rejoin ? now : o.updatedMs);
         if (item) {
           this.o.store.logPlays([{
-            source: 'schedule', programmeId: o.programmeId, occurrenceId: o.id, content: item.content, priority: p!.priority,
+            source: 'schedule', programmeId: o.programmeId, occurrenceId: o.id, ...itemProof(item), priority: p!.priority,
             scheduledMs: o.startMs, zones: this.knownZones(p!.zones), volume: p!.volume, result: 'interrupted',
             reason: late ? `${reason}; not resumed: the grace window had passed` : reason, clock: this.o.clock.label(),
           }], now);
@@ -154,7 +161,9 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     }
     for (const r of unfinished.requests) {
       const { request } = r;
-      const expiresMs = request.expiresMs ?? r.updatedMs + graceMs;
+      // A live relay already on air is rejoined until its end: its expiry bounded when it could start.
+      const liveUntilMs = r.resume.untilMs;
+      const expiresMs = liveUntilMs !== undefined && trusted && now < liveUntilMs ? liveUntilMs : (request.expiresMs ?? r.updatedMs + graceMs);
       const expired = trusted && now > expiresMs;
       const items = expand(request.items);
       const item = items.find((it) => it.origin.kind === 'item' && it.origin.index === r.resume.item);
@@ -164,7 +173,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       this.o.store.db.transaction(() => {
         if (item) {
           this.o.store.logPlays([{
-            ...rowIdentity(plan), content: item.content, priority: request.priority,
+            ...rowIdentity(plan), ...itemProof(item), priority: request.priority,
             zones: plan.zones, volume: plan.volume, result: 'interrupted',
             reason: expired ? `${reason}; not resumed: the request had expired` : reason, clock: this.o.clock.label(),
           }], now);
@@ -338,7 +347,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   private dropRequest(request: StationRequest, reason: string, nowMs: number): void {
     const { plan } = this.planSessionFor(`request:${request.id}`, { kind: 'request', request }, nowMs);
     this.o.store.setRequestState(request.id, 'cancelled', nowMs);
-    this.o.store.logPlays(plan.items.filter((it) => it.origin.kind === 'item').map((it) => this.skippedRow(plan, it.content, reason)), nowMs);
+    this.o.store.logPlays(plan.items.filter((it) => it.origin.kind === 'item').map((it) => this.skippedRow(plan, it, reason)), nowMs);
   }
 
   /** A hold-off in force, or null; one whose time is up is ended here (and recorded). */
@@ -463,7 +472,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
 
   nowPlaying(): NowPlaying | null {
     const c = this.current;
-    return c ? { key: c.key, label: c.plan.label, priority: c.priority, zones: c.plan.zones, origin: c.plan.origin, startedMs: c.startedMs, ...(c.plan.kind === 'request' && c.plan.display ? { display: c.plan.display } : {}) } : null;
+    return c ? { key: c.key, label: c.plan.label, priority: c.priority, zones: c.plan.zones, origin: c.plan.origin, startedMs: c.startedMs, ...(c.plan.kind === 'request' && c.plan.display ? { display: c.plan.display } : {}), ...(c.live ? { live: c.live } : {}) } : null;
   }
 
   /** Occurrences from `fromMs` for `days`, with what happened to each. */
@@ -579,7 +588,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   }
 
   private planSessionFor(key: string, subject: PlanSubject, nowMs: number): ReturnType<typeof planSession> {
-    return planSession({ key, subject, settings: this.o.settings, chime: this.o.chime, interruption: this.o.interruption, volumeGainDb: this.o.volumeGainDb, nowMs });
+    return planSession({ key, subject, settings: this.o.settings, chime: this.o.chime, interruption: this.o.interruption, volumeGainDb: this.o.volumeGainDb, nowMs, timezone: this.o.timezone });
   }
 
   private warnPlan(warnings: readonly PlanWarning[], context: { session?: string } = {}): void {
@@ -636,6 +645,19 @@ export class Conductor extends EventEmitter<ConductorEvents> {
         else write();
       },
       onAir: () => onAir?.(),
+      live: (live: { label: string; display?: string; resume?: ResumePoint } | null) => {
+        if (this.current?.key !== plan.key) return;
+        if (live) {
+          const { resume, ...shown } = live;
+          this.current.live = shown;
+          // A power cut during the relay rejoins it to this end, not for a whole duration again.
+          if (resume) {
+            if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', resume, this.now());
+            else this.o.store.setRequestState(plan.requestId, 'playing', this.now(), resume);
+          }
+        } else delete this.current.live;
+        this.emit('live', { key: plan.key });
+      },
       clockLabel: () => this.o.clock.label(),
       now: this.now,
       // A programme is tried again within its grace window, a request for as long from now; an emergency never waits.
@@ -700,7 +722,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     const from = outcome.resume?.item ?? Number.MAX_SAFE_INTEGER;
     const rows: PlayLogRow[] = plan.items
       .filter((it) => it.origin.kind === 'item' && it.origin.index > from)
-      .map((it) => this.skippedRow(plan, it.content, reason));
+      .map((it) => this.skippedRow(plan, it, reason));
     this.o.store.logPlays(rows, this.now());
   }
 
@@ -718,7 +740,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
           source: 'schedule' as const,
           programmeId: o.programmeId,
           occurrenceId: o.id,
-          content: it.content,
+          ...itemProof(it),
           priority: o.priority,
           scheduledMs: o.startMs,
           zones,
@@ -733,10 +755,10 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     this.o.log.warn({ occurrence: o.id, reason }, 'programme missed');
   }
 
-  private skippedRow(plan: SessionPlan, content: string, reason: string): PlayLogRow {
+  private skippedRow(plan: SessionPlan, item: PlannedItem, reason: string): PlayLogRow {
     return {
       ...rowIdentity(plan),
-      content,
+      ...itemProof(item),
       priority: plan.priority,
       zones: plan.zones,
       volume: plan.volume,
@@ -745,6 +767,11 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       clock: this.o.clock.label(),
     };
   }
+}
+
+/** What a row says it is: the file, or the live relay (never played: no segments). */
+function itemProof(item: PlannedItem): Pick<PlayLogRow, 'content' | 'live'> {
+  return isPlannedLive(item) ? { live: liveProof(item) } : { content: item.content };
 }
 
 export interface RelayTestOutcome {

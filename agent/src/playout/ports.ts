@@ -1,4 +1,6 @@
 import type { ResumePoint } from '../schedule/arbiter.js';
+import type { SourceSegment } from '../audio/live/types.js';
+import type { PlannedLive } from './session.js';
 
 /**
  * What the playout needs from the hardware owners, as small interfaces the
@@ -60,6 +62,10 @@ export interface ItemOutcome {
   endedAtMs: number;
   playedMs: number;
   reason?: string;
+  /** What was heard when it is not the item's content: a live capture's recording in the cache. */
+  content?: string;
+  /** A live item: which source was heard when, and the end it was playing to (a rejoin keeps it). */
+  live?: { segments: SourceSegment[]; untilMs: number };
 }
 
 /** A decoder warmed up ahead of its instant. */
@@ -73,6 +79,12 @@ export interface PreparedItem {
 export interface AudioPort {
   /** Spawns and pre-rolls the decoder so that play() starts within milliseconds. */
   prepare(req: { path: string; offsetMs: number; gainDb: number }): Promise<PreparedItem>;
+  /**
+   * A live relay: its chain (wp-stream's engine) connects to its main source
+   * now and runs to `liveEndMs` of its first sample; `gainDb` is the
+   * session's volume (streams carry no loudness gain of their own).
+   */
+  prepareLive(req: { live: PlannedLive['live']; gainDb: number }): Promise<PreparedItem>;
   /** Waits until everything written has left the speakers. */
   drain(): Promise<void>;
 }

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { InterruptionPolicy } from '../domain/types.js';
-import type { PlayLogRow } from '../store/station-store.js';
+import type { LiveSourceSpec } from '../domain/types.js';
+import type { SourceSegment } from '../audio/live/types.js';
+import type { LiveProof, PlayLogRow } from '../store/station-store.js';
 import type { AudioPort, ContentPort, ItemOutcome, PreparedItem, RelayPort, ResumePoint } from './ports.js';
 import { sleep } from '../lib/backoff.js';
 import { wallClockMs } from '../audio/clock.js';
@@ -18,11 +20,44 @@ export type ItemOrigin =
   | { kind: 'bulletin'; requestId: string; priority: number }
   | { kind: 'chime' };
 
-export interface PlannedItem {
-  content: string;
+interface PlannedBase {
   gapMs: number;
+  /** Where a file starts (a resume); always 0 for a live item, which rejoins live instead. */
   offsetMs: number;
   origin: ItemOrigin;
+}
+
+export interface PlannedFile extends PlannedBase {
+  content: string;
+}
+
+/** A live relay as planned: its sources, and its end (see `liveEndMs`). */
+export interface PlannedLive extends PlannedBase {
+  live: {
+    sources: LiveSourceSpec[];
+    label: string;
+    display?: string;
+    /** Counted from the item's start (null: `endMs` says when). */
+    durationMs: number | null;
+    /** A fixed end: the local `untilTime`, or the end of a relay cut short that is rejoined. */
+    endMs: number | null;
+  };
+}
+
+export type PlannedItem = PlannedFile | PlannedLive;
+
+export function isPlannedLive(item: PlannedItem): item is PlannedLive {
+  return 'live' in item;
+}
+
+/** When a live item that starts at `startMs` ends: its fixed end, or its duration after the start. */
+export function liveEndMs(live: PlannedLive['live'], startMs: number): number {
+  return live.endMs ?? startMs + (live.durationMs ?? 0);
+}
+
+/** The play-log fields of a live item: what it was, from which sources, and (once played) which source was heard when. */
+export function liveProof(item: PlannedLive, segments: readonly SourceSegment[] = []): LiveProof {
+  return { label: item.live.label, sources: item.live.sources, segments: [...segments] };
 }
 
 interface PlanCommon {
@@ -79,6 +114,11 @@ export interface SessionHooks {
   logged(row: PlayLogRow, after?: { resume: ResumePoint; bulletinPlayed?: string }): void;
   /** The session's first audio is in the sink (a preemption's cut session records itself then). */
   onAir?(): void;
+  /**
+   * A live item begins (what it relays, for the board, and where a restart
+   * rejoins it: its end is fixed now), or ends (null).
+   */
+  live?(live: { label: string; display?: string; resume?: ResumePoint } | null): void;
   clockLabel(): string;
   now(): number;
   /**
@@ -115,6 +155,15 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
   const { log } = ports;
   const prepare = async (i: number, onVerified?: (ok: boolean) => void): Promise<Prepared> => {
     const item = plan.items[i]!;
+    if (isPlannedLive(item)) {
+      // A stream is not verified ahead: the chain's failover is what copes with a dead one.
+      onVerified?.(true);
+      try {
+        return { ok: true, item: await ports.audio.prepareLive({ live: item.live, gainDb: plan.volumeGainDb }) };
+      } catch (err) {
+        return { ok: false, problem: (err as Error).message };
+      }
+    }
     const content = await ports.content.resolve(item.content).catch((err: Error) => ({ problem: err.message }));
     onVerified?.(!('problem' in content));
     if ('problem' in content) return { ok: false, problem: content.problem };
@@ -126,10 +175,17 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     }
   };
 
+  // A file is prepared one item ahead; a stream only when its turn comes (connected during the
+  // item before it, it would hold the network for nothing).
+  const prepareAhead = (i: number): Promise<Prepared> | null => {
+    const next = plan.items[i];
+    return next && !isPlannedLive(next) ? prepare(i) : null;
+  };
+
   const row = (item: PlannedItem, fields: Partial<PlayLogRow> & Pick<PlayLogRow, 'result'>): PlayLogRow => ({
     ...rowIdentity(plan),
     ...(item.origin.kind === 'bulletin' ? { requestId: item.origin.requestId } : {}),
-    content: item.content,
+    ...(isPlannedLive(item) ? { live: liveProof(item) } : { content: item.content }),
     priority: item.origin.kind === 'bulletin' ? item.origin.priority : plan.priority,
     zones: plan.zones,
     volume: plan.volume,
@@ -147,7 +203,7 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     pending = prepare(first, verified);
     if (await Promise.race([ok, pending.then((p) => p.ok)])) break;
     const failed = (await pending) as { ok: false; problem: string };
-    log.error({ session: plan.key, content: plan.items[first]!.content, problem: failed.problem }, 'item cannot be played: skipped');
+    log.error({ session: plan.key, item: itemName(plan.items[first]!), problem: failed.problem }, 'item cannot be played: skipped');
     hooks.logged(row(plan.items[first]!, { result: 'failed', reason: failed.problem }), { resume: resumeAfter(plan, first) });
     pending = null;
   }
@@ -168,27 +224,41 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
 
   for (let i = first; i < plan.items.length; i++) {
     const item = plan.items[i]!;
-    const prepared = await pending!;
+    const prepared = await (pending ?? prepare(i));
     pending = null;
     if (signal.aborted) {
       if (prepared.ok) prepared.item.discard();
       return interrupted(plan, i, 0, String(signal.reason ?? 'aborted'));
     }
     if (!prepared.ok) {
-      log.error({ session: plan.key, content: item.content, problem: prepared.problem }, 'item cannot be played: skipped');
+      log.error({ session: plan.key, item: itemName(item), problem: prepared.problem }, 'item cannot be played: skipped');
       hooks.logged(row(item, { result: 'failed', reason: prepared.problem }), { resume: resumeAfter(plan, i) });
-      if (i + 1 < plan.items.length) pending = prepare(i + 1);
+      pending = prepareAhead(i + 1);
+      continue;
+    }
+    // A relay rejoined after its end (the emergency outlasted it) is over: its cut part has its row.
+    if (isPlannedLive(item) && item.live.endMs !== null && item.live.endMs <= hooks.now()) {
+      prepared.item.discard();
+      log.info({ session: plan.key, live: item.live.label, endedAt: new Date(item.live.endMs).toISOString() }, 'live relay already over: not rejoined');
+      pending = prepareAhead(i + 1);
       continue;
     }
     // The next item warms up while this one plays.
-    if (i + 1 < plan.items.length) pending = prepare(i + 1);
+    pending = prepareAhead(i + 1);
     const watch = ports.relays.watch(plan.zones);
+    if (isPlannedLive(item)) {
+      const untilMs = liveEndMs(item.live, startAt ?? hooks.now());
+      hooks.live?.({ label: item.live.label, ...(item.live.display ? { display: item.live.display } : {}), ...(item.origin.kind === 'item' ? { resume: { item: item.origin.index, offsetMs: 0, untilMs } } : {}) });
+    }
     const outcome: ItemOutcome = await prepared.item.play(startAt, signal, hooks.onAir);
+    if (isPlannedLive(item)) hooks.live?.(null);
     const relays = watch.stop();
     startAt = null;
     // Used-time for the cache's eviction order: a commit, so not on the way to an item's first sample.
-    if (outcome.startedAtMs !== null) ports.content.touch(item.content);
+    if (outcome.startedAtMs !== null && !isPlannedLive(item)) ports.content.touch(item.content);
     const ended = row(item, {
+      ...(outcome.content ? { content: outcome.content } : {}),
+      ...(isPlannedLive(item) ? { live: liveProof(item, outcome.live?.segments) } : {}),
       result: outcome.result,
       relays,
       ...(outcome.startedAtMs !== null ? { startedMs: Math.round(outcome.startedAtMs) } : {}),
@@ -199,10 +269,10 @@ export async function runSession(plan: SessionPlan, ports: SessionPorts, hooks: 
     if (outcome.result === 'interrupted') {
       hooks.logged(ended);
       await discardPending(pending);
-      return interrupted(plan, i, item.offsetMs + outcome.playedMs, outcome.reason ?? String(signal.reason ?? 'interrupted'));
+      return interrupted(plan, i, item.offsetMs + outcome.playedMs, outcome.reason ?? String(signal.reason ?? 'interrupted'), outcome.live?.untilMs);
     }
     hooks.logged(ended, { resume: resumeAfter(plan, i), ...(item.origin.kind === 'bulletin' ? { bulletinPlayed: item.origin.requestId } : {}) });
-    if (outcome.result === 'failed') log.error({ session: plan.key, content: item.content, reason: outcome.reason }, 'item failed: moving on');
+    if (outcome.result === 'failed') log.error({ session: plan.key, item: itemName(item), reason: outcome.reason }, 'item failed: moving on');
     if (item.gapMs > 0 && i + 1 < plan.items.length) {
       // The gap is silence at the speaker: it counts from the item's last
       // sample leaving the sink, not from its last write (the sink still holds
@@ -272,14 +342,20 @@ function resumeAfter(plan: SessionPlan, i: number): ResumePoint {
  * bulletins always restart (a half-heard bulletin is worthless); programme
  * items follow the policy of the session's class.
  */
-export function interruptionResume(plan: SessionPlan, i: number, playedMs: number): ResumePoint {
-  const origin = plan.items[i]?.origin;
+export function interruptionResume(plan: SessionPlan, i: number, playedMs: number, liveUntilMs?: number): ResumePoint {
+  const item = plan.items[i];
+  const origin = item?.origin;
   if (!origin || origin.kind !== 'item') {
     for (let j = i; j < plan.items.length; j++) {
       const o = plan.items[j]!.origin;
       if (o.kind === 'item') return { item: o.index, offsetMs: plan.items[j]!.offsetMs };
     }
     return { item: Number.MAX_SAFE_INTEGER, offsetMs: 0 };
+  }
+  // A stream cannot be resumed at an offset: it is rejoined live, until the end it had (unless the class drops what is cut).
+  if (item && isPlannedLive(item) && plan.policy !== 'drop') {
+    const untilMs = liveUntilMs ?? item.live.endMs;
+    return { item: origin.index, offsetMs: 0, ...(untilMs != null ? { untilMs } : {}) };
   }
   switch (plan.policy) {
     case 'resume':
@@ -291,6 +367,11 @@ export function interruptionResume(plan: SessionPlan, i: number, playedMs: numbe
   }
 }
 
-function interrupted(plan: SessionPlan, i: number, playedMs: number, reason: string): SessionOutcome {
-  return { completed: false, resume: interruptionResume(plan, i, playedMs), reason };
+function interrupted(plan: SessionPlan, i: number, playedMs: number, reason: string, liveUntilMs?: number): SessionOutcome {
+  return { completed: false, resume: interruptionResume(plan, i, playedMs, liveUntilMs), reason };
+}
+
+/** An item as a log line names it. */
+function itemName(item: PlannedItem): string {
+  return isPlannedLive(item) ? `live ${item.live.label}` : item.content;
 }

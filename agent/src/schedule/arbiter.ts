@@ -19,6 +19,8 @@ import type { Occurrence } from '../domain/types.js';
 export interface ResumePoint {
   item: number;
   offsetMs: number;
+  /** A live relay cut off: it is rejoined live until this instant (epoch ms), never resumed at an offset. */
+  untilMs?: number;
 }
 
 export interface OccurrenceRecord {

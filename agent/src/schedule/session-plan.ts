@@ -1,8 +1,9 @@
 import type { BulletinClass, InterruptionPolicy, Occurrence, Programme, ProgrammeItem } from '../domain/types.js';
-import { classOf } from '../domain/types.js';
+import { DateTime } from 'luxon';
+import { classOf, isLiveItem } from '../domain/types.js';
 import type { StationRequest } from '../domain/request.js';
 import type { ResumePoint } from './arbiter.js';
-import type { PlannedItem, SessionPlan } from '../playout/session.js';
+import { isPlannedLive, type PlannedItem, type SessionPlan } from '../playout/session.js';
 
 /**
  * What one session plays, where and how loud: the Circular 39 rules as pure
@@ -61,6 +62,8 @@ export interface PlanInput {
   interruption: Readonly<Record<BulletinClass, InterruptionPolicy>>;
   volumeGainDb: (volumePercent: number) => number;
   nowMs: number;
+  /** The station's zone: a live item's `untilTime` is a local time. */
+  timezone: string;
 }
 
 export type PlanWarning =
@@ -101,12 +104,12 @@ export function planSession(input: PlanInput): PlanResult {
     const items: PlannedItem[] = [];
     for (const b of subject.bulletins) {
       withChime(items, classOf(b.priority));
-      b.items.forEach((it) => {
-        for (let r = 0; r < it.repeat; r++) items.push({ content: it.content, gapMs: it.gapMs, offsetMs: 0, origin: { kind: 'bulletin', requestId: b.id, priority: b.priority } });
-      });
+      for (const it of expand(b.items, { startMs: input.nowMs, timezone: input.timezone })) {
+        items.push({ ...it, origin: { kind: 'bulletin', requestId: b.id, priority: b.priority } });
+      }
     }
     if (isStart(resume)) withChime(items, cls);
-    items.push(...resumeFrom(p.items, resume));
+    items.push(...resumeFrom(p.items, resume, { startMs: subject.occurrence.startMs, timezone: input.timezone }, input.nowMs));
     const zones = usable(p.zones);
     noZoneWarning(zones);
     const volume = effectiveVolume(p.volume, zones, settings);
@@ -138,7 +141,7 @@ export function planSession(input: PlanInput): PlanResult {
   const resume = subject.resume ?? START;
   const items: PlannedItem[] = [];
   if (isStart(resume)) withChime(items, cls);
-  items.push(...resumeFrom(request.items, resume));
+  items.push(...resumeFrom(request.items, resume, { startMs: input.nowMs, timezone: input.timezone }, input.nowMs));
   const allZones = settings.zones.map((z) => z.name);
   const zones = emergency
     ? request.alert?.zoned ? allZones.filter((z) => request.zones.includes(z)) : allZones
@@ -183,20 +186,55 @@ export function effectiveVolume(volume: number, zones: readonly string[], settin
   return Math.round((volume * trim * settings.masterVolume) / 10_000);
 }
 
-/** Programme or request items with repeats expanded, numbered for resume points. */
-export function expand(items: readonly ProgrammeItem[]): PlannedItem[] {
+/** Where a session's `untilTime`s are counted from: the occurrence's scheduled start (a request: now), in the station's zone. */
+export interface LiveAnchor {
+  startMs: number;
+  timezone: string;
+}
+
+/**
+ * Programme or request items with repeats expanded, numbered for resume
+ * points. A live item is one item (it has no repeat): it ends `durationMs`
+ * after it starts, or at its local `untilTime`, the first one after the
+ * session's start (06:00-00:30 crosses midnight).
+ */
+export function expand(items: readonly ProgrammeItem[], anchor?: LiveAnchor): PlannedItem[] {
   const out: PlannedItem[] = [];
   for (const it of items) {
+    if (isLiveItem(it)) {
+      const { sources, label, display, durationMs, untilTime } = it.live;
+      const endMs = untilTime !== undefined && anchor ? localTimeAfter(untilTime, anchor) : null;
+      out.push({ live: { sources, label, ...(display ? { display } : {}), durationMs: durationMs ?? null, endMs }, gapMs: 0, offsetMs: 0, origin: { kind: 'item', index: out.length } });
+      continue;
+    }
     for (let r = 0; r < it.repeat; r++) out.push({ content: it.content, gapMs: it.gapMs, offsetMs: 0, origin: { kind: 'item', index: out.length } });
   }
   return out;
 }
 
-/** The items from a resume point on: the one it points at starts at its offset. */
-function resumeFrom(items: readonly ProgrammeItem[], resume: ResumePoint): PlannedItem[] {
-  return expand(items)
+/** The first instant after `anchor.startMs` whose local time is `time` (HH:MM[:SS]). */
+export function localTimeAfter(time: string, anchor: LiveAnchor): number {
+  const [h, m, sec] = time.split(':').map(Number) as [number, number, number | undefined];
+  const start = DateTime.fromMillis(anchor.startMs, { zone: anchor.timezone });
+  let at = start.set({ hour: h, minute: m, second: sec ?? 0, millisecond: 0 });
+  if (at.toMillis() <= anchor.startMs) at = at.plus({ days: 1 });
+  return at.toMillis();
+}
+
+/**
+ * The items from a resume point on: the one it points at starts at its
+ * offset; a live one is rejoined live, to the end it had when it was cut.
+ */
+function resumeFrom(items: readonly ProgrammeItem[], resume: ResumePoint, anchor: LiveAnchor, nowMs: number): PlannedItem[] {
+  return expand(items, anchor)
     .filter((it) => it.origin.kind === 'item' && it.origin.index >= resume.item)
-    .map((it) => (it.origin.kind === 'item' && it.origin.index === resume.item ? { ...it, offsetMs: resume.offsetMs } : it));
+    // A relay whose end passed while it was cut off is over: no relay is switched for it.
+    .filter((it) => !(isPlannedLive(it) && it.origin.kind === 'item' && it.origin.index === resume.item && resume.untilMs !== undefined && resume.untilMs <= nowMs))
+    .map((it) => {
+      if (it.origin.kind !== 'item' || it.origin.index !== resume.item) return it;
+      if (isPlannedLive(it)) return resume.untilMs !== undefined ? { ...it, live: { ...it.live, endMs: resume.untilMs } } : it;
+      return { ...it, offsetMs: resume.offsetMs };
+    });
 }
 
 function isStart(resume: ResumePoint): boolean {

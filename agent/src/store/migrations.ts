@@ -162,7 +162,7 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE play_log ADD COLUMN played_ms INTEGER;
   `,
-  // 7: public alerts (agent/src/alerts/): every alert message with its lifecycle state, and the alert each play-log row proves. // wp-alerts
+  // 7: public alerts (agent/src/alerts/): every alert message with its lifecycle state, and the alert each play-log row proves.
   `
   -- One row per alert message, whatever brought it (CAP command or feed, a station emergency).
   -- key: "sender,identifier,sent" as CAP references name it. registry: live | cancelled | superseded
@@ -201,5 +201,13 @@ export const MIGRATIONS: readonly string[] = [
   );
 
   ALTER TABLE play_log ADD COLUMN alert_id TEXT;
+  `,
+  // 8: live relays.
+  // A live item's row has no content: it names its sources and which one was
+  // heard from when to when (JSON; NULL for files). A relay cut off by an
+  // emergency is rejoined until the end it had.
+  `
+  ALTER TABLE play_log ADD COLUMN live TEXT;
+  ALTER TABLE occurrence ADD COLUMN resume_until_ms INTEGER;
   `,
 ];

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { RelayEvidence } from '../playout/ports.js';
 import type { Db } from './database.js';
-import type { Programme, PlayResult } from '../domain/types.js';
+import type { LiveSourceSpec, Programme, PlayResult } from '../domain/types.js';
+import type { SourceSegment } from '../audio/live/types.js';
 import { ProgrammeSchema, describeIssues, type ScheduleDocument } from '../domain/schemas.js';
 import { RequestSchema, type StationRequest } from '../domain/request.js';
 import type { OccurrenceRecord, ResumePoint } from '../schedule/arbiter.js';
@@ -31,6 +32,15 @@ export interface PlayLogRow {
   relays?: RelayEvidence;
   /** The alert this row proves (CAP identifier, or the station emergency's request id): alerts/manager.ts. */
   alertId?: string;
+  /** A live relay (no `content`): what it was and which source was heard from when to when. */
+  live?: LiveProof;
+}
+
+/** Proof of play of a live item: its sources as planned, and the segments the chain reported (sink time). */
+export interface LiveProof {
+  label: string;
+  sources: LiveSourceSpec[];
+  segments: SourceSegment[];
 }
 
 export interface StoredPlayLogRow extends PlayLogRow {
@@ -103,6 +113,16 @@ export function dateUndatedSchedule(db: Db, trustedNowMs: number): number {
   return db.prepare('UPDATE programme SET updated_ms = ?, undated = 0 WHERE undated = 1').run(trustedNowMs).changes;
 }
 
+interface OccurrenceResumeColumns {
+  resume_item: number;
+  resume_offset_ms: number;
+  resume_until_ms: number | null;
+}
+
+function resumeOf(r: OccurrenceResumeColumns): ResumePoint {
+  return { item: r.resume_item, offsetMs: r.resume_offset_ms, ...(r.resume_until_ms !== null ? { untilMs: r.resume_until_ms } : {}) };
+}
+
 export class StationStore {
   /**
    * @param outbox the station's one outbox: play-log rows and events wait
@@ -157,20 +177,20 @@ export class StationStore {
 
   occurrenceRecords(sinceMs: number): Map<string, OccurrenceRecord> {
     const rows = this.db
-      .prepare('SELECT id, state, resume_item, resume_offset_ms, updated_ms FROM occurrence WHERE start_ms >= ?')
-      .all(sinceMs) as Array<{ id: string; state: OccurrenceRecord['state']; resume_item: number; resume_offset_ms: number; updated_ms: number }>;
-    return new Map(rows.map((r) => [r.id, { state: r.state, resume: { item: r.resume_item, offsetMs: r.resume_offset_ms }, updatedMs: r.updated_ms }]));
+      .prepare('SELECT id, state, resume_item, resume_offset_ms, resume_until_ms, updated_ms FROM occurrence WHERE start_ms >= ?')
+      .all(sinceMs) as Array<OccurrenceResumeColumns & { id: string; state: OccurrenceRecord['state']; updated_ms: number }>;
+    return new Map(rows.map((r) => [r.id, { state: r.state, resume: resumeOf(r), updatedMs: r.updated_ms }]));
   }
 
   markOccurrence(o: { id: string; programmeId: string; startMs: number }, state: OccurrenceRecord['state'], resume: ResumePoint, nowMs: number): void {
     this.db
       .prepare(
-        `INSERT INTO occurrence (id, programme_id, start_ms, state, resume_item, resume_offset_ms, updated_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO occurrence (id, programme_id, start_ms, state, resume_item, resume_offset_ms, resume_until_ms, updated_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET state = excluded.state, resume_item = excluded.resume_item,
-           resume_offset_ms = excluded.resume_offset_ms, updated_ms = excluded.updated_ms`,
+           resume_offset_ms = excluded.resume_offset_ms, resume_until_ms = excluded.resume_until_ms, updated_ms = excluded.updated_ms`,
       )
-      .run(o.id, o.programmeId, o.startMs, state, resume.item, resume.offsetMs, nowMs);
+      .run(o.id, o.programmeId, o.startMs, state, resume.item, resume.offsetMs, resume.untilMs ?? null, nowMs);
   }
 
   /**
@@ -180,11 +200,11 @@ export class StationStore {
    */
   unfinished(): { occurrences: UnfinishedOccurrence[]; requests: UnfinishedRequest[] } {
     const occ = this.db
-      .prepare("SELECT id, programme_id, start_ms, resume_item, resume_offset_ms, updated_ms FROM occurrence WHERE state = 'playing'")
-      .all() as Array<{ id: string; programme_id: string; start_ms: number; resume_item: number; resume_offset_ms: number; updated_ms: number }>;
+      .prepare("SELECT id, programme_id, start_ms, resume_item, resume_offset_ms, resume_until_ms, updated_ms FROM occurrence WHERE state = 'playing'")
+      .all() as Array<OccurrenceResumeColumns & { id: string; programme_id: string; start_ms: number; updated_ms: number }>;
     const req = this.db.prepare("SELECT doc, updated_ms FROM request WHERE state = 'playing'").all() as Array<{ doc: string; updated_ms: number }>;
     return {
-      occurrences: occ.map((o) => ({ id: o.id, programmeId: o.programme_id, startMs: o.start_ms, resume: { item: o.resume_item, offsetMs: o.resume_offset_ms }, updatedMs: o.updated_ms })),
+      occurrences: occ.map((o) => ({ id: o.id, programmeId: o.programme_id, startMs: o.start_ms, resume: resumeOf(o), updatedMs: o.updated_ms })),
       requests: req.map((r) => {
         const { resume, ...request } = JSON.parse(r.doc) as StationRequest & { resume?: ResumePoint };
         return { request, resume: resume ?? { item: 0, offsetMs: 0 }, updatedMs: r.updated_ms };
@@ -266,9 +286,9 @@ export class StationStore {
     if (rows.length === 0) return;
     const insertLog = this.db.prepare(
       `INSERT INTO play_log (id, source, programme_id, occurrence_id, request_id, content, priority, scheduled_ms,
-         started_ms, ended_ms, played_ms, zones, volume, result, reason, clock, relay_evidence, alert_id)
+         started_ms, ended_ms, played_ms, zones, volume, result, reason, clock, relay_evidence, alert_id, live)
        VALUES (@id, @source, @programmeId, @occurrenceId, @requestId, @content, @priority, @scheduledMs,
-         @startedMs, @endedMs, @playedMs, @zones, @volume, @result, @reason, @clock, @relayEvidence, @alertId)`,
+         @startedMs, @endedMs, @playedMs, @zones, @volume, @result, @reason, @clock, @relayEvidence, @alertId, @live)`,
     );
     this.db.transaction(() => {
       for (const row of rows) {
@@ -292,6 +312,7 @@ export class StationStore {
           clock: row.clock,
           relayEvidence: row.relays ? JSON.stringify(row.relays) : null,
           alertId: row.alertId ?? null,
+          live: row.live ? JSON.stringify(row.live) : null,
         });
         // The row's own id: sent twice (upload-log), the province recognises it.
         this.outbox.add('play', outboxMessage(this.stationId, 'play', { id, ...row }, id, nowMs), id);
@@ -321,6 +342,7 @@ export class StationStore {
       clock: r.clock as string,
       ...(typeof r.relay_evidence === 'string' ? { relays: JSON.parse(r.relay_evidence) as RelayEvidence } : {}),
       ...(typeof r.alert_id === 'string' ? { alertId: r.alert_id } : {}),
+      ...(typeof r.live === 'string' ? { live: JSON.parse(r.live) as LiveProof } : {}),
     }));
   }
 

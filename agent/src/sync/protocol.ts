@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { strict } from '../lib/strict.js';
 import { BoardScheduleSchema } from '../board/playlist.js';
-import { ContentIdSchema, ProgrammeSchema } from '../domain/schemas.js';
+import { ContentIdSchema, LiveSourceSchema, MAX_LIVE_MS, ProgrammeSchema } from '../domain/schemas.js';
 import { cleanString } from '../lib/text.js';
 
 /**
@@ -134,6 +134,25 @@ export const CommandActionSchema = z.discriminatedUnion('action', [
     text: cleanString(5000, { multiline: true }).optional(),
     /** What people must do, shown under the text. */
     instructions: cleanString(5000, { multiline: true }).optional(),
+  }),
+  /**
+   * A live relay now, on every station it is addressed to (a group: every
+   * commune of a district at once). It plays like a play-now request of its
+   * priority, with the same failover as a scheduled relay, until
+   * `durationMs` or a later `stop`; the command's expiry bounds when it may
+   * still start.
+   */
+  z.strictObject({
+    action: z.literal('live'),
+    sources: z.array(LiveSourceSchema).min(1).max(8),
+    /** Absent: until a `stop` naming this command (at most MAX_LIVE_MS). */
+    durationMs: z.number().int().min(1000).max(MAX_LIVE_MS).optional(),
+    zones: zonesField,
+    priority: z.number().int().min(0).max(9),
+    volume: volume.optional(),
+    label: cleanString(100).default(''),
+    /** Shown by the bulletin board while it plays ("Đang tiếp sóng Đài tỉnh"). */
+    display: cleanString(300).optional(),
   }),
   z.strictObject({
     action: z.literal('stop'),

@@ -86,6 +86,9 @@ export class SimulatedStation extends EventEmitter implements StationPort {
         if (!this.contentCache.has(a.content)) return { status: 'rejected', reason: `content ${a.content} is not in the cache` };
         this.playing = [{ source: 'province', id: cmd.id, content: a.content, priority: a.priority, zones: a.priority >= 9 ? this.zones : zones, startedMs: Date.now() }];
         return { status: 'done' };
+      case 'live':
+        this.playing = [{ source: 'province', id: cmd.id, priority: a.priority, zones: a.priority >= 9 ? this.zones : zones, startedMs: Date.now() }];
+        return { status: 'done' };
       case 'stop':
         this.playing = a.commandId ? this.playing.filter((p) => p.id !== a.commandId) : [];
         return { status: 'done' };

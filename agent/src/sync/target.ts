@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ScheduleDocumentSchema, describeIssues } from '../domain/schemas.js';
-import type { Programme } from '../domain/types.js';
+import { itemContents, type Programme } from '../domain/types.js';
 import type { BoardSchedule } from '../board/playlist.js';
 import { ContentEntrySchema, StationSettingsSchema, TargetPartSchema, ZoneSettingSchema, type TargetHead } from './protocol.js';
 
@@ -111,10 +111,13 @@ export function assembleTarget(head: TargetHead, parts: ReadonlyMap<string, Buff
   }
   const known = new Set(stationZones);
   for (const p of schedule.data.programmes) {
+    // A live item's fallback files are content like any other: the reconciler fetches them.
     p.items.forEach((item, i) => {
-      const entry = bySha.get(item.content);
-      if (!entry) errors.push(`programme ${p.id}: item ${i}: content ${item.content} is not in the content manifest`);
-      else if (entry.kind !== 'audio') errors.push(`programme ${p.id}: item ${i}: content ${item.content} is ${entry.kind}, not audio`);
+      for (const sha of itemContents(item)) {
+        const entry = bySha.get(sha);
+        if (!entry) errors.push(`programme ${p.id}: item ${i}: content ${sha} is not in the content manifest`);
+        else if (entry.kind !== 'audio') errors.push(`programme ${p.id}: item ${i}: content ${sha} is ${entry.kind}, not audio`);
+      }
     });
     for (const z of p.zones) {
       if (!known.has(z)) errors.push(`programme ${p.id}: zone "${z}" does not exist on this station (it has: ${stationZones.join(', ')})`);
