@@ -14,6 +14,7 @@ import { startStation } from './station-fixture.js';
 import { ToneTracker, isTone, tempDir } from './audio-fixture.js';
 import { until } from './sync-fixture.js';
 import { capXml, wholeSecond } from './alerts-fixture.js';
+import { loa } from './daemon-fixture.js';
 
 t.test('an alert repeats every LOA_REPEAT_MINUTES until it expires, then ends by itself', async (t) => {
   const content = new ContentServer();
@@ -33,6 +34,11 @@ t.test('an alert repeats every LOA_REPEAT_MINUTES until it expires, then ends by
   const now = wholeSecond(Date.now());
   const expiresMs = now + 80_000;
   await s.agent.alerts.receiveCap(capXml({ identifier: 'REPEAT-1', sentMs: now - 1000, expiresMs, resources: [audio], parameters: [{ valueName: 'LOA_REPEAT_MINUTES', value: '1' }] }), { origin: 'cap-command', via: 'test' });
+  await until(() => plays().length >= 1, 20_000, 'the first play');
+  // Between its plays the alert is in force, and the operator's status says so.
+  process.env.LOA_SOCKET = s.config.paths.socket;
+  const status = await loa('--config', '/nonexistent', '--lang', 'en', 'status');
+  t.match(status.out, /^Alerts: REPEAT-1 Actual active/m, 'loa status lists the alert in force');
   await until(() => plays().length >= 2, 90_000, 'the second play, a minute after the first');
   await until(() => s.agent.alerts.status().find((a) => a.identifier === 'REPEAT-1')?.state === 'ended', 30_000, 'the alert ended at its expiry');
   const endedAt = Date.now();

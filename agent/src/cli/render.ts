@@ -29,6 +29,7 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
         `${t('clock')}: ${time(clock.nowMs)} — ${clock.trusted ? t('clockTrusted', { reason: String(clock.reason) }) : t('clockUntrusted', { reason: String(clock.reason) })}`,
         `${t('playing')}: ${playing ? `${String(playing.label)}${playing.live ? ` (live: ${String((playing.live as Row).label)})` : ''} [${(playing.zones as string[]).join(', ')}]` : t('idle')}`,
         `${t('next')}: ${next ? `${time(next.startMs)} ${String(next.name)}` : t('none')}`,
+        ...openAlerts(r.alerts).map((a) => `${t('alerts')}: ${String(a.identifier)} ${String(a.status)} ${String(a.state)}${a.reason ? ` (${String(a.reason)})` : ''}`.slice(0, 80)),
         ...(r.deadAir ? [`${t('output')}: ${outputLine(r.deadAir as Row, t)}`] : []),
         ...(r.live ? [`${t('live')}: ${liveLine(r.live as Row, t)}`] : []),
         `${t('relays')} (${String(r.relayDriver)}): ${relays.map((x) => `${String(x.name)}=${x.on ? t('on') : t('off')}`).join('  ')}`,
@@ -246,4 +247,9 @@ function relayColumn(x: Row, t: (key: MessageKey) => string): string {
   if (!ev) return `[${zones.join(',')}]`;
   const each = zones.map((z) => `${z}: ${t(`relay_${ev.zones[z] ?? 'unconfirmed'}` as MessageKey)}`);
   return `[${each.join(', ')}] (${t(`evidence_${ev.kind}` as MessageKey)})`;
+}
+
+/** The alerts still in force or waiting (active, pending onset, held off, monitor only): `loa status` shows each on one line. */
+function openAlerts(alerts: unknown): Row[] {
+  return Array.isArray(alerts) ? (alerts as Row[]).filter((a) => a.state !== 'ended' && a.state !== 'expired' && a.state !== 'cancelled' && a.state !== 'superseded') : [];
 }
