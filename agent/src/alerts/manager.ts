@@ -198,6 +198,18 @@ export class AlertManager {
   }
 
   /**
+   * Every "play now" of the station and the province goes in here: an
+   * emergency becomes an alert (`emergency` below), anything else goes
+   * straight to the conductor. One door, so no source can reach the
+   * speakers with an emergency the alert registry never saw.
+   */
+  submit(request: StationRequest): { accepted: boolean; reason: string } {
+    if (request.mode === 'now' && classOf(request.priority) === 'emergency') return this.emergency(request);
+    this.d.conductor.submit(request);
+    return { accepted: true, reason: '' };
+  }
+
+  /**
    * A station emergency (the bridge's button, `loa play --class emergency`,
    * a province play of priority 9) as an alert: one record, the same
    * activity check (a province emergency past its expiry stays silent, by

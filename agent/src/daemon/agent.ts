@@ -124,7 +124,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   // Push-to-talk: pressed, the microphone goes on air at the configured class; released, it ends.
   let pttLive: string | null = null;
   const pushToTalk = (level: 0 | 1): void => {
-    if (!conductorRef) return;
+    if (!alertsRef) return;
     if (level === 0) {
       if (pttLive) media.endLive(pttLive);
       pttLive = null;
@@ -136,7 +136,11 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
       return;
     }
     const ptt = config.audio.capture.ptt;
-    pttLive = startLive(conductorRef, media, { cls: ptt.class, zones: ptt.zones, durationMs: config.audio.capture.maxMinutes * 60_000, label: 'Nói trực tiếp (nút bấm)', origin: 'button' }, now()).id;
+    try {
+      pttLive = startLive(alertsRef, media, { cls: ptt.class, zones: ptt.zones, durationMs: config.audio.capture.maxMinutes * 60_000, label: 'Nói trực tiếp (nút bấm)', origin: 'button' }, now()).id;
+    } catch (err) {
+      log.error({ err }, 'push-to-talk: the live could not go on air');
+    }
   };
 
   // Relays first and all off: whatever state a crash left them in ends here.
@@ -343,13 +347,18 @@ function heldOff(conductor: Conductor): string[] {
  * The station's microphone on air: a request like any bulletin (relays,
  * chime, arbiter) whose one item is the live capture.
  */
-function startLive(conductor: Conductor, media: StationMedia, o: { cls: BulletinClass; zones: string[]; durationMs: number; label: string; origin: string }, nowMs: number): { id: string; class: BulletinClass; priority: number; durationMs: number; content: string } {
+function startLive(alerts: AlertManager, media: StationMedia, o: { cls: BulletinClass; zones: string[]; durationMs: number; label: string; origin: string }, nowMs: number): { id: string; class: BulletinClass; priority: number; durationMs: number; content: string } {
   const id = `live-${randomUUID()}`;
   const label = cleanField(o.label, 200) || 'Phát trực tiếp từ đài';
   const content = media.startLive(id, label, o.durationMs, nowMs);
   const priority = CLASS_PRIORITY[o.cls];
   const request = RequestSchema.parse({ id, mode: 'now', priority, label, items: [{ content, repeat: 1, gapMs: 0 }], zones: o.zones, origin: o.origin });
-  conductor.submit(request);
+  // A live emergency is an alert like any other (alerts.submit): one registry, its id in the proof of play.
+  const outcome = alerts.submit(request);
+  if (!outcome.accepted) {
+    media.endLive(id);
+    throw new OperatorError('not-played', `live emergency not put on air: ${outcome.reason}`);
+  }
   return { id, class: o.cls, priority, durationMs: o.durationMs, content };
 }
 
@@ -451,10 +460,8 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
       const unknown = parsed.data.zones.filter((z) => !config.relays.zones.some((zone) => zone.name === z));
       if (unknown.length > 0) throw new OperatorError('unknown-zone', `no zone named ${unknown.join(', ')}; zones: ${config.relays.zones.map((z) => z.name).join(', ')}`);
       // An emergency played now is an alert like any other source's: one registry, its id in the proof of play.
-      if (parsed.data.mode === 'now' && classOf(priority) === 'emergency') {
-        const outcome = agent.alerts.emergency(parsed.data);
-        if (!outcome.accepted) throw new OperatorError('not-played', `emergency not played: ${outcome.reason}`);
-      } else conductor.submit(parsed.data);
+      const outcome = agent.alerts.submit(parsed.data);
+      if (!outcome.accepted) throw new OperatorError('not-played', `emergency not played: ${outcome.reason}`);
       return { id: parsed.data.id, priority, class: classOf(priority), content: sha, mode: parsed.data.mode };
     },
     stop: async (p) => {
@@ -473,7 +480,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
       const maxMs = config.audio.capture.maxMinutes * 60_000;
       const durationMs = typeof p.durationMs === 'number' && p.durationMs > 0 ? Math.min(p.durationMs, maxMs) : maxMs;
       if (media.liveStatus(now())) throw new OperatorError('live-busy', 'a live broadcast from the station is already on: end it first (loa live --stop)');
-      return startLive(conductor, media, { cls, zones, durationMs, label: typeof p.label === 'string' ? p.label : '', origin: 'cli' }, now());
+      return startLive(agent.alerts, media, { cls, zones, durationMs, label: typeof p.label === 'string' ? p.label : '', origin: 'cli' }, now());
     },
     'live.stop': (p) => ({ stopped: media.endLive(typeof p.id === 'string' ? p.id : undefined) }),
     'live.status': () => ({ live: media.liveStatus(now()), playing: conductor.nowPlaying() }),

@@ -9,7 +9,6 @@ import type { ValidatedTarget } from '../sync/target.js';
 import { settingsFromConfig, withTargetSettings } from '../sync/target-settings.js';
 import type { BoardSchedule } from '../board/playlist.js';
 import { RequestSchema } from '../domain/request.js';
-import { classOf } from '../domain/types.js';
 import type { AlertManager } from '../alerts/manager.js';
 import { MAX_LIVE_MS } from '../domain/schemas.js';
 import { SOFTWARE_VERSION } from '../version.js';
@@ -77,8 +76,7 @@ export function provincePort(deps: {
           });
           if (!parsed.success) return { status: 'rejected', reason: parsed.error.message };
           // An emergency from the province is an alert like any other: one registry, one arbiter, its id in the proof.
-          if (classOf(parsed.data.priority) === 'emergency') deps.alerts.emergency(parsed.data);
-          else conductor.submit(parsed.data);
+          deps.alerts.submit(parsed.data);
           return { status: 'done', result: { queued: true, playing: conductor.nowPlaying()?.key ?? null } };
         }
         case 'live': {
@@ -96,7 +94,8 @@ export function provincePort(deps: {
             ...(a.display ? { display: { text: a.display, instructions: '' } } : {}),
           });
           if (!parsed.success) return { status: 'rejected', reason: parsed.error.message };
-          conductor.submit(parsed.data);
+          const outcome = deps.alerts.submit(parsed.data);
+          if (!outcome.accepted) return { status: 'rejected', reason: `emergency not played: ${outcome.reason}` };
           // A fallback file not (yet) cached is left out by the chain; the streams still play.
           const missing = a.sources.flatMap((src) => (src.kind === 'file' ? src.contents : [])).filter((sha) => !media.has(sha));
           return { status: 'done', result: { queued: true, playing: conductor.nowPlaying()?.key ?? null, ...(missing.length ? { fallbackNotCached: missing } : {}) } };
