@@ -13,9 +13,10 @@
  *   stays open, send garbage, or cut and restore the network;
  * - HlsServer: ffmpeg writing a live HLS window into a temp folder, served by
  *   node:http, whose playlist can be frozen (a playlist that stops updating);
- * - feedRtp: ffmpeg sending RTP on loopback. Multicast needs the MULTICAST flag
- *   on lo, which this machine's lo lacks (and the routing table sends 239/8 to
- *   eth0), so the tests use unicast; the engine takes either URL.
+ * - feedRtp: ffmpeg sending RTP on loopback, or to a multicast group with TTL 0:
+ *   the group's packets leave by the interface its route names (lo has no
+ *   MULTICAST flag) and come back to this host's members (IP_MULTICAST_LOOP),
+ *   never past it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
@@ -356,11 +357,11 @@ export class HlsServer {
   }
 }
 
-/** ffmpeg sending a tone as RTP to 127.0.0.1:`port`: Opus (with an SDP, returned) or MP3 (static payload, rtp:// is enough). */
-export async function feedRtp(port: number, freqHz: number | StepPattern, codec: 'opus' | 'mp3', dir: string): Promise<Feeder & { sdp: string | null }> {
+/** ffmpeg sending a tone as RTP to `host`:`port` (127.0.0.1, or a multicast group): Opus (with an SDP, returned) or MP3 (static payload, rtp:// is enough). */
+export async function feedRtp(port: number, freqHz: number | StepPattern, codec: 'opus' | 'mp3', dir: string, host = '127.0.0.1'): Promise<Feeder & { sdp: string | null }> {
   const sdpFile = join(dir, `rtp-${port}.sdp`);
   const enc = codec === 'opus' ? ['-c:a', 'libopus', '-b:a', '64k', '-sdp_file', sdpFile] : ['-c:a', 'libmp3lame', '-b:a', '128k'];
-  const f = startFeeder(freqHz, [...enc, '-f', 'rtp', `rtp://127.0.0.1:${port}`]);
+  const f = startFeeder(freqHz, [...enc, '-f', 'rtp', `rtp://${host}:${port}${host === '127.0.0.1' ? '' : '?ttl=0'}`]);
   if (codec !== 'opus') return { ...f, sdp: null };
   const until = Date.now() + 5000;
   while (Date.now() < until && !existsSync(sdpFile)) await new Promise((r) => setTimeout(r, 50));

@@ -62,6 +62,35 @@ t.test('HLS: a playlist that stops updating falls back to the cached file; the c
   t.ok(Math.abs(heard.outcome.playedMs - 10_000) < 50, `played ${heard.outcome.playedMs} ms`);
 });
 
+t.test('RTP multicast: a group joined on this host plays; when its sender stops, the unicast backup within 2 s', async (t) => {
+  const p = await freePort();
+  const port = p % 2 === 0 ? p : p + 1;
+  const group = `239.255.${port % 250}.${1 + (port % 200)}`;
+  const main = await feedRtp(port, 440, 'mp3', dir, group);
+  const backupPort = port + 10;
+  const backup = await feedRtp(backupPort, 880, 'mp3', dir);
+  const chain = startLiveChain(
+    {
+      sources: [
+        { id: 'district', kind: 'rtp', url: `rtp://${group}:${port}` },
+        { id: 'district-b', kind: 'rtp', url: `rtp://127.0.0.1:${backupPort}` },
+      ],
+      durationMs: 7000,
+    },
+    { resolveFile },
+    log,
+  );
+  let stoppedAt = 0;
+  const heard = await playChain(chain, log, [[3000, () => { stoppedAt = wallClockMs(); void main.stop(); }]]);
+  await backup.stop();
+  const a = spansOf(heard, 440);
+  const b = spansOf(heard, 880);
+  t.ok(a.length > 0 && heard.spans.find((s) => s.durationMs > 100) === a[0], 'the multicast stream is heard first');
+  t.ok(b.length > 0, 'then the unicast backup');
+  t.ok((b[0]?.startMs ?? Infinity) - stoppedAt <= 3000, `backup heard ${Math.round((b[0]?.startMs ?? Infinity) - stoppedAt)} ms after the group's sender stopped`);
+  t.match(chain.segments(), [{ sourceId: 'district', endReason: 'stalled' }, { sourceId: 'district-b', endReason: 'ended' }]);
+});
+
 t.test('RTP: Opus with an SDP on air; when it stops, the MP3 RTP backup within 2 s', async (t) => {
   const [p1, p2] = [await freePort(), await freePort()];
   // RTP uses the port and the next one (RTCP): keep them apart.
