@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { startSimulator } from '../../firmware-bridge/src/index.js';
 import { main } from '../src/cli/main.js';
 import { silentLogger } from '../src/lib/logger.js';
-import { startStation } from './station-fixture.js';
+import { startStation, BRIDGE_RELAYS } from './station-fixture.js';
 import { tempDir } from './audio-fixture.js';
 import { startProvince } from './province-fixture.js';
 import { until } from './sync-fixture.js';
@@ -22,13 +22,7 @@ t.test('every source of an emergency is one kind of alert: the bridge button, lo
   t.teardown(() => sim.stop());
   const { broker, keys, province } = await startProvince(t);
   const s = await startStation({
-    relays: {
-      driver: 'bridge',
-      amplifiers: [{ name: 'amp', line: 0, activeLow: false, warmupMs: 200 }],
-      zones: [{ name: 'north', line: 1, activeLow: false, amplifier: 'amp' }, { name: 'south', line: 2, activeLow: false, amplifier: 'amp' }],
-      zoneLeadMs: 50,
-      tailMs: 100,
-    },
+    relays: BRIDGE_RELAYS,
     bridge: { path: sim.hostPath, inputs: { '0': 'emergency', '1': 'stop' }, watchdog: { enabled: true, timeoutMs: 10_000, warnMs: 2000 } },
     sync: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, groups: ['lai-chau'], reconnect: { initialMs: 200, maxMs: 2000, connectTimeoutMs: 5000 } },
     alerts: { stopHoldOffS: 0 },

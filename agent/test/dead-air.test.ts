@@ -1,5 +1,6 @@
 import t from 'tap';
-import { DEAD_AIR_IDLE, pcmLevelDb, pcmPeakDb, stepDeadAir, type DeadAirInput, type DeadAirTransition } from '../src/audio/dead-air.js';
+import { pcmLevelDb } from '../src/audio/pcm.js';
+import { DEAD_AIR_IDLE, pcmPeakDb, stepDeadAir, type DeadAirInput, type DeadAirTransition } from '../src/audio/dead-air.js';
 
 const settings = { thresholdDb: -50, holdMs: 10_000 };
 

@@ -12,6 +12,7 @@ import { CLASS_PRIORITY } from '../src/domain/types.js';
 import { isTone } from './audio-fixture.js';
 import { until } from './sync-fixture.js';
 import { liveStation, recordingSpans } from './mic-fixture.js';
+import { BRIDGE_RELAYS } from './station-fixture.js';
 
 t.test('holding the talk button puts the microphone on air; releasing it ends the live', async (t) => {
   const sim = await startSimulator({ log: silentLogger(), pty: {} });
@@ -19,13 +20,7 @@ t.test('holding the talk button puts the microphone on air; releasing it ends th
   const { s, mic, heard } = await liveStation(
     t,
     {
-      relays: {
-        driver: 'bridge',
-        amplifiers: [{ name: 'amp', line: 0, activeLow: false, warmupMs: 200 }],
-        zones: [{ name: 'north', line: 1, activeLow: false, amplifier: 'amp' }, { name: 'south', line: 2, activeLow: false, amplifier: 'amp' }],
-        zoneLeadMs: 50,
-        tailMs: 100,
-      },
+      relays: BRIDGE_RELAYS,
       bridge: { path: sim.hostPath, inputs: { '0': 'emergency', '3': 'talk' } },
     },
     { ownRelays: false, capture: { ptt: { input: 'talk', class: 'priority', zones: ['south'] } } },

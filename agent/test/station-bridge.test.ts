@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimulator } from '../../firmware-bridge/src/index.js';
 import { silentLogger } from '../src/lib/logger.js';
-import { startStation } from './station-fixture.js';
+import { startStation, BRIDGE_RELAYS } from './station-fixture.js';
 import { main } from '../src/cli/main.js';
 
 t.test('the agent drives its relays through the microcontroller and answers its buttons', async (t) => {
@@ -13,13 +13,7 @@ t.test('the agent drives its relays through the microcontroller and answers its 
   t.teardown(() => sim.stop());
   const s = await startStation(
     {
-      relays: {
-        driver: 'bridge',
-        amplifiers: [{ name: 'amp', line: 0, activeLow: false, warmupMs: 200 }],
-        zones: [{ name: 'north', line: 1, activeLow: false, amplifier: 'amp' }, { name: 'south', line: 2, activeLow: false, amplifier: 'amp' }],
-        zoneLeadMs: 50,
-        tailMs: 100,
-      },
+      relays: BRIDGE_RELAYS,
       bridge: { path: sim.hostPath, inputs: { '0': 'emergency', '1': 'stop' }, watchdog: { enabled: true, timeoutMs: 10_000, warnMs: 2000 } },
     },
     dir,

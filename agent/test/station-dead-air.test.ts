@@ -16,7 +16,7 @@ import { MosquittoBroker } from '../../province/src/mosquitto.js';
 import { Province } from '../../province/src/province.js';
 import { generateProvinceKeys } from '../src/sync/signing.js';
 import { PacedSink } from '../src/audio/sink.js';
-import { pcmLevelDb } from '../src/audio/dead-air.js';
+import { pcmLevelDb } from '../src/audio/pcm.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startStation } from './station-fixture.js';
 import { killHard, loa, loaJson, simStationConfig, startDaemon, tonesAt, until } from './daemon-fixture.js';

@@ -130,3 +130,12 @@ export function listenedSink(path: string): { sink: PacedSink; lastAudibleMs(): 
   });
   return { sink, lastAudibleMs: () => last };
 }
+
+/** Relays driven through the firmware bridge: the simulated microcontroller's outputs 0 (amplifier), 1 and 2 (zones). */
+export const BRIDGE_RELAYS = {
+  driver: 'bridge',
+  amplifiers: [{ name: 'amp', line: 0, activeLow: false, warmupMs: 200 }],
+  zones: [{ name: 'north', line: 1, activeLow: false, amplifier: 'amp' }, { name: 'south', line: 2, activeLow: false, amplifier: 'amp' }],
+  zoneLeadMs: 50,
+  tailMs: 100,
+};

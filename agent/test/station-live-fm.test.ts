@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimulator } from '../../firmware-bridge/src/index.js';
 import { silentLogger } from '../src/lib/logger.js';
-import { startStation } from './station-fixture.js';
+import { startStation, BRIDGE_RELAYS } from './station-fixture.js';
 import { freePort } from './stream-fixture.js';
 import { until } from './sync-fixture.js';
 
@@ -20,13 +20,7 @@ t.test('a dead stream falls back to the bridge\'s FM tuner, tuned and released',
   t.teardown(() => sim.stop());
   const s = await startStation(
     {
-      relays: {
-        driver: 'bridge',
-        amplifiers: [{ name: 'amp', line: 0, activeLow: false, warmupMs: 200 }],
-        zones: [{ name: 'north', line: 1, activeLow: false, amplifier: 'amp' }, { name: 'south', line: 2, activeLow: false, amplifier: 'amp' }],
-        zoneLeadMs: 50,
-        tailMs: 100,
-      },
+      relays: BRIDGE_RELAYS,
       bridge: { path: sim.hostPath },
     },
     dir,

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { wallClockMs } from './clock.js';
-import { DEAD_AIR_IDLE, pcmLevelDb, stepDeadAir, type DeadAirInput, type DeadAirSettings, type DeadAirState, type DeadAirTransition } from './dead-air.js';
-import { bytesToMs } from './pcm.js';
+import { DEAD_AIR_IDLE, stepDeadAir, type DeadAirInput, type DeadAirSettings, type DeadAirState, type DeadAirTransition } from './dead-air.js';
+import { bytesToMs, pcmLevelDb } from './pcm.js';
 import type { AudioSink, PlayedListener } from './sink.js';
 
 export type DeadAirListener = (t: DeadAirTransition) => void;

@@ -60,17 +60,6 @@ function raiseIfLong(state: DeadAirState, atMs: number, s: DeadAirSettings): { s
   return { state: { ...state, alarm }, transition: { kind: 'raised', atMs, quietSinceMs: state.quietSinceMs } };
 }
 
-/** RMS level of s16le PCM (all channels), dBFS; -Infinity for digital silence. */
-export function pcmLevelDb(pcm: Buffer): number {
-  const samples = Math.floor(pcm.length / 2);
-  if (samples === 0) return -Infinity;
-  let sum = 0;
-  for (let i = 0; i < samples; i++) {
-    const x = pcm.readInt16LE(i * 2);
-    sum += x * x;
-  }
-  return sum === 0 ? -Infinity : 20 * Math.log10(Math.sqrt(sum / samples) / 32768);
-}
 
 /** Peak level of s16le PCM, dBFS (what a level meter shows). */
 export function pcmPeakDb(pcm: Buffer): number {

@@ -1,7 +1,7 @@
 import ffmpeg from 'fluent-ffmpeg';
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
-import { BYTES_PER_FRAME, PCM, msToBytes } from './pcm.js';
+import { BYTES_PER_FRAME, PCM, msToBytes, takeWholeFrames } from './pcm.js';
 
 /**
  * The one module that imports fluent-ffmpeg (deprecated upstream, archived
@@ -177,21 +177,11 @@ class FfmpegDecoder implements Decoder {
     // Pipe chunks split frames anywhere; only whole frames leave, so no
     // cut (abort, fade) can shift the channels of what follows in the sink.
     if (this.streamEnded && this.buffered < BYTES_PER_FRAME) this.discardPartialFrame();
-    const want = Math.min(maxBytes, this.buffered) - (Math.min(maxBytes, this.buffered) % BYTES_PER_FRAME);
-    if (want <= 0) return null;
-    const parts: Buffer[] = [];
-    let got = 0;
-    while (got < want) {
-      const head = this.chunks[0]!;
-      const take = Math.min(head.length, want - got);
-      parts.push(head.subarray(0, take));
-      got += take;
-      if (take === head.length) this.chunks.shift();
-      else this.chunks[0] = head.subarray(take);
-    }
-    this.buffered -= got;
+    const out = takeWholeFrames(this.chunks, this.buffered, maxBytes);
+    if (!out) return null;
+    this.buffered -= out.length;
     if (this.buffered < this.highWater && !this.streamEnded) this.stream.resume();
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, got);
+    return out;
   }
 
   waitForData(): Promise<void> {

@@ -20,3 +20,36 @@ export function bytesToMs(bytes: number): number {
 export function msToBytes(ms: number): number {
   return Math.round((ms * PCM.sampleRate) / 1000) * BYTES_PER_FRAME;
 }
+
+/** RMS level of s16le PCM (all channels), dBFS; -Infinity for digital silence. */
+export function pcmLevelDb(pcm: Buffer): number {
+  const samples = Math.floor(pcm.length / 2);
+  if (samples === 0) return -Infinity;
+  let sum = 0;
+  for (let i = 0; i < samples; i++) {
+    const x = pcm.readInt16LE(i * 2);
+    sum += x * x;
+  }
+  return sum === 0 ? -Infinity : 20 * Math.log10(Math.sqrt(sum / samples) / 32768);
+}
+
+/**
+ * Takes up to `maxBytes` of whole frames from the front of a chunk queue
+ * (pipe chunks split frames anywhere; only whole frames leave, so no cut can
+ * shift the channels of what follows). Null when not one frame is there.
+ */
+export function takeWholeFrames(chunks: Buffer[], buffered: number, maxBytes: number): Buffer | null {
+  const want = Math.min(maxBytes, buffered) - (Math.min(maxBytes, buffered) % BYTES_PER_FRAME);
+  if (want <= 0) return null;
+  const parts: Buffer[] = [];
+  let got = 0;
+  while (got < want) {
+    const head = chunks[0]!;
+    const take = Math.min(head.length, want - got);
+    parts.push(head.subarray(0, take));
+    got += take;
+    if (take === head.length) chunks.shift();
+    else chunks[0] = head.subarray(take);
+  }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, got);
+}

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Decoder, DecoderResult } from '../decoder.js';
 import { limitPcm, newLimiter, type LimiterState } from '../limiter.js';
 import { pcmPeakDb } from '../dead-air.js';
-import { BYTES_PER_FRAME, PCM, bytesToMs, msToBytes } from '../pcm.js';
+import { BYTES_PER_FRAME, PCM, bytesToMs, msToBytes, takeWholeFrames } from '../pcm.js';
 
 export interface CaptureOptions {
   /** ALSA capture PCM (hw:1,0, a dsnoop, the file-backed PCM of a test). */
@@ -155,20 +155,15 @@ export function startCapture(opts: CaptureOptions, log: Logger): CaptureDecoder 
       }
       // On air from now: what was captured while the relays warmed up (or the chime played) is stale.
       if (aired === 0) while (buffered > startBuffer && chunks.length > 1) buffered -= chunks.shift()!.length;
-      const want = Math.max(BYTES_PER_FRAME, max - (max % BYTES_PER_FRAME));
-      const parts: Buffer[] = [];
-      let got = 0;
-      while (got < want && chunks.length > 0) {
-        const head = chunks[0]!;
-        const take = Math.min(head.length, want - got);
-        parts.push(head.subarray(0, take));
-        got += take;
-        if (take === head.length) chunks.shift();
-        else chunks[0] = head.subarray(take);
+      const taken = takeWholeFrames(chunks, buffered, Math.max(BYTES_PER_FRAME, max));
+      if (!taken) {
+        // Less than a frame left by a capture that has closed: nothing more will come.
+        if (closed) ended = true;
+        return null;
       }
-      buffered -= got;
+      buffered -= taken.length;
       if (buffered === 0 && closed) ended = true;
-      let pcm = Buffer.concat(parts);
+      let pcm: Buffer = taken;
       // What the player takes is what airs: it alone is recorded and counts towards the duration.
       if (aired + pcm.length >= maxBytes) {
         pcm = pcm.subarray(0, Math.max(0, maxBytes - aired));

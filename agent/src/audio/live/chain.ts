@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { wallClockMs } from '../clock.js';
 import type { DecoderResult } from '../decoder.js';
-import { BYTES_PER_FRAME, bytesToMs, msToBytes } from '../pcm.js';
-import { PcmInput, rmsDbfs } from './input.js';
+import { BYTES_PER_FRAME, bytesToMs, msToBytes, pcmLevelDb } from '../pcm.js';
+import { PcmInput } from './input.js';
 import { FAILOVER_TUNING, initialState, step, type Action, type ChainState, type EndReason, type FailoverTuning, type Observation, type SourceObservation } from './policy.js';
 import type { FmTuner, LiveChain, LiveChainDeps, LiveChainSpec, LiveSource, SourceSegment } from './types.js';
 
@@ -166,7 +166,7 @@ class Chain extends EventEmitter implements LiveChain {
     }
     const pcm = input && this.primed ? input.read(max) : null;
     if (pcm) {
-      if (rmsDbfs(pcm) > SILENCE_DBFS) this.lastLoudOutputAt = now;
+      if (pcmLevelDb(pcm) > SILENCE_DBFS) this.lastLoudOutputAt = now;
       return this.emit_(pcm);
     }
     // Silence only to stay FILL_LEAD_MS ahead of the sink: more would delay the next source.

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { gainFilter } from '../decoder.js';
-import { BYTES_PER_FRAME, PCM, bytesToMs, msToBytes } from '../pcm.js';
+import { BYTES_PER_FRAME, PCM, bytesToMs, msToBytes, pcmLevelDb, takeWholeFrames } from '../pcm.js';
 import type { LiveSource } from './types.js';
 
 /**
@@ -115,17 +115,6 @@ function requireUrl(source: LiveSource, scheme: RegExp): string {
   return url;
 }
 
-/** RMS level of s16le PCM in dBFS (-Infinity for digital silence). */
-export function rmsDbfs(pcm: Buffer): number {
-  const samples = Math.floor(pcm.length / 2);
-  if (samples === 0) return -Infinity;
-  let sum = 0;
-  for (let i = 0; i < samples; i++) {
-    const x = pcm.readInt16LE(i * 2);
-    sum += x * x;
-  }
-  return sum === 0 ? -Infinity : 10 * Math.log10(sum / samples / (32768 * 32768));
-}
 
 export class PcmInput {
   readonly startedAt: number;
@@ -180,23 +169,12 @@ export class PcmInput {
 
   /** Takes up to `maxBytes` (whole frames) from the playhead; meters it. */
   read(maxBytes: number): Buffer | null {
-    const want = Math.min(maxBytes, this.buffered) - (Math.min(maxBytes, this.buffered) % BYTES_PER_FRAME);
-    if (want <= 0) return null;
-    const parts: Buffer[] = [];
-    let got = 0;
-    while (got < want) {
-      const head = this.chunks[0]!;
-      const take = Math.min(head.length, want - got);
-      parts.push(head.subarray(0, take));
-      got += take;
-      if (take === head.length) this.chunks.shift();
-      else this.chunks[0] = head.subarray(take);
-    }
-    this.buffered -= got;
-    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, got);
+    const out = takeWholeFrames(this.chunks, this.buffered, maxBytes);
+    if (!out) return null;
+    this.buffered -= out.length;
     const now = this.opts.now();
     this.lastPcmAt = now;
-    this.silentMs = rmsDbfs(out) > this.silenceRms ? 0 : this.silentMs + bytesToMs(out.length);
+    this.silentMs = pcmLevelDb(out) > this.silenceRms ? 0 : this.silentMs + bytesToMs(out.length);
     if (!this.live && this.buffered < this.cap) this.stdout?.resume();
     return out;
   }
