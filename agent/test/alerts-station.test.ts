@@ -17,6 +17,8 @@ import { ContentServer } from '../../province/src/content-server.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 
@@ -171,3 +173,29 @@ t.test('an expired alert is silent, with the clock unsynchronised too (the provi
   t.equal(heard(spans(), 550).length, 0, 'nothing heard');
 });
 
+
+t.test('an alert never waits for its audio: not there in 2 s, the spoken headline goes first, then the audio once it has come', async (t) => {
+  const { s, spans } = await listeningStation(t);
+  const src = (await served(t)).beeps('slow', 4, 520);
+  const body = readFileSync(src.file);
+  // A server on a slow mobile link: the whole resource, 6 s late.
+  const server = createServer((_req, res) => {
+    setTimeout(() => {
+      res.writeHead(200, { 'content-type': 'audio/x-wav', 'content-length': body.length });
+      res.end(body);
+    }, 6000);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slow.wav`;
+  const now = wholeSecond(Date.now());
+  const receivedAt = Date.now();
+  await s.agent.alerts.receiveCap(capXml({ identifier: 'SLOW-1', sentMs: now - 1000, expiresMs: now + 600_000, geocodes: ['00292'], resources: [{ uri, file: src.file }] }), { origin: 'cap-command', via: 'test' });
+  await until(() => ((heard(spans(), 520)[0]?.durationMs ?? 0) > 3500 ? true : undefined), 40_000, 'the alert audio once it has arrived');
+  const first = spans().find((x) => x.startMs >= receivedAt && x.durationMs > 50)!;
+  t.ok(first.startMs - receivedAt < 3000, `first sound ${Math.round(first.startMs - receivedAt)} ms after the alert came (2 s rule, with a margin)`);
+  t.notOk(isTone(first, 520), 'and that is the spoken headline, not the audio still on its way');
+  const audio = heard(spans(), 520)[0]!;
+  t.ok(audio.startMs - receivedAt >= 6000, `the audio itself ${Math.round(audio.startMs - receivedAt)} ms after, once it has come`);
+  t.ok(s.switches().some((x) => x.name === 'north' && x.on), 'on the village zones');
+});
