@@ -100,6 +100,8 @@ t.test('loa stop --all: silence within a second, the queue dropped, emergencies 
   t.equal((await rowsOf(s, announcement))[0]!.result, 'played', 'a normal request plays during the hold-off');
   const status = await cli<{ problems: string[] }>(socket, 'status');
   t.match(status.problems.join('\n'), /emergencies held off after a stop until/, 'loa status says so');
+  // Its row is written when its audio ends; the session itself ends a moment later.
+  await until('the announcement off air', () => (s.agent.conductor.nowPlaying() === null ? true : undefined), 10_000);
   const human = await loa('--config', '/nonexistent', '--lang', 'en', 'stop', '--all');
   t.match(human.out, /Nothing is playing\.\nNew emergencies are held off until .*\d\d:\d\d:\d\d \(to end it: loa stop --release\)/, 'the operator reads it too');
 
