@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +21,29 @@ import { makeStation, tempDir, until } from './sync-fixture.js';
 const run = promisify(execFile);
 const keys = generateProvinceKeys();
 const MB = 1024 * 1024;
+
+/**
+ * The province connected and its time beacon out; station st-a connected
+ * once (its persistent session made), then away while something huge is
+ * queued for it. Returns what starts it again, and a 20 MB file to publish.
+ */
+async function awayStation(t: Test, dir: string, broker: MosquittoBroker, name: string): Promise<{ province: Province; ca: Buffer; stationDir: string; config: Parameters<typeof makeStation>[0]['config']; huge: string }> {
+  const ca = readFileSync(broker.certs.caFile);
+  const province = new Province({ url: broker.url, username: 'province', password: 'pw-prov', ca, privateKey: keys.privateKey });
+  await province.connect();
+  t.teardown(() => province.close());
+  await province.beacon();
+  const pw = join(dir, 'st-a.password');
+  writeFileSync(pw, 'pw-a\n', { mode: 0o600 });
+  const stationDir = tempDir(name);
+  const config = { brokers: [broker.url], provinceKeys: [keys.publicPem], passwordFile: pw, tls: { caFile: broker.certs.caFile } };
+  const a = makeStation({ id: 'st-a', dir: stationDir, config });
+  await until(() => a.client.status().connected, 20_000, 'st-a connected');
+  await a.stop();
+  const huge = join(dir, 'huge.bin');
+  writeFileSync(huge, Buffer.alloc(20 * MB, 0x7b));
+  return { province, ca, stationDir, config, huge };
+}
 
 t.test('the meter: packet boundaries over any chunking, a packet too large known from its header', async (t) => {
   // PUBLISH (0x30) with remaining length 3, then PINGRESP (0xd0 0x00), then one of 300 bytes (varint 0xac 0x02).
@@ -52,22 +75,9 @@ t.test('mosquitto: a 20 MB command is refused at the broker, never reaches the s
     ],
   });
   t.teardown(() => broker.stop());
-  const ca = readFileSync(broker.certs.caFile);
-  const province = new Province({ url: broker.url, username: 'province', password: 'pw-prov', ca, privateKey: keys.privateKey });
-  await province.connect();
-  t.teardown(() => province.close());
-  await province.beacon();
-  const pw = join(dir, 'st-a.password');
-  writeFileSync(pw, 'pw-a\n', { mode: 0o600 });
-  const stationDir = tempDir('packets-st-a');
-  const config = { brokers: [broker.url], provinceKeys: [keys.publicPem], passwordFile: pw, tls: { caFile: broker.certs.caFile } };
   // A first connect makes the persistent session; then the station is away while the huge command is queued for it.
-  let a = makeStation({ id: 'st-a', dir: stationDir, config });
-  await until(() => a.client.status().connected, 20_000, 'st-a connected');
-  await a.stop();
-
-  const huge = join(dir, 'huge.bin');
-  writeFileSync(huge, Buffer.alloc(20 * MB, 0x7b));
+  const { province, ca, stationDir, config, huge } = await awayStation(t, dir, broker, 'packets-st-a');
+  let a: ReturnType<typeof makeStation>;
   // MQTT 3.1.1: the publisher does not learn the broker's limit, so the broker itself must refuse.
   const pub = (user: string, password: string, topic: string, file: string, extra: string[] = []): Promise<unknown> =>
     run('mosquitto_pub', ['-h', 'localhost', '-p', String(broker.port), '--cafile', broker.certs.caFile, '-u', user, '-P', password, '-V', 'mqttv311', '-q', '1', '-t', topic, '-f', file, ...extra]);
@@ -111,20 +121,8 @@ t.test("mosquitto without max_packet_size: the station's announced maximum makes
     editConfig: (conf) => conf.replace(/^max_packet_size .*$/m, ''),
   });
   t.teardown(() => broker.stop());
-  const ca = readFileSync(broker.certs.caFile);
-  const province = new Province({ url: broker.url, username: 'province', password: 'pw-prov', ca, privateKey: keys.privateKey });
-  await province.connect();
-  t.teardown(() => province.close());
-  await province.beacon();
-  const pw = join(dir, 'st-a.password');
-  writeFileSync(pw, 'pw-a\n', { mode: 0o600 });
-  const stationDir = tempDir('packets-announced-st-a');
-  const config = { brokers: [broker.url], provinceKeys: [keys.publicPem], passwordFile: pw, tls: { caFile: broker.certs.caFile } };
-  let a = makeStation({ id: 'st-a', dir: stationDir, config });
-  await until(() => a.client.status().connected, 20_000, 'st-a connected');
-  await a.stop();
-  const huge = join(dir, 'huge.bin');
-  writeFileSync(huge, Buffer.alloc(20 * MB, 0x7b));
+  const { province, stationDir, config, huge } = await awayStation(t, dir, broker, 'packets-announced-st-a');
+  let a: ReturnType<typeof makeStation>;
   await run('mosquitto_pub', ['-h', 'localhost', '-p', String(broker.port), '--cafile', broker.certs.caFile, '-u', 'province-tool', '-P', 'pw-tool', '-V', 'mqttv311', '-q', '1', '-t', stationTopics('st-a').cmd, '-f', huge]);
   for (let start = 0; start < 2; start++) {
     a = makeStation({ id: 'st-a', dir: stationDir, config });
