@@ -25,15 +25,10 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { freePort } from '../../province/src/mosquitto.js';
 
-/** A loopback TCP port nobody listens on. */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
+// A loopback TCP port nobody listens on: the project's one helper, shared with its Mosquitto.
+export { freePort };
 
 const RATE = 48_000;
 const CHUNK_MS = 20;

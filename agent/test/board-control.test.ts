@@ -124,7 +124,8 @@ t.test('a screenshot of the real kiosk: a PNG of the whole panel, showing the bo
     await watch.close();
     await stop(kiosk);
     await board.stop();
-    rmSync(dir, { recursive: true, force: true });
+    // Chromium's helpers may still be writing its profile for a moment after it exits.
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
   await devtoolsUp(port);
   // The page has drawn the showing the server pushed.

@@ -362,6 +362,12 @@ function startLive(alerts: AlertManager, media: StationMedia, o: { cls: Bulletin
   return { id, class: o.cls, priority, durationMs: o.durationMs, content };
 }
 
+/** An operator's zones must all exist on this station: refused before anything plays, naming the ones it has. */
+function refuseUnknownZones(config: Config, zones: readonly string[]): void {
+  const unknown = zones.filter((z) => !config.relays.zones.some((zone) => zone.name === z));
+  if (unknown.length > 0) throw new OperatorError('unknown-zone', `no zone named ${unknown.join(', ')}; zones: ${config.relays.zones.map((z) => z.name).join(', ')}`);
+}
+
 /** How many log rows a request asks for: 30 by default, at most 1000. */
 function rowLimit(p: Record<string, unknown>): number {
   return typeof p.limit === 'number' && p.limit > 0 ? Math.min(p.limit, 1000) : 30;
@@ -457,8 +463,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
           : {}),
       });
       if (!parsed.success) throw new OperatorError('bad-request', describeIssues(parsed.error).join('; '));
-      const unknown = parsed.data.zones.filter((z) => !config.relays.zones.some((zone) => zone.name === z));
-      if (unknown.length > 0) throw new OperatorError('unknown-zone', `no zone named ${unknown.join(', ')}; zones: ${config.relays.zones.map((z) => z.name).join(', ')}`);
+      refuseUnknownZones(config, parsed.data.zones);
       // An emergency played now is an alert like any other source's: one registry, its id in the proof of play.
       const outcome = agent.alerts.submit(parsed.data);
       if (!outcome.accepted) throw new OperatorError('not-played', `emergency not played: ${outcome.reason}`);
@@ -475,8 +480,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
       const cls = (typeof p.class === 'string' ? p.class : 'normal') as BulletinClass;
       if (!(cls in CLASS_PRIORITY)) throw new OperatorError('bad-class', `class must be normal, priority or emergency, not "${cleanField(cls, 40)}"`);
       const zones = Array.isArray(p.zones) ? p.zones.map(String) : [];
-      const unknown = zones.filter((z) => !config.relays.zones.some((zone) => zone.name === z));
-      if (unknown.length > 0) throw new OperatorError('unknown-zone', `no zone named ${unknown.join(', ')}; zones: ${config.relays.zones.map((z) => z.name).join(', ')}`);
+      refuseUnknownZones(config, zones);
       const maxMs = config.audio.capture.maxMinutes * 60_000;
       const durationMs = typeof p.durationMs === 'number' && p.durationMs > 0 ? Math.min(p.durationMs, maxMs) : maxMs;
       if (media.liveStatus(now())) throw new OperatorError('live-busy', 'a live broadcast from the station is already on: end it first (loa live --stop)');

@@ -248,15 +248,28 @@ export class Conductor extends EventEmitter<ConductorEvents> {
         await this.evaluate(`request ${request.id} replaces ${oldId}`);
         return;
       }
-      let onAir: (() => void) | undefined;
-      cut.holdRecords(new Promise<void>((resolve) => (onAir = resolve)));
-      cut.controller.abort(new StopSignal(reason, 'cancelled'));
-      await cut.released;
+      const onAir = await this.cutFor(cut, new StopSignal(reason, 'cancelled'));
       const candidate: Candidate = { key: `request:${request.id}`, priority: request.priority, kind: 'request', request: { id: request.id, priority: request.priority, createdMs: now } };
       const plan = this.planFor(candidate, request);
       if (plan) this.begin(candidate, plan, onAir);
-      else onAir?.();
+      else onAir();
     });
+  }
+
+  /**
+   * Cuts what is on air for a successor that begins in the same decision.
+   * The cut session's records (its row, its resume point) are written once
+   * the successor's first sample is out, not before it: each commit is an
+   * fsync. A crash in between leaves the cut session "playing", which the
+   * restart records as interrupted and resumes. Resolves once the cut one is
+   * silent, with what the successor calls when it is on air.
+   */
+  private async cutFor(cut: Current, why: Error): Promise<() => void> {
+    let onAir: () => void = () => undefined;
+    cut.holdRecords(new Promise<void>((resolve) => (onAir = resolve)));
+    cut.controller.abort(why);
+    await cut.released;
+    return onAir;
   }
 
   /** Stops what plays now (operator stop): the rest of it is skipped, not resumed. */
@@ -539,15 +552,8 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     if (decision.next) {
       let onAir: (() => void) | undefined;
       if (decision.preempt && this.current) {
-        const cut = this.current;
-        this.o.log.warn({ cut: cut.key, by: decision.next.key }, 'preempting');
-        // The cut session's records (its row, its resume point) are written
-        // once the new session's first sample is out, not before it: each
-        // commit is an fsync. A crash in between leaves the cut session
-        // "playing", which the restart records as interrupted and resumes.
-        cut.holdRecords(new Promise<void>((resolve) => (onAir = resolve)));
-        cut.controller.abort(new Error(`preempted by ${decision.next.key}`));
-        await cut.released;
+        this.o.log.warn({ cut: this.current.key, by: decision.next.key }, 'preempting');
+        onAir = await this.cutFor(this.current, new Error(`preempted by ${decision.next.key}`));
       }
       const plan = this.planFor(decision.next, requests.find((r) => decision.next?.kind === 'request' && r.request.id === decision.next.request.id)?.request);
       if (plan) this.begin(decision.next, plan, onAir);
