@@ -1,5 +1,5 @@
 /**
- * scripts/bench board [--emergencies 40] [--warmup 4] [--hours 24]
+ * scripts/bench board [--emergencies 40] [--warmup 4] [--hours 24] [--snapshots DIR [--no-heap]]
  *
  * The HDMI board with a real station and a real Chromium, two figures:
  *
@@ -24,15 +24,21 @@
  * As on a station, the agent and the browser are separate processes: the
  * station runs in a child process (`--station DIR`), so the measuring
  * client's memory is not counted as the agent's.
+ *
+ * `--snapshots DIR` also writes a V8 heap snapshot and /proc smaps of the station at each
+ * memory sample (after its garbage collection) into DIR, to compare what the
+ * agent retains (`node scripts/heap-diff.mjs A B`); `--no-heap` keeps only the
+ * smaps (a snapshot itself leaves the station some 65 MB larger).
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import type { Page } from 'playwright-core';
 import { parseConfig } from '../src/config/load.js';
 import { startAgent } from '../src/daemon/agent.js';
@@ -45,16 +51,16 @@ import { percentile } from './stats.js';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { emergencies: { type: 'string', default: '40' }, warmup: { type: 'string', default: '4' }, hours: { type: 'string', default: '24' }, station: { type: 'string' } },
+  options: { emergencies: { type: 'string', default: '40' }, warmup: { type: 'string', default: '4' }, hours: { type: 'string', default: '24' }, station: { type: 'string' }, snapshots: { type: 'string' }, 'no-heap': { type: 'boolean' } },
 });
 
-type ToStation = { type: 'emergency'; i: number } | { type: 'advance' } | { type: 'gc' } | { type: 'stop' };
+type ToStation = { type: 'emergency'; i: number } | { type: 'advance' } | { type: 'gc'; snapshot?: string } | { type: 'stop' };
 type FromStation =
   | { type: 'ready'; url: string }
   | { type: 'decided'; i: number; submittedMs: number; decidedMs: number }
   | { type: 'ended'; i: number }
   | { type: 'advanced'; key: string; simulatedMs: number }
-  | { type: 'gc-done'; heapUsed: number; heapTotal: number; external: number };
+  | { type: 'gc-done'; heapUsed: number; heapTotal: number; external: number; spaces: Record<string, number> };
 /** What the probe in the page reports. */
 type FromPage =
   | { kind: 'ack'; key: string; ok: boolean }
@@ -159,8 +165,10 @@ async function station(dir: string): Promise<void> {
       send({ type: 'advanced', key: next.key, simulatedMs: now() - startMs });
     } else if (m.type === 'gc') {
       (globalThis as { gc?: () => void }).gc?.();
+      if (m.snapshot) writeHeapSnapshot(m.snapshot);
       const { heapUsed, heapTotal, external } = process.memoryUsage();
-      send({ type: 'gc-done', heapUsed, heapTotal, external });
+      const spaces = Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name.replace(/_space$/, ''), Math.round(sp.space_size / 104_857.6) / 10]));
+      send({ type: 'gc-done', heapUsed, heapTotal, external, spaces });
     } else {
       void agent.stop().then(() => process.exit(0));
     }
@@ -256,12 +264,12 @@ function processTree(root: number): number[] {
   return out;
 }
 
-/** Sum of one /proc memory field (kB) over `pids`, in MB: VmRSS from status, Pss from smaps_rollup. */
-function memoryMb(pids: readonly number[], field: 'VmRSS' | 'Pss'): number {
+/** Sum of one /proc memory field (kB) over `pids`, in MB: Vm* and Rss* from status, Pss from smaps_rollup. */
+function memoryMb(pids: readonly number[], field: 'VmRSS' | 'RssAnon' | 'RssFile' | 'Pss'): number {
   let kb = 0;
   for (const pid of pids) {
     try {
-      const text = readFileSync(`/proc/${pid}/${field === 'VmRSS' ? 'status' : 'smaps_rollup'}`, 'utf8');
+      const text = readFileSync(`/proc/${pid}/${field === 'Pss' ? 'smaps_rollup' : 'status'}`, 'utf8');
       kb += Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
     } catch {
       // Exited while we looked.
@@ -347,14 +355,17 @@ async function driver(): Promise<void> {
 
   // Memory over a simulated day of rotation.
   const cdp = await page.context().newCDPSession(page);
-  const sample = async (): Promise<{ browserRss: number; browserPss: number; agentRss: number; agentHeapMb: number; agentHeapTotalMb: number; agentBuffersMb: number; pageHeapMb: number; pageNodes: number }> => {
+  let samples = 0;
+  const sample = async (): Promise<{ browserRss: number; browserPss: number; agentRss: number; agentAnon: number; agentFile: number; agentHeapMb: number; agentHeapTotalMb: number; agentBuffersMb: number; agentSpaces: Record<string, number>; pageHeapMb: number; pageNodes: number }> => {
     await cdp.send('HeapProfiler.collectGarbage');
-    const agentMemory = await ask({ type: 'gc' }, 'gc-done');
+    const stem = values.snapshots ? join(values.snapshots, `station-${String(samples++).padStart(2, '0')}`) : undefined;
+    const agentMemory = await ask({ type: 'gc', ...(stem && !values['no-heap'] ? { snapshot: `${stem}.heapsnapshot` } : {}) }, 'gc-done', 120_000);
+    if (stem) writeFileSync(`${stem}.smaps`, readFileSync(`/proc/${child.pid!}/smaps`));
     await new Promise((r) => setTimeout(r, 1000));
     const tree = processTree(browserProc.pid!);
     const { usedSize } = await cdp.send('Runtime.getHeapUsage');
     const { nodes } = await cdp.send('Memory.getDOMCounters');
-    return { browserRss: memoryMb(tree, 'VmRSS'), browserPss: memoryMb(tree, 'Pss'), agentRss: memoryMb([child.pid!], 'VmRSS'), agentHeapMb: agentMemory.heapUsed / 1_048_576, agentHeapTotalMb: agentMemory.heapTotal / 1_048_576, agentBuffersMb: agentMemory.external / 1_048_576, pageHeapMb: usedSize / 1_048_576, pageNodes: nodes };
+    return { browserRss: memoryMb(tree, 'VmRSS'), browserPss: memoryMb(tree, 'Pss'), agentRss: memoryMb([child.pid!], 'VmRSS'), agentAnon: memoryMb([child.pid!], 'RssAnon'), agentFile: memoryMb([child.pid!], 'RssFile'), agentHeapMb: agentMemory.heapUsed / 1_048_576, agentHeapTotalMb: agentMemory.heapTotal / 1_048_576, agentBuffersMb: agentMemory.external / 1_048_576, agentSpaces: agentMemory.spaces, pageHeapMb: usedSize / 1_048_576, pageNodes: nodes };
   };
   let showings = 0;
   let unacknowledged = 0;
@@ -374,7 +385,7 @@ async function driver(): Promise<void> {
     }
   };
   const report = (label: string, s: Awaited<ReturnType<typeof sample>>): void =>
-    console.error(`${label}: ${showings} showings, ${Math.round((performance.now() - t0) / 1000)} s; browser RSS ${s.browserRss.toFixed(1)} MB (PSS ${s.browserPss.toFixed(1)}; page JS heap ${s.pageHeapMb.toFixed(1)} MB, ${s.pageNodes} DOM nodes), agent RSS ${s.agentRss.toFixed(1)} MB (JS heap ${s.agentHeapMb.toFixed(1)} of ${s.agentHeapTotalMb.toFixed(1)} MB, buffers ${s.agentBuffersMb.toFixed(1)} MB)`);
+    console.error(`${label}: ${showings} showings, ${Math.round((performance.now() - t0) / 1000)} s; browser RSS ${s.browserRss.toFixed(1)} MB (PSS ${s.browserPss.toFixed(1)}; page JS heap ${s.pageHeapMb.toFixed(1)} MB, ${s.pageNodes} DOM nodes), agent RSS ${s.agentRss.toFixed(1)} MB (anonymous ${s.agentAnon.toFixed(1)}, files ${s.agentFile.toFixed(1)}; JS heap ${s.agentHeapMb.toFixed(1)} of ${s.agentHeapTotalMb.toFixed(1)} MB, buffers ${s.agentBuffersMb.toFixed(1)} MB; heap spaces MB ${JSON.stringify(s.agentSpaces)})`);
   await rotateUntil(warmup * HOUR);
   const warm = await sample();
   report(`after ${warmup} simulated h of warm-up`, warm);

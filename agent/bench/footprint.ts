@@ -1,9 +1,12 @@
 /**
- * scripts/bench footprint [--idle 20]
+ * scripts/bench footprint [--idle 20] [--no-sync] [--node-flag FLAG]...
  *
  * Starts the real daemon (bin/loa-agent.js) as a station would run it, with
  * a realistic schedule and cache, audio to ALSA's null device through aplay
- * and simulated relays, then measures:
+ * and simulated relays, and (unless --no-sync) provincial sync configured
+ * and connected to the project's Mosquitto (TLS, password, ACL) started here
+ * on a free port. `--node-flag` passes a V8/Node flag to the daemon (to
+ * measure what one does). Measures:
  * - ready_ms: from spawn until the control socket answers `status`;
  * - idle_rss_mb: the agent's resident memory after it settles (aplay, a
  *   separate ~2 MB process, is reported apart);
@@ -16,12 +19,24 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { call } from '../src/cli/client.js';
 import { LOA_ROOT } from '../src/version.js';
+import { MosquittoBroker } from '../../province/src/mosquitto.js';
+import { generateProvinceKeys } from '../src/sync/signing.js';
 
-const { values } = parseArgs({ args: process.argv.slice(2), options: { idle: { type: 'string', default: '20' } } });
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { idle: { type: 'string', default: '20' }, 'no-sync': { type: 'boolean', default: false }, 'node-flag': { type: 'string', multiple: true, default: [] } },
+});
 const idleS = Number(values.idle);
+const withSync = !values['no-sync'];
+const nodeFlags = values['node-flag'];
 const dir = mkdtempSync(join(tmpdir(), 'loa-bench-footprint-'));
 const configPath = join(dir, 'config.json');
 const socket = join(dir, 'loa.sock');
+const broker = withSync
+  ? await MosquittoBroker.create({ dir: join(dir, 'broker'), province: { username: 'province', password: 'pw-province' }, stations: [{ id: 'bench-footprint', groups: ['province'], password: 'pw-station' }] })
+  : undefined;
+const passwordFile = join(dir, 'station.password');
+writeFileSync(passwordFile, 'pw-station\n', { mode: 0o600 });
 writeFileSync(configPath, JSON.stringify({
   station: { id: 'bench-footprint' },
   paths: { state: join(dir, 'state'), socket },
@@ -29,12 +44,15 @@ writeFileSync(configPath, JSON.stringify({
   audio: { sink: { kind: 'alsa', device: 'null' } },
   clock: { trustWithoutSync: true },
   log: { level: 'warn' },
+  ...(broker
+    ? { sync: { brokers: [broker.url], passwordFile, tls: { caFile: broker.certs.caFile }, provinceKeys: [generateProvinceKeys().publicPem], groups: ['province'], reconnect: { initialMs: 200 } } }
+    : {}),
 }));
 
 /** One run of the daemon: returns ready time, and the pid when kept running. */
 async function start(): Promise<{ readyMs: number; pid: number; stop: () => Promise<void> }> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(LOA_ROOT, 'bin/loa-agent.js'), '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeFlags, join(LOA_ROOT, 'bin/loa-agent.js'), '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
   for (;;) {
     try {
       await call(socket, 'status', {}, 1000);
@@ -65,12 +83,17 @@ const t0 = performance.now();
 await new Promise((r) => setTimeout(r, idleS * 1000));
 const cpuPct = ((cpuTicks(warm.pid) - cpu0) / 100 / ((performance.now() - t0) / 1000)) * 100;
 const rssMb = rss(warm.pid);
+const status = (await call(socket, 'status', {}, 2000)) as { sync: { connected: boolean } | null };
 const aplay = childRss(warm.pid);
 await warm.stop();
+await broker?.stop();
 
 console.error(`first start ${cold.readyMs.toFixed(0)} ms (creates database, tones); aplay RSS ${aplay.toFixed(1)} MB`);
 console.log(JSON.stringify({
   bench: 'footprint',
+  sync: withSync,
+  ...(withSync ? { sync_connected: status.sync?.connected === true } : {}),
+  ...(nodeFlags.length ? { node_flags: nodeFlags } : {}),
   idle_rss_mb: Math.round(rssMb * 10) / 10,
   idle_cpu_pct: Math.round(cpuPct * 100) / 100,
   ready_ms: Math.round(warm.readyMs),

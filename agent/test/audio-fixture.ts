@@ -66,24 +66,51 @@ export interface ToneSpan {
 }
 
 const FRAME_MS = 1000 / 48_000;
+/** The lowest pitch the tests use is well above 50 Hz: a longer gap between crossings is a gap, not a cycle. */
+const LONGEST_PERIOD_MS = 20;
+/** This many cycles in a row off the span's pitch by more than PITCH_CHANGE make a new span. */
+const CHANGE_CYCLES = 8;
+const PITCH_CHANGE = 0.1;
+const GAP_PERIODS = 1.5;
+
+interface OpenSpan {
+  startMs: number;
+  lastLoudMs: number;
+  cycles: number;
+  cycleMs: number;
+  /** Each cycle's period: the span's pitch is their median, so a few distorted cycles at an edge do not move it. */
+  periods: number[];
+  lastCrossMs: number;
+  /** Consecutive cycles off this span's pitch, from the crossing where they began. */
+  off: { fromMs: number; cycles: number; cycleMs: number; periods: number[] } | null;
+}
 
 /**
  * Cuts what a sink played into tones, sample by sample: a span starts at
  * the first sample above `threshold` and ends after the last one once
  * `silenceMs` of silence follow; its frequency comes from the left channel's
- * rising zero crossings. Times are the caller's: the wall-clock instant of
- * each period a paced sink plays, or the position in a recording.
+ * rising zero crossings, the mean period of its whole cycles (a gap
+ * shorter than `silenceMs` inside a span, such as a sink underrun on a busy
+ * machine, is not taken for a lower pitch). A sound of several pitches
+ * (a chime) is one span of their average. With `handover`, for sources
+ * that take over from each other with no silence between, a change of pitch
+ * starts a new span where the new pitch's cycles begin, and a span's pitch
+ * is the median period (a few distorted cycles at a codec's edge do not move it).
+ * Times are the caller's: the wall-clock instant of each period a paced
+ * sink plays, or the position in a recording.
  */
 export class ToneTracker {
   readonly spans: ToneSpan[] = [];
-  private open: { startMs: number; lastLoudMs: number; crossings: number; firstCrossMs: number; lastCrossMs: number } | null = null;
+  private open: OpenSpan | null = null;
   private prev = 0;
   private readonly threshold: number;
   private readonly silenceMs: number;
+  private readonly handover: boolean;
 
-  constructor(opts: { threshold?: number; silenceMs?: number } = {}) {
+  constructor(opts: { threshold?: number; silenceMs?: number; handover?: boolean } = {}) {
     this.threshold = opts.threshold ?? 64;
     this.silenceMs = opts.silenceMs ?? 2;
+    this.handover = opts.handover ?? false;
   }
 
   feed(pcm: Buffer, atMs: number): void {
@@ -93,15 +120,12 @@ export class ToneTracker {
       const t = atMs + f * FRAME_MS;
       if (Math.abs(x) > this.threshold) {
         if (this.open) this.open.lastLoudMs = t;
-        else this.open = { startMs: t, lastLoudMs: t, crossings: 0, firstCrossMs: t, lastCrossMs: t };
+        else this.open = { startMs: t, lastLoudMs: t, cycles: 0, cycleMs: 0, periods: [], lastCrossMs: -Infinity, off: null };
       } else if (this.open && t - this.open.lastLoudMs > this.silenceMs) {
         this.close();
       }
-      if (this.open && this.prev < 0 && x >= 0) {
-        if (this.open.crossings === 0) this.open.firstCrossMs = t;
-        this.open.lastCrossMs = t;
-        this.open.crossings++;
-      }
+      // The crossing between the two samples, interpolated: a period in whole samples would be 1-2 % off at 880 Hz.
+      if (this.open && this.prev < 0 && x >= 0) this.cycle(this.open, t - FRAME_MS + (FRAME_MS * -this.prev) / (x - this.prev));
       this.prev = x;
     }
   }
@@ -112,18 +136,60 @@ export class ToneTracker {
     return this.spans;
   }
 
+  /** A rising zero crossing at `t`: one more cycle of this span's pitch, or of the next one's. */
+  private cycle(o: OpenSpan, t: number): void {
+    const periodMs = t - o.lastCrossMs;
+    const from = o.lastCrossMs;
+    o.lastCrossMs = t;
+    if (periodMs > LONGEST_PERIOD_MS) return;
+    const meanMs = o.cycles > 0 ? o.cycleMs / o.cycles : 0;
+    // Half as long again as the pitch so far: a short underrun gap inside the tone, not a cycle of it.
+    if (o.cycles >= CHANGE_CYCLES && periodMs > meanMs * GAP_PERIODS) return;
+    if (!this.handover || o.cycles < CHANGE_CYCLES || Math.abs(periodMs - meanMs) <= meanMs * PITCH_CHANGE) {
+      this.keepOff(o);
+      o.cycles++;
+      o.cycleMs += periodMs;
+      o.periods.push(periodMs);
+      return;
+    }
+    // Only a steady new pitch starts a new span; noise stays in this one and shows in its pitch.
+    const offMeanMs = o.off ? o.off.cycleMs / o.off.cycles : periodMs;
+    if (Math.abs(periodMs - offMeanMs) > offMeanMs * PITCH_CHANGE) this.keepOff(o);
+    o.off ??= { fromMs: from, cycles: 0, cycleMs: 0, periods: [] };
+    o.off.cycles++;
+    o.off.cycleMs += periodMs;
+    o.off.periods.push(periodMs);
+    if (o.off.cycles < CHANGE_CYCLES) return;
+    const next: OpenSpan = { startMs: o.off.fromMs, lastLoudMs: o.lastLoudMs, cycles: o.off.cycles, cycleMs: o.off.cycleMs, periods: o.off.periods, lastCrossMs: t, off: null };
+    o.lastLoudMs = o.off.fromMs - FRAME_MS;
+    o.off = null;
+    this.close();
+    this.open = next;
+  }
+
+  /** Cycles off the pitch that did not become a new one count in this span after all. */
+  private keepOff(o: OpenSpan): void {
+    if (!o.off) return;
+    o.cycles += o.off.cycles;
+    o.cycleMs += o.off.cycleMs;
+    o.periods.push(...o.off.periods);
+    o.off = null;
+  }
+
   private close(): void {
     const o = this.open;
     if (!o) return;
+    this.keepOff(o);
     this.open = null;
     const endMs = o.lastLoudMs + FRAME_MS;
-    const freqHz = o.crossings > 1 ? ((o.crossings - 1) * 1000) / (o.lastCrossMs - o.firstCrossMs) : 0;
+    const sorted = o.periods.sort((a, b) => a - b);
+    const freqHz = o.cycles === 0 ? 0 : this.handover ? 1000 / sorted[sorted.length >> 1]! : (o.cycles * 1000) / o.cycleMs;
     this.spans.push({ freqHz, startMs: o.startMs, endMs, durationMs: endMs - o.startMs });
   }
 }
 
 /** The spans of a recording (raw s16le 48 kHz stereo), positions in ms from its first byte. */
-export function toneSpans(pcm: Buffer, opts: { threshold?: number; silenceMs?: number } = {}): ToneSpan[] {
+export function toneSpans(pcm: Buffer, opts: { threshold?: number; silenceMs?: number; handover?: boolean } = {}): ToneSpan[] {
   const tracker = new ToneTracker(opts);
   tracker.feed(pcm, 0);
   return tracker.finish();

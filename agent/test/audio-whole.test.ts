@@ -98,13 +98,15 @@ t.test('at a sink paced like a sound card: every format at 3 and 10 s, and one 6
     const what = `${format} ${seconds} s`;
     t.equal(outcome.result, 'played', `${what}: played`);
     // (A piece of a few ms left between two underruns has too few cycles to tell its frequency.)
-    t.ok(spans.length > 0 && spans.filter((s) => s.durationMs >= 50).every((s) => isTone(s, freqOf[format])), `${what}: only its own tone was heard`);
+    t.ok(spans.length > 0 && spans.filter((s) => s.durationMs >= 50).every((s) => isTone(s, freqOf[format])), `${what}: only its own tone was heard ${JSON.stringify(spans.filter((s) => s.durationMs >= 50).map((s) => [Math.round(s.freqHz), Math.round(s.durationMs)]))}`);
     // A loaded machine may underrun the card (a silent period inside the
     // tone): the samples are all there, just later. Count them.
     const heard = spans.reduce((sum, s) => sum + s.durationMs, 0);
     t.ok(Math.abs(heard - seconds * 1000) <= slackMs[format] + 1, `${what}: ${heard.toFixed(2)} ms of tone heard${spans.length > 1 ? ` (in ${spans.length} pieces: underruns)` : ''}`);
     t.ok(spans[0]!.startMs >= startAtMs - 1, `${what}: not before its instant`);
     const lateEnd = spans.at(-1)!.endMs - (startAtMs + seconds * 1000);
-    t.ok(lateEnd >= -slackMs[format] - 1 && lateEnd < 1000, `${what}: last sample ${lateEnd.toFixed(1)} ms after the expected end (loose bound; the benchmark measures)`);
+    // Each underrun pushes the rest of the item later by its length; beyond those it may not be late.
+    const underrunMs = spans.at(-1)!.endMs - spans[0]!.startMs - heard;
+    t.ok(lateEnd >= -slackMs[format] - 1 && lateEnd - underrunMs < 1000, `${what}: last sample ${lateEnd.toFixed(1)} ms after the expected end, ${underrunMs.toFixed(1)} ms of it underruns (loose bound; the benchmark measures)`);
   });
 });

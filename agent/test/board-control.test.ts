@@ -1,12 +1,12 @@
 /**
  * The board's control handlers on a real BoardServer: the operator override
  * against emergencies and bad ids, and the screenshot taken from a real
- * kiosk Chromium (its own process, DevTools on a loopback port) through
+ * kiosk Chromium (its own process behind the DevTools socket) through
  * KioskWatch, written to a file by `loa board screenshot`.
  */
 import t, { type Test } from 'tap';
-import { HEADLESS_ARGS, freePort } from './chromium-fixture.js';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { startKiosk } from './chromium-fixture.js';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
@@ -109,25 +109,20 @@ t.test('a screenshot of the real kiosk: a PNG of the whole panel, showing the bo
   const board = new BoardServer({ log: silentLogger(), timezone: TZ, port: 0, contentPath: () => null });
   await board.start();
   board.setSchedule({ defaultPlaylist: { id: 'd', items: [{ kind: 'text', id: 'hello', durationS: 3600, text: 'Bảng tin xã' }] } });
-  const port = await freePort();
-  const kiosk = spawn('/usr/bin/chromium', [
-    ...HEADLESS_ARGS,
-    `--remote-debugging-port=${port}`, '--remote-debugging-address=127.0.0.1', `--user-data-dir=${join(dir, 'profile')}`, '--window-size=1280,720', board.url,
-  ], { stdio: 'ignore' });
+  const kiosk = await startKiosk({ socket: join(dir, 'devtools.sock'), profile: join(dir, 'profile'), url: board.url });
   const watch = new KioskWatch({
-    cdpUrl: `http://127.0.0.1:${port}`, boardUrl: board.url, log: silentLogger(), probeTimeoutMs: 5000,
+    devtoolsSocket: kiosk.socket, boardUrl: board.url, log: silentLogger(), probeTimeoutMs: 5000,
     expectedKey: () => board.showing()?.key ?? null, restart: async () => undefined,
   });
   let control: Server | null = null;
   t.teardown(async () => {
     control?.close();
     await watch.close();
-    await stop(kiosk);
+    await kiosk.kill();
     await board.stop();
     // Chromium's helpers may still be writing its profile for a moment after it exits.
     rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
-  await devtoolsUp(port);
   // The page has drawn the showing the server pushed.
   for (let i = 0; i < 100 && (await watch.check().catch(() => 'down')) !== 'ok'; i++) await new Promise((r) => setTimeout(r, 100));
 
@@ -172,26 +167,10 @@ t.test('a screenshot of the real kiosk: a PNG of the whole panel, showing the bo
   err = '';
   const unwritable = join(dir, 'no-such-dir', 'x.png');
   t.equal(await main(['--config', join(dir, 'absent.json'), '--lang', 'en', 'board', 'screenshot', unwritable], { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) } }), 1);
-  t.match(err, new RegExp(`^Error: ${unwritable}: ENOENT`), 'a file that cannot be written is named, with why');
+  t.match(err.replace(/\n +/g, ' '), new RegExp(`^Cannot write the file ${unwritable}: ENOENT`), 'a file that cannot be written is named, with why');
 });
 
 /** 8-bit luminance of every pixel, decoded by ffmpeg (no PNG library in the project). */
 function luminance(png: Buffer): Uint8Array {
   return new Uint8Array(execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'png_pipe', '-i', '-', '-f', 'rawvideo', '-pix_fmt', 'gray', '-'], { input: png, maxBuffer: 16 << 20 }));
-}
-
-
-async function devtoolsUp(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await fetch(`http://127.0.0.1:${port}/json/version`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('chromium DevTools endpoint did not come up');
-}
-
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const gone = new Promise((r) => p.once('exit', r));
-  p.kill('SIGKILL');
-  await gone;
 }

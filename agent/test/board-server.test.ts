@@ -107,3 +107,49 @@ t.test('url before start and an unknown time zone are clear errors', async (t) =
   t.throws(() => board.url, /not started/);
   t.throws(() => new BoardServer({ log: silentLogger(), timezone: 'Asia/Hanoi_City', port: 0, contentPath: () => null }), /unknown time zone "Asia\/Hanoi_City"/);
 });
+
+t.test('a media download the page abandons closes its file (no descriptor per cut-short video)', async (t) => {
+  const { mkdtempSync, openSync, ftruncateSync, closeSync, readdirSync, readlinkSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { connect } = await import('node:net');
+  const dir = mkdtempSync(join(tmpdir(), 'loa-board-media-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // Far larger than what a socket buffers: the server is still reading it when the page goes away.
+  const file = join(dir, 'video.mp4');
+  const fd = openSync(file, 'w');
+  ftruncateSync(fd, 64 * 1024 * 1024);
+  closeSync(fd);
+  const sha = 'a'.repeat(64);
+  const { board } = await start(t, { contentPath: (s) => (s === sha ? file : null) });
+  const openOnFile = (): number => readdirSync('/proc/self/fd').filter((d) => {
+    try { return readlinkSync(`/proc/self/fd/${d}`) === file; } catch { return false; }
+  }).length;
+  // A file is closed on the server's next turns after its socket: give it a moment, then none may be left open.
+  const settled = async (): Promise<number> => {
+    for (let i = 0; i < 50 && openOnFile() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    return openOnFile();
+  };
+  const port = Number(new URL(board.url).port);
+  for (let i = 0; i < 5; i++) {
+    // As Chromium does when the showing changes mid-load: the first bytes arrive, then the connection is dropped.
+    await new Promise<void>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => s.write(`GET /media/${sha} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`));
+      s.once('data', () => { s.destroy(); resolve(); });
+      s.once('error', reject);
+    });
+  }
+  t.equal(await settled(), 0, 'every abandoned download closed its file');
+  // And a download that runs to its end still delivers the whole file.
+  const whole = await new Promise<number>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: `/media/${sha}`, headers: { host: `127.0.0.1:${port}` } }, (res) => {
+      let n = 0;
+      res.on('data', (c: Buffer) => (n += c.length));
+      res.on('end', () => resolve(n));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.equal(whole, 64 * 1024 * 1024);
+  t.equal(await settled(), 0, 'and so did the complete one');
+});

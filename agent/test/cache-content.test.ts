@@ -1,7 +1,7 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '../src/lib/logger.js';
 import { openStore, type Db } from '../src/store/database.js';
@@ -58,6 +58,22 @@ t.test('import is idempotent', async (t) => {
   const again = await cache.import(toneB, 'other name');
   t.same(again, first);
   t.equal(cache.list().length, 1);
+});
+
+t.test("a file the agent hands over (a download, an upload) is moved into the cache: its bytes are written once", async (t) => {
+  const { dir, cache } = setup();
+  const own = join(tempDir('cache-own'), 'download.part');
+  copyFileSync(toneC, own);
+  const inode = statSync(own).ino;
+  const rec = await cache.import(own, 'tải về', sha(toneC), 'audio', { move: true });
+  t.equal(statSync(cache.pathFor(rec.sha256)).ino, inode, 'the same file, renamed: not a copy');
+  t.notOk(existsSync(own), 'nothing left where it was');
+  t.equal(await hashFile(cache.pathFor(rec.sha256)), sha(toneC));
+  t.same(readdirSync(dir).filter((f) => f.startsWith('.tmp-')), [], 'no temp file left');
+  // Without it, the technician's own file stays theirs.
+  const copied = await cache.import(toneA);
+  t.ok(existsSync(toneA));
+  t.not(statSync(cache.pathFor(copied.sha256)).ino, statSync(toneA).ino);
 });
 
 t.test('import with an expected SHA-256 refuses other content', async (t) => {

@@ -93,4 +93,9 @@ t.test('the monitor becomes trusted when NTP syncs, reports jumps, and persists 
   wall += 3_600_000; // NTP steps the clock by an hour
   await m.tick();
   t.same(events, ['trust:true:ntp', 'jump']);
+  // The daemon's one-second look sees a step between two turns of its main loop, once.
+  wall -= 60_000;
+  m.lookForJump();
+  await m.tick();
+  t.same(events, ['trust:true:ntp', 'jump', 'jump'], 'the step back seen by lookForJump, not again by the next tick');
 });

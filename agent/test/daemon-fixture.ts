@@ -4,7 +4,7 @@
  * sink received, read back as tones.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { faketimeLibrary } from '../bench/soak/faketime.js';
 import { join } from 'node:path';
 import { main } from '../src/cli/main.js';
 
@@ -89,86 +89,8 @@ export function fakeClock(days: number): Record<string, string> {
   };
 }
 
-/** Debian installs it under the architecture's library folder (x86_64-linux-gnu, aarch64-linux-gnu...). */
-function faketimeLibrary(): string {
-  const found = readdirSync('/usr/lib').map((d) => join('/usr/lib', d, 'faketime', 'libfaketimeMT.so.1')).find((p) => existsSync(p));
-  if (!found) throw new Error('libfaketime missing: sudo apt-get install faketime');
-  return found;
-}
 
-export interface ToneRun {
-  /** Dominant frequency, Hz (rounded to 10). */
-  freq: number;
-  startS: number;
-  durationS: number;
-}
-
-/**
- * The tones a file sink received (s16le, 48 kHz, stereo), as runs of one
- * frequency measured in 50 ms windows by zero crossings. Silence ends a
- * run; a click (up to three odd windows, 150 ms) does not.
- */
-export function tonesAt(path: string): ToneRun[] {
-  if (!existsSync(path)) return [];
-  const pcm = readFileSync(path);
-  const frame = 4;
-  const win = 2400; // 50 ms of frames
-  const windows: Array<number | null> = [];
-  for (let w = 0; (w + 1) * win * frame <= pcm.length; w++) {
-    let energy = 0;
-    let crossings = 0;
-    let prev = 0;
-    for (let i = 0; i < win; i++) {
-      const s = pcm.readInt16LE((w * win + i) * frame);
-      energy += s * s;
-      if (i > 0 && (prev < 0) !== (s < 0)) crossings++;
-      prev = s;
-    }
-    // Below -50 dBFS is silence.
-    windows.push(Math.sqrt(energy / win) < 100 ? null : crossings / 2 / 0.05);
-  }
-  const near = (f: number | null | undefined, ref: number): boolean => f != null && Math.abs(f - ref) <= ref * 0.08;
-  const runs: Array<{ freqs: number[]; start: number; n: number }> = [];
-  let current: { freqs: number[]; start: number; n: number } | null = null;
-  for (let w = 0; w < windows.length; w++) {
-    const f = windows[w];
-    if (f == null) {
-      current = null;
-      continue;
-    }
-    const ref = current ? median(current.freqs) : 0;
-    // A click spoils a window or two; the tone after it carries on the run.
-    if (current && [0, 1, 2, 3].some((k) => near(windows[w + k], ref))) {
-      current.n++;
-      if (near(f, ref)) current.freqs.push(f);
-    } else {
-      current = { freqs: [f], start: w, n: 1 };
-      runs.push(current);
-    }
-  }
-  return runs.map((r) => ({ freq: Math.round(median(r.freqs) / 10) * 10, startS: Math.round(r.start * 5) / 100, durationS: Math.round(r.n * 5) / 100 }));
-}
-
-/**
- * Which of the known `tones` (Hz) the sink received, in order, for how long:
- * runs under 0.3 s left out (the joins of items straddle measuring windows),
- * and runs of one tone split by a dropout joined (give each item its own tone).
- */
-export function tonesHeard(path: string, tones: readonly number[]): Array<{ freq: number; durationS: number }> {
-  const out: Array<{ freq: number; durationS: number }> = [];
-  for (const r of tonesAt(path).filter((x) => x.durationS >= 0.3)) {
-    const freq = tones.find((f) => Math.abs(f - r.freq) <= f * 0.05) ?? r.freq;
-    const last = out.at(-1);
-    if (last?.freq === freq) last.durationS = Math.round((last.durationS + r.durationS) * 100) / 100;
-    else out.push({ freq, durationS: r.durationS });
-  }
-  return out;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
+export { tonesAt, tonesHeard, type ToneRun } from '../bench/tones-heard.js';
 
 /**
  * The config of a one-amplifier, one-zone ("north") station on simulated

@@ -3,6 +3,7 @@ import { wallClockMs } from '../src/audio/clock.js';
 import { startLiveChain } from '../src/audio/live/chain.js';
 import type { LiveSource } from '../src/audio/live/types.js';
 import { silentLogger } from '../src/lib/logger.js';
+import { isTone } from './audio-fixture.js';
 import { TcpProxy, playChain, spansOf, startIcecast, stepOf, type Icecast, type StepPattern } from './stream-fixture.js';
 
 /**
@@ -44,12 +45,16 @@ async function faultCase(t: Test, name: string, fault: (ctx: { proxy: TcpProxy; 
   await feeder.stop();
   const main = spansOf(heard, MAIN);
   const back = spansOf(heard, BACKUP);
-  t.ok(main.length > 0 && heard.spans.find((s) => s.durationMs > 100) === main[0], `${name}: the main source is heard first`);
+  // What was heard, for a failure to explain itself: [Hz, ms from the fault, ms long].
+  const heardSpans = JSON.stringify(heard.spans.map((s) => [Math.round(s.freqHz), Math.round(s.startMs - faultAt), Math.round(s.durationMs)]));
+  // Crumbs of a few tens of ms are a busy machine's sink underruns cutting a tone, not another sound.
+  const heardLong = heard.spans.filter((s) => s.durationMs >= 100);
+  t.ok(heardLong[0] && isTone(heardLong[0], MAIN), `${name}: the main source is heard first ${heardSpans}`);
   t.ok(back.length > 0, `${name}: the backup is heard`);
   const switchedAt = back[0]?.startMs ?? Infinity;
   t.ok(switchedAt - faultAt <= FAILOVER_BOUND_MS, `${name}: backup heard ${Math.round(switchedAt - faultAt)} ms after the fault`);
   t.ok(main.every((s) => s.endMs <= switchedAt + 5), `${name}: the main source is not heard again after the switch`);
-  t.ok(heard.spans.every((s) => s.durationMs < 50 || [MAIN, BACKUP].some((f) => Math.abs(s.freqHz - f) < f * 0.03)), `${name}: nothing but the two tones reached the sink (no garbage decoded)`);
+  t.ok(heardLong.every((s) => isTone(s, MAIN) || isTone(s, BACKUP)), `${name}: nothing but the two tones reached the sink (no garbage decoded) ${heardSpans}`);
   const segs = chain.segments();
   t.match(
     segs.map((s) => s.sourceId),

@@ -36,10 +36,11 @@ t.test('loa log: a live row names the relay and each source, from when to when, 
   }];
   const text = render('log', { rows }, translator('en'), 'en', 'Asia/Ho_Chi_Minh');
   const lines = text.split('\n');
-  t.match(lines[0], /06:00:00 .*vov1-sang {2}live:VOV1 {2}\[north\]/, 'the row: its time, programme and relay');
-  t.match(lines[1], /↳ vov1 \(http\) .*06:00:00–.*06:00:07 dropped$/, 'the main source until it dropped');
-  t.match(lines[2], /↳ vov1-backup \(http\) .*06:00:07–.*06:00:14 ended$/, 'then the backup to the end');
-  t.equal(lines.length, 3, 'one line per segment, nothing else');
+  t.equal(lines[0], 'Times in Asia/Ho_Chi_Minh (UTC+07:00)', 'the time zone first');
+  t.match(lines[1], /06:00:00 {2}played {2}north {2}Live: VOV1$/, 'the row: its time, zones and relay');
+  t.match(lines[2], /↳ vov1 \(http\) .*06:00:00–.*06:00:07 dropped$/, 'the main source until it dropped');
+  t.match(lines[3], /↳ vov1-backup \(http\) .*06:00:07–.*06:00:14 ended$/, 'then the backup to the end');
+  t.equal(lines.length, 4, 'one line per segment, nothing else');
 });
 
 t.test('loa status: a live relay on air says what it relays', async (t) => {

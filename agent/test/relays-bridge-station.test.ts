@@ -119,8 +119,10 @@ t.test('a bridge station on a line with 10 % byte corruption: loa relay succeeds
     const on = i % 2 === 0;
     const r = await loa('--config', '/nonexistent', '--json', 'relay', name, on ? 'on' : 'off');
     if (r.code !== 0) failures.push(`${name} ${on}: ${r.out}`);
-    const listed = (JSON.parse(r.out) as { relays: Array<{ name: string; on: boolean }> }).relays.find((x) => x.name === name);
-    if (listed?.on !== on) failures.push(`${name} read back ${String(listed?.on)}`);
+    else {
+      const listed = (JSON.parse(r.out) as { relays: Array<{ name: string; on: boolean }> }).relays.find((x) => x.name === name);
+      if (listed?.on !== on) failures.push(`${name} read back ${String(listed?.on)}`);
+    }
     // The microcontroller's coils, read from the simulator, against the bank's record.
     const current = s.agent.bank.current();
     for (const o of s.agent.bank.outputs()) {

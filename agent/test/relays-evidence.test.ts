@@ -53,7 +53,7 @@ t.test('a played item carries read-back evidence that matches the relay journal;
   process.env.LOA_SOCKET = s.config.paths.socket;
   const { main } = await import('../src/cli/main.js');
   t.equal(await main(['--config', '/nonexistent', '--lang', 'en', 'log'], { stdout: { write: (x: string) => (out += x) }, stderr: { write: (x: string) => (out += x) } }), 0);
-  t.match(out.trim().split('\n').at(-1), /\[north: relay on throughout, south: relay dropped\] \(read back from the lines\)/, 'loa log shows it to the operator');
+  t.match(out.replace(/\n +/g, ' '), /Relays: north: relay on throughout, south: relay dropped \(read back from the lines\)/, 'loa log shows it to the operator');
 });
 
 t.test('content is verified before the amplifier is powered for it: a corrupt item never switches a relay, a good one after it does', async (t) => {

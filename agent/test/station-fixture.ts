@@ -41,7 +41,7 @@ export interface Station {
 export async function startStation(
   over: Record<string, unknown> = {},
   dir = mkdtempSync(join(tmpdir(), 'loa-station-')),
-  opts: { ownRelays?: boolean; sink?: AudioSink } = {},
+  opts: { ownRelays?: boolean; sink?: AudioSink; onRestartRequested?: () => void } = {},
 ): Promise<Station> {
   const config = parseConfig({
     station: { id: 'test-station', locale: 'en' },
@@ -63,7 +63,7 @@ export async function startStation(
   const names = new Map(outputsOf(config.relays).map((o) => [o.line, o.name]));
   const relays = new SimRelayDriver({ statePath: simStatePath(config.paths.state), names, faultsPath: simFaultsPath(config.paths.state) });
   mkdirSync(config.paths.state, { recursive: true });
-  const agent = await startAgent(config, { log: silentLogger(), ...(opts.ownRelays === false ? {} : { relayDriver: relays }), ...(opts.sink ? { sink: opts.sink } : {}) });
+  const agent = await startAgent(config, { log: silentLogger(), ...(opts.ownRelays === false ? {} : { relayDriver: relays }), ...(opts.sink ? { sink: opts.sink } : {}), ...(opts.onRestartRequested ? { onRestartRequested: opts.onRestartRequested } : {}) });
   const played: PlayLogRow[] = [];
   const waiters: Array<() => void> = [];
   agent.conductor.on('played', (row: PlayLogRow) => {

@@ -1,7 +1,9 @@
 import t from 'tap';
-import { HEADLESS_ARGS, freePort } from './chromium-fixture.js';
-import { execFileSync, spawn } from 'node:child_process';
+import { startKiosk } from './chromium-fixture.js';
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from './audio-fixture.js';
 import { DateTime } from 'luxon';
 import { makeTestTone } from '../src/audio/tones.js';
 import { startStation } from './station-fixture.js';
@@ -56,21 +58,20 @@ t.test('the province drives a real station: target to air, emergency command, pr
 
 t.test('the board follows the province: playlists and images in the target, kept across a restart; an emergency shows its text', async (t) => {
   const { broker, content, keys, province } = await startProvince(t);
-  const cdpPort = await freePort();
+  const kioskDir = tempDir('kiosk');
+  t.teardown(() => rmSync(kioskDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
+  const devtoolsSocket = join(kioskDir, 'devtools.sock');
   const over = {
     sync: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, groups: ['lai-chau'], reconnect: { initialMs: 200, maxMs: 2000, connectTimeoutMs: 5000 } },
-    board: { port: 0, kiosk: { cdpUrl: `http://127.0.0.1:${cdpPort}`, restartCommand: ['true'], checkIntervalMs: 60_000 } },
+    board: { port: 0, kiosk: { devtoolsSocket, restartCommand: ['true'], checkIntervalMs: 60_000 } },
   };
   let s = await startStation(over);
   const dir = s.dir;
   t.teardown(() => s.stop());
   await until(() => s.agent.sync?.status().connected, 20_000, 'the station to connect');
-  // The kiosk browser, started as its systemd unit would: its own process, DevTools on loopback.
-  const kiosk = spawn('/usr/bin/chromium', [
-    ...HEADLESS_ARGS,
-    `--remote-debugging-port=${cdpPort}`, '--remote-debugging-address=127.0.0.1', `--user-data-dir=${join(dir, 'kiosk-profile')}`, '--window-size=640,360', s.agent.board!.server.url,
-  ], { stdio: 'ignore' });
-  t.teardown(() => { kiosk.kill('SIGKILL'); });
+  // The kiosk browser, started as its systemd unit would: its own process behind the DevTools socket.
+  const kiosk = await startKiosk({ socket: devtoolsSocket, profile: join(kioskDir, 'profile'), url: s.agent.board!.server.url, windowSize: '640,360' });
+  t.teardown(() => kiosk.kill());
 
   const png = join(dir, 'map.png');
   execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'color=c=navy:s=320x180', '-frames:v', '1', png]);
@@ -117,7 +118,7 @@ t.test('the board follows the province: playlists and images in the target, kept
   );
 
   // Power cut: the board comes back on the province's playlist with no network.
-  kiosk.kill('SIGKILL');
+  await kiosk.kill();
   await s.stop();
   await province.close();
   await broker.close();

@@ -103,7 +103,7 @@ t.test('loa stop --all: silence within a second, the queue dropped, emergencies 
   // Its row is written when its audio ends; the session itself ends a moment later.
   await until('the announcement off air', () => (s.agent.conductor.nowPlaying() === null ? true : undefined), 10_000);
   const human = await loa('--config', '/nonexistent', '--lang', 'en', 'stop', '--all');
-  t.match(human.out, /Nothing is playing\.\nNew emergencies are held off until .*\d\d:\d\d:\d\d \(to end it: loa stop --release\)/, 'the operator reads it too');
+  t.match(human.out, /Nothing is playing\.\nNew emergencies are held off until .*\d\d:\d\d:\d\d\s+\(to\s+end\s+it:\s+loa\s+stop\s+--release\)/, 'the operator reads it too');
 
   // Pressed again above: the hold-off counts from then. Once it is over, an emergency plays.
   await until('the hold-off to end', () => (s.agent.conductor.heldOffUntil() === null ? true : undefined), 15_000);

@@ -190,3 +190,18 @@ t.test('a schedule imported under an untrusted clock counts from the first trust
   t.equal(store.loadProgrammes().programmes[0]!.knownSinceMs, 8000, 'a changed one is dated by the trusted time given');
   db.close();
 });
+
+t.test('loa log keeps the name a programme had when it played, after the schedule is replaced or renamed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'loa-store-'));
+  const { db } = openStore(join(dir, 'loa.db'), silentLogger());
+  const store = new StationStore(db, new Outbox(db, OUTBOX_DEFAULTS), 'st');
+  const programme = { id: 'news', name: 'Bản tin sáng', recurrence: { kind: 'daily', time: '06:00' }, items: [{ content: 'a'.repeat(64) }], zones: ['north'] };
+  store.replaceSchedule(ScheduleDocumentSchema.parse({ programmes: [programme] }), 1000);
+  const row = { source: 'schedule' as const, programmeId: 'news', content: 'a'.repeat(64), priority: 0, zones: ['north'], volume: 80, result: 'played' as const, clock: 'ntp' };
+  store.logPlays([row], 2000);
+  store.replaceSchedule(ScheduleDocumentSchema.parse({ programmes: [{ ...programme, name: 'Bản tin chiều' }] }), 3000);
+  store.logPlays([row], 4000);
+  store.replaceSchedule(ScheduleDocumentSchema.parse({ programmes: [] }), 5000);
+  t.same(store.recentPlays(10).map((r) => r.programmeName), ['Bản tin sáng', 'Bản tin chiều'], 'each row with the name it played under, the programme gone');
+  db.close();
+});

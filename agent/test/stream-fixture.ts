@@ -26,7 +26,8 @@ export interface Heard {
 export async function playChain(chain: LiveChain, log: Logger, at: Array<[number, () => void]> = []): Promise<Heard> {
   const sink = new PacedSink({}, log);
   await sink.open();
-  const tracker = new ToneTracker({ silenceMs: 40 });
+  // Sources hand over to each other without silence: each heard as its own span.
+  const tracker = new ToneTracker({ silenceMs: 40, handover: true });
   let armed = false;
   const timers: NodeJS.Timeout[] = [];
   sink.onPlayed((period, playedAtMs) => {

@@ -10,7 +10,7 @@ t.test('handshake: version, capabilities, counts', async (t) => {
   const { client, sim } = await rig(t);
   t.equal(client.state, 'open');
   t.match(client.info, { version: 1, relayCount: 8, inputCount: 4, analogCount: 3, window: 4, firmware: 'loa-sim 1.0.0', resetCause: 'power-on' });
-  t.same(client.info!.capabilities, ['relays', 'inputs', 'analog', 'rtc', 'watchdog', 'fm']);
+  t.same(client.info!.capabilities, ['relays', 'inputs', 'analog', 'rtc', 'watchdog', 'fm', 'led']);
   t.equal(client.info!.bootId, (sim.mcu.snapshot() as { bootId: number }).bootId);
 });
 

@@ -1,5 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,17 +17,22 @@ import { MAX_PACKET_BYTES } from '../../agent/src/sync/protocol.js';
 
 const run = promisify(execFile);
 export const MOSQUITTO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../province/mosquitto');
-// From dist/province/src the templates are two levels further up.
-function templateDir(): string {
-  for (const d of [MOSQUITTO_DIR, resolve(dirname(fileURLToPath(import.meta.url)), '../../../province/mosquitto')]) {
+
+/** The folder province/NAME holding `file`, from the sources or from dist/province/src (two levels further up). */
+export function provinceTemplateDir(name: string, file: string): string {
+  for (const d of [resolve(dirname(fileURLToPath(import.meta.url)), '../../province', name), resolve(dirname(fileURLToPath(import.meta.url)), '../../../province', name)]) {
     try {
-      readFileSync(join(d, 'mosquitto.conf.template'));
+      readFileSync(join(d, file));
       return d;
     } catch {
       continue;
     }
   }
-  throw new Error(`province/mosquitto templates not found near ${fileURLToPath(import.meta.url)}`);
+  throw new Error(`province/${name} templates not found near ${fileURLToPath(import.meta.url)}`);
+}
+
+function templateDir(): string {
+  return provinceTemplateDir('mosquitto', 'mosquitto.conf.template');
 }
 
 export interface Certs {
@@ -35,10 +41,11 @@ export interface Certs {
   keyFile: string;
 }
 
-/** CA and broker certificate via province/mosquitto/make-certs.sh (openssl). */
-export async function makeCerts(dir: string, hosts: string[] = []): Promise<Certs> {
-  await run('bash', [join(templateDir(), 'make-certs.sh'), dir, ...hosts]);
-  return { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') };
+/** CA and broker certificate via province/mosquitto/make-certs.sh (openssl); `keep`: those already in `dir` are kept. */
+export async function makeCerts(dir: string, hosts: string[] = [], keep = false): Promise<Certs> {
+  const certs = { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') };
+  if (!(keep && Object.values(certs).every((f) => existsSync(f)))) await run('bash', [join(templateDir(), 'make-certs.sh'), dir, ...hosts]);
+  return certs;
 }
 
 export interface BrokerUser {
@@ -57,12 +64,25 @@ export async function writePasswordFile(path: string, users: readonly BrokerUser
   await run('mosquitto_passwd', ['-U', path]);
 }
 
+/** One hashed password-file line (`user:$7$...`), made in a private temp file: the password never appears on a command line. */
+export async function hashedPasswordLine(user: BrokerUser): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'loa-passwd-'));
+  try {
+    const file = join(dir, 'passwd');
+    await writePasswordFile(file, [user]);
+    return readFileSync(file, 'utf8').trim();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export interface AclStation {
   id: string;
   groups: readonly string[];
 }
 
-function fill(template: string, vars: Record<string, string>): string {
+/** Fills {{NAME}} placeholders; a placeholder without a value is an error. */
+export function fillTemplate(template: string, vars: Record<string, string>): string {
   return template.replace(/\{\{([A-Z_]+)\}\}/g, (_, k: string) => {
     const v = vars[k];
     if (v === undefined) throw new Error(`template variable ${k} has no value`);
@@ -75,8 +95,8 @@ export function renderAcl(provinceUsers: readonly string[], stations: readonly A
   const prov = readFileSync(join(dir, 'acl-province.template'), 'utf8');
   const st = readFileSync(join(dir, 'acl-station.template'), 'utf8');
   return (
-    provinceUsers.map((u) => fill(prov, { USER: u })).join('') +
-    stations.map((s) => fill(st, { STATION: s.id, GROUP_LINES: s.groups.map((g) => `topic read loa/v1/group/${g}/cmd`).join('\n') })).join('')
+    provinceUsers.map((u) => fillTemplate(prov, { USER: u })).join('') +
+    stations.map((s) => fillTemplate(st, { STATION: s.id, GROUP_LINES: s.groups.map((g) => `topic read loa/v1/group/${g}/cmd`).join('\n') })).join('')
   );
 }
 
@@ -91,7 +111,7 @@ export interface MosquittoConfigVars {
 }
 
 export function renderMosquittoConfig(v: MosquittoConfigVars): string {
-  return fill(readFileSync(join(templateDir(), 'mosquitto.conf.template'), 'utf8'), {
+  return fillTemplate(readFileSync(join(templateDir(), 'mosquitto.conf.template'), 'utf8'), {
     USER_LINE: v.runAsRoot ? 'user root' : '',
     PASSWORD_FILE: v.passwordFile,
     ACL_FILE: v.aclFile,
@@ -128,6 +148,10 @@ export interface MosquittoOptions {
   editAcl?: (acl: string) => string;
   /** Rewrites the rendered mosquitto.conf (tests of a broker configured otherwise). */
   editConfig?: (conf: string) => string;
+  /** More names for the broker certificate. */
+  hosts?: string[];
+  /** Keep the CA and certificate already in DIR/certs (a province that restarts keeps its pinned CA). */
+  keepCerts?: boolean;
 }
 
 /** A Mosquitto of our own on a free loopback port, with the project's configuration. */
@@ -148,7 +172,7 @@ export class MosquittoBroker {
 
   static async create(o: MosquittoOptions): Promise<MosquittoBroker> {
     mkdirSync(join(o.dir, 'data'), { recursive: true });
-    const certs = await makeCerts(join(o.dir, 'certs'));
+    const certs = await makeCerts(join(o.dir, 'certs'), o.hosts ?? [], o.keepCerts ?? false);
     const passwordFile = join(o.dir, 'passwd');
     const provinceUsers = [o.province, ...(o.provinceTools ?? [])];
     await writePasswordFile(passwordFile, [...provinceUsers, ...o.stations.map((s) => ({ username: s.id, password: s.password }))]);
@@ -183,6 +207,15 @@ export class MosquittoBroker {
     }
   }
 
+  /**
+   * Re-reads the password and ACL files (SIGHUP). Mosquitto does it between
+   * two turns of its loop: a caller that needs it done probes with a login.
+   */
+  reload(): void {
+    if (!this.child) throw new Error('mosquitto is not running');
+    this.child.kill('SIGHUP');
+  }
+
   /** Graceful stop (SIGTERM: persistence saved). */
   async stop(): Promise<void> {
     const child = this.child;
@@ -197,7 +230,7 @@ export class MosquittoBroker {
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     s.once('connect', () => {

@@ -35,6 +35,8 @@ export interface ProvinceOptions {
   username?: string;
   password?: string;
   ca?: Buffer;
+  /** TLS client certificate and key (PEM), for brokers that require them. */
+  clientCert?: { cert: string; key: string };
   privateKey: KeyObject;
   protocolVersion?: 4 | 5;
   /** Sequence source; the default never goes backwards across restarts while the province clock is sane. */
@@ -81,6 +83,7 @@ export class Province extends EventEmitter {
       username: user,
       ...(this.opts.password ? { password: this.opts.password } : {}),
       ...(this.opts.ca ? { ca: this.opts.ca } : {}),
+      ...(this.opts.clientCert ?? {}),
       protocolVersion: this.opts.protocolVersion ?? 5,
       reconnectPeriod: 1000,
       // A persistent session: what stations publish while the province is reconnecting waits for it at the broker.

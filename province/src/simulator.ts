@@ -19,6 +19,8 @@ import { SyncClient } from '../../agent/src/sync/client.js';
 import { SimulatedStation } from '../../agent/src/sync/sim-station.js';
 import { createLogger } from '../../agent/src/lib/logger.js';
 import type { ContentEntry } from '../../agent/src/sync/target.js';
+import { rollout } from './rollout.js';
+import { buildRelease } from './release.js';
 
 /**
  * The provincial simulator behind scripts/province (province/src/main.ts). Starts an embedded broker (or
@@ -29,10 +31,16 @@ import type { ContentEntry } from '../../agent/src/sync/target.js';
 export const USAGE = `usage:
   scripts/province keygen DIR            write DIR/province.key (private, 0600) and DIR/province.pub
   scripts/province schemas DIR           write the protocol's JSON Schemas into DIR
+  scripts/province release --key FILE [--tree DIR] [--out DIR] [--version V] [--schema MIN-MAX]
+                                         build and sign a release bundle from the checkout (default: this one):
+                                         DIR/loa-V.tar.zst (or .gz) and DIR/loa-V.manifest.json (signed by the release key;
+                                         make one with keygen, pin its .pub in the stations' update.releaseKey)
   scripts/province run [options]         run the simulator; then type lines on stdin:
       target STATION FILE.json             publish a target: {"programmes":[...],"zones"?:[...],"settings"?:{...}}
                                            (content is every served file a programme names, by SHA-256)
       send station:ID|group:NAME JSON [TTL_S]   sign and send a command, e.g. {"action":"stop"}
+      rollout MANIFEST BUNDLE [THRESHOLD]  offer a release to every station seen, 1 %, 5 %, 25 %, 100 %, stopping when a
+                                           stage's failure (rollback) rate is above THRESHOLD (default 0.1)
       report STATION [FROM TO]             ask a station for its yearly report (days YYYY-MM-DD; default: its reporting year)
       clock-reset station:ID|group:NAME    bring the stations' bound on the province clock down to this clock's now
                                            (after a wrongly dated signed time raised it: docs/protocol.md)
@@ -49,6 +57,7 @@ export const USAGE = `usage:
       --sim-stations N      also run N simulated stations in this process (real sync code)
       --groups a,b          groups of the simulated stations (default: province)
       --beacon-s N          signed time beacon period (default 30)
+      --sim-update-failures P   fraction of simulated stations whose update rolls back (default 0)
       --for S               exit after S seconds (default: run until "quit" or end of input)`;
 
 export interface SimulatorIo {
@@ -81,6 +90,22 @@ export function schemas(dir: string): void {
   out('schemas', { dir, files: [...renderJsonSchemas().keys()] });
 }
 
+/** scripts/province release: a signed bundle from a checkout. */
+export async function release(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { key: { type: 'string' }, tree: { type: 'string' }, out: { type: 'string' }, version: { type: 'string' }, schema: { type: 'string' } } });
+  if (!values.key) throw new Error('release needs --key FILE (the release private key; scripts/province keygen DIR makes one)');
+  const schema = values.schema ? /^(\d+)-(\d+)$/.exec(values.schema) : null;
+  if (values.schema && !schema) throw new Error(`--schema "${values.schema}": use MIN-MAX, e.g. 0-9`);
+  const built = await buildRelease({
+    tree: resolve(values.tree ?? '.'),
+    outDir: resolve(values.out ?? 'releases'),
+    privateKey: loadPrivateKey(readFileSync(values.key, 'utf8')),
+    ...(values.version ? { version: values.version } : {}),
+    ...(schema ? { schema: { min: Number(schema[1]), max: Number(schema[2]) } } : {}),
+  });
+  out('release', { bundle: built.bundle, manifest: built.manifestFile, version: built.manifest.version, sha256: built.manifest.sha256, bytes: built.manifest.bytes, schema: built.manifest.schema });
+}
+
 const TargetFileSchema = z.strictObject({
   programmes: z.array(ProgrammeSchema),
   zones: z.array(ZoneSettingSchema).optional(),
@@ -104,6 +129,7 @@ export async function runSimulator(argv: string[], io: SimulatorIo): Promise<voi
       groups: { type: 'string' },
       'beacon-s': { type: 'string' },
       for: { type: 'string' },
+      'sim-update-failures': { type: 'string' },
     },
   });
   const keys = values.key ? { privateKey: loadPrivateKey(readFileSync(values.key, 'utf8')), publicPem: '' } : generateProvinceKeys();
@@ -155,10 +181,20 @@ export async function runSimulator(argv: string[], io: SimulatorIo): Promise<voi
       const db = new Database(join(dir, 'loa.db'));
       migrate(db);
       const config = SyncSchema.parse({ brokers: [url], provinceKeys: [keys.publicPem], groups, protocolVersion, reconnect: { initialMs: 1000, maxMs: 30_000 } });
+      const port = new SimulatedStation({ cacheDir: join(dir, 'cache') });
+      // A simulated station's update: committed, or (for the given fraction, spread evenly) rolled back, a moment later.
+      const fails = i <= Math.round(n * Number(values['sim-update-failures'] ?? 0));
+      port.onUpdate = (_id, a) => {
+        const version = (JSON.parse(JSON.parse(a.manifest).p) as { version: string }).version;
+        setTimeout(() => fails
+          ? client.event('update.rolled-back', 'error', `${version} rolled back (simulated)`, { version, from: 'sim', reason: 'simulated failure' })
+          : client.event('update.committed', 'info', `${version} committed (simulated)`, { version, from: 'sim' }), 500).unref();
+        return { status: 'done', result: { version, state: 'downloading' } };
+      };
       const client = new SyncClient({
         stationId: id,
         config,
-        port: new SimulatedStation({ cacheDir: join(dir, 'cache') }),
+        port,
         db,
         log: createLogger({ level: 'warn', name: id }),
         downloadDir: join(dir, 'downloads'),
@@ -225,6 +261,20 @@ export async function runSimulator(argv: string[], io: SimulatorIo): Promise<voi
           out('sent-command', { id: cmd.id, to: cmd.to, command: cmd.command, ttlMs: cmd.ttlMs });
           return true;
         }
+        case 'rollout': {
+          const bundleFile = rest[0];
+          if (!a || !bundleFile) throw new Error('usage: rollout MANIFEST BUNDLE [THRESHOLD]');
+          const signed = readFileSync(resolve(a), 'utf8').trim();
+          const version = (JSON.parse(JSON.parse(signed).p) as { version: string }).version;
+          const entry = content.add(resolve(bundleFile), `loa-${version}`);
+          const stations = [...province.stations.entries()].filter(([, v]) => v.status?.state === 'online').map(([id]) => id).sort();
+          const report = await rollout({
+            province, stations, version, manifest: signed, url: entry.url, threshold: Number(rest[1] ?? 0.1), stageTimeoutMs: 3_600_000,
+            onStage: (stage) => out('rollout-stage', { version, percent: stage.percent, stations: stage.stations.length, ...stage.verdict }),
+          });
+          out('rollout', { version, completed: report.completed, ...(report.haltedAt !== undefined ? { haltedAt: report.haltedAt } : {}) });
+          return true;
+        }
         case 'report': {
           if (!a) throw new Error('usage: report STATION [FROM TO]');
           const [from, to] = rest;
@@ -232,7 +282,7 @@ export async function runSimulator(argv: string[], io: SimulatorIo): Promise<voi
           return true;
         }
         default:
-          throw new Error(`unknown "${verb}": target, send, report, clock-reset, content, stations, quit`);
+          throw new Error(`unknown "${verb}": target, send, rollout, report, clock-reset, content, stations, quit`);
       }
     } catch (err) {
       out('error', { line, error: (err as Error).message });

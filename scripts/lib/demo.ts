@@ -14,13 +14,15 @@
  * map, a QR code to the feedback channel) and the same emergency; where
  * Chromium is installed, screenshots of it land in the demo folder.
  * Meanwhile `LOA_SOCKET=<printed path> npx loa status` works in another
- * terminal.
+ * terminal. The narration is all that prints: every part logs to agent.log
+ * in the demo folder, which is shown if the demo fails.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import pino from 'pino';
 import { DateTime } from 'luxon';
 import { parseConfig } from '../../agent/src/config/load.js';
 import { startAgent } from '../../agent/src/daemon/agent.js';
@@ -29,6 +31,9 @@ import { SimRelayDriver, simStatePath } from '../../agent/src/relays/sim-driver.
 import { outputsOf } from '../../agent/src/relays/bank.js';
 import { makeSpeech } from '../../agent/src/audio/tones.js';
 import type { PlayLogRow } from '../../agent/src/store/station-store.js';
+import { render } from '../../agent/src/cli/render.js';
+import { translator } from '../../agent/src/cli/messages.js';
+import { wrap } from '../../agent/src/cli/width.js';
 import { generateProvinceKeys } from '../../agent/src/sync/signing.js';
 import { EmbeddedBroker } from '../../province/src/embedded-broker.js';
 import { ContentServer } from '../../province/src/content-server.js';
@@ -47,7 +52,20 @@ const say = (v: string, e: string): void => console.log(`${clock()}  ${vi ? v : 
 
 const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'loa-demo-'));
 mkdirSync(dir, { recursive: true });
-const quiet = createLogger({ level: 'error' });
+// The parts' logs (JSON lines) go to a file, so they never cut into the narration; a failure shows them.
+const logPath = join(dir, 'agent.log');
+const logFile = pino.destination({ dest: logPath, sync: true, mkdir: true });
+const quiet = createLogger({ level: 'error', destination: logFile });
+const failed = (err: unknown): never => {
+  console.error(`\n${clock()}  ${vi ? 'DEMO THẤT BẠI' : 'DEMO FAILED'}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  const lines = existsSync(logPath) ? readFileSync(logPath, 'utf8').trimEnd().split('\n').slice(-40) : [];
+  console.error(`${vi ? 'nhật ký các phần' : 'the parts\' log'} (${logPath}, ${vi ? '40 dòng cuối' : 'last 40 lines'}):\n${lines.join('\n')}`);
+  process.exit(1);
+};
+process.on('uncaughtException', failed);
+process.on('unhandledRejection', failed);
+const offset = DateTime.now().setZone(TZ).toFormat('ZZ');
+say(`mọi giờ theo múi giờ của đài: ${TZ} (UTC${offset})`, `all times in the station's time zone: ${TZ} (UTC${offset})`);
 
 // The province: broker, content server, signing key.
 const broker = await EmbeddedBroker.start();
@@ -98,7 +116,7 @@ relays.on('transition', (tr) => {
 });
 
 say(`thư mục demo: ${dir}`, `demo folder: ${dir}`);
-const agent = await startAgent(config, { log: createLogger({ level: 'warn' }), relayDriver: relays });
+const agent = await startAgent(config, { log: createLogger({ level: 'warn', destination: logFile }), relayDriver: relays });
 say(`tác tử sẵn sàng; thử: LOA_SOCKET=${config.paths.socket} npx loa status`, `agent ready; try: LOA_SOCKET=${config.paths.socket} npx loa status`);
 agent.sync?.on('connected', () => say('đài đã kết nối với tỉnh', 'station connected to the province'));
 const board = agent.board!;
@@ -168,7 +186,9 @@ await province.publishTarget({
   },
 });
 agent.sync?.once('applied', () => setTimeout(() => void screenshots?.take('notice'), 1500));
-say(`tỉnh gửi lịch đã ký: "Bản tin sáng" lúc ${start.toFormat('HH:mm:ss')} (sau ${leadS} s), 2 cụm loa`, `province sent a signed schedule: "Bản tin sáng" at ${start.toFormat('HH:mm:ss')} (in ${leadS} s), 2 zones`);
+say(`tỉnh gửi lịch đã ký: "Bản tin sáng" lúc ${start.toFormat('HH:mm:ss ZZZZ')} (${TZ}, sau ${leadS} s), 2 cụm loa`, `province sent a signed schedule: "Bản tin sáng" at ${start.toFormat('HH:mm:ss ZZZZ')} (${TZ}, in ${leadS} s), 2 zones`);
+// A demo that has not finished well after its programme has failed: say so, with the log.
+setTimeout(() => failed(new Error(vi ? `chưa xong sau ${leadS + 180} s` : `not done after ${leadS + 180} s`)), (leadS + 180) * 1000).unref();
 
 const timed = new Set<string>();
 agent.conductor.on('played', (row: PlayLogRow) => {
@@ -199,10 +219,9 @@ setTimeout(() => {
 agent.conductor.on('session', async (s: { label: string; state: string }) => {
   if (s.label !== 'Bản tin sáng' || s.state !== 'completed') return;
   await new Promise((r) => setTimeout(r, config.relays.tailMs + 500));
-  say('xong. nhật ký phát:', 'done. play log:');
-  for (const r of agent.store.recentPlays(20)) {
-    console.log(`  ${r.result.padEnd(11)} p${r.priority} ${r.programmeId ?? r.requestId} ${r.content?.slice(0, 10)} ${r.reason ?? ''}`);
-  }
+  say('xong. nhật ký phát (như loa log):', 'done. play log (as loa log shows it):');
+  const locale = vi ? 'vi' : 'en';
+  console.log(wrap(render('log', { rows: agent.store.recentPlays(20) }, translator(locale), locale, TZ)));
   say(`âm thanh đã phát: ${config.audio.sink.kind === 'file' ? config.audio.sink.path : ''} (s16le 48 kHz stereo)`, `audio that went out: ${config.audio.sink.kind === 'file' ? config.audio.sink.path : ''} (s16le 48 kHz stereo)`);
   await new Promise((r) => setTimeout(r, 2000));
   const plays = [...province.received.values()].filter((m) => m.kind === 'play').length;

@@ -11,7 +11,7 @@ import { sleep } from '../lib/backoff.js';
 import type { AlertOrigin, CapAlert } from './alert.js';
 import type { AlertsConfig } from './config.js';
 import type { CapFeed } from './cap/feed.js';
-import { alertActivity, alertKey, applyAlertMessage, repeatSchedule, wakeDelayMs, type Activity, type AlertStation, type TimeBounds } from './lifecycle.js';
+import { alertActivity, alertKey, applyAlertMessage, repeatSchedule, wakeDelayMs, type Activity, type ActivityState, type AlertStation, type TimeBounds } from './lifecycle.js';
 import { boardView, speechPlan, type Availability, type PlayStep, type ResourceState } from './speech-plan.js';
 import { AlertStore, type StoredAlert } from './alert-store.js';
 import { fetchResource, synthesise, discard } from './alert-audio.js';
@@ -74,6 +74,13 @@ const WARM_UP_CAP = '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identi
 const WARM_UP_DELAY_MS = 3000;
 /** How long an Update's audio is waited for before its headline replaces the audio on air. */
 const UPDATE_WAIT_MS = 500;
+
+/** What became of a request handed to the arbiter; `state` (an alert's activity) when it was refused. */
+export interface Submitted {
+  accepted: boolean;
+  reason: string;
+  state?: ActivityState;
+}
 
 export class AlertManager {
   readonly registry: AlertStore;
@@ -203,7 +210,7 @@ export class AlertManager {
    * straight to the conductor. One door, so no source can reach the
    * speakers with an emergency the alert registry never saw.
    */
-  submit(request: StationRequest): { accepted: boolean; reason: string } {
+  submit(request: StationRequest): Submitted {
     if (request.mode === 'now' && classOf(request.priority) === 'emergency') return this.emergency(request);
     this.d.conductor.submit(request);
     return { accepted: true, reason: '' };
@@ -215,7 +222,7 @@ export class AlertManager {
    * activity check (a province emergency past its expiry stays silent, by
    * the province's clock too), its request carrying the alert id.
    */
-  emergency(request: StationRequest): { accepted: boolean; reason: string } {
+  emergency(request: StationRequest): Submitted {
     const origin = ownOrigin(request.origin);
     const b = this.d.bounds();
     const alert = ownAlert(request, this.d.station.id, b.lowerMs);
@@ -228,7 +235,7 @@ export class AlertManager {
       this.registry.finish(key, now);
       this.d.log.warn({ alert: request.id, state: act.state, reason: act.reason }, 'emergency not played');
       this.d.store.recordEvent('alert.silent', 'warn', `emergency ${request.id} not played: ${act.reason}`, { key, origin, state: act.state }, now);
-      return { accepted: false, reason: act.reason };
+      return { accepted: false, reason: act.reason, state: act.state };
     }
     this.registry.playing(key, request.id, now);
     this.d.conductor.submit({ ...request, alert: { id: request.id, zoned: false } });
@@ -389,7 +396,7 @@ export class AlertManager {
         if (!resource) return;
         try {
           const path = await fetchResource(resource, join(this.d.workDir, 'resources'), config.resources, aborted.signal);
-          const record = await this.d.media.importFile(path, `alert ${alert.identifier} ${resource.description}`.slice(0, 200), undefined, 'audio');
+          const record = await this.d.media.importFile(path, `alert ${alert.identifier} ${resource.description}`.slice(0, 200), undefined, 'audio', { move: true });
           await discard(path);
           round.content.set(ref.key, record.sha256);
           round.resources[ref.key] = 'present';
@@ -496,7 +503,7 @@ export class AlertManager {
     if (!made) {
       made = (async () => {
         const path = await synthesise(text, join(this.d.workDir, 'speech'), { voice: this.d.config.espeak.voice, maxChars: 1500, timeoutMs: this.d.config.espeak.timeoutMs });
-        const record = await this.d.media.importFile(path, `alert speech: ${text.slice(0, 60)}`, undefined, 'audio');
+        const record = await this.d.media.importFile(path, `alert speech: ${text.slice(0, 60)}`, undefined, 'audio', { move: true });
         await discard(path);
         return record.sha256;
       })();

@@ -5,14 +5,23 @@
  * not the monotonic one), and scheduled instants come from Date.now(). So
  * the offset between the two is re-measured every few seconds, at the edge
  * where Date.now() ticks to the next millisecond (costs at most ~1 ms).
+ *
+ * A step of the wall clock (NTP at boot, `loa-clock-set`, an operator) is
+ * followed at once, not at the next re-measure: every reading is checked
+ * against Date.now() (cheap), and one more than STEP_MS apart re-anchors.
+ * Stale for 10 s after a step, a session starting then waited the whole
+ * step for its first sample (a day-long silence with the relays on, seen in
+ * the offline soak).
  */
 const REANCHOR_MS = 10_000;
+/** Far above slewing (at most 0.5 ms/s) and Date.now()'s 1 ms resolution. */
+const STEP_MS = 20;
 let offset = NaN;
 let anchoredAt = -Infinity;
 
 export function wallClockMs(): number {
   const mono = performance.now();
-  if (mono - anchoredAt > REANCHOR_MS) anchor();
+  if (mono - anchoredAt > REANCHOR_MS || Math.abs(offset + mono - Date.now()) > STEP_MS) anchor();
   return offset + performance.now();
 }
 

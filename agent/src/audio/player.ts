@@ -34,6 +34,8 @@ export interface PlayOutcome {
 const SLICE_MS = 20;
 /** Within this much of the instant, spin on setImmediate instead of trusting a timer. */
 const SPIN_MS = 2;
+/** The longest a wait for an instant goes without looking at the clock again. */
+const WAIT_RECHECK_MS = 1000;
 /**
  * An abort fades out what the sink holds over this long (where the sink can
  * take audio back): long enough not to click, short enough that an
@@ -170,12 +172,21 @@ async function raceStall(p: Promise<void>, timeoutMs: number, signal?: AbortSign
 }
 
 /**
- * Waits until the wall clock reaches `atMs`: a timer to ~2 ms before, then
- * setImmediate turns (which let I/O through) to the instant. False if aborted.
+ * Waits until the wall clock reaches `atMs`: timers to ~2 ms before (none
+ * longer than a second), then setImmediate turns (which let I/O through) to
+ * the instant. False if aborted.
  */
 export async function waitUntil(atMs: number, signal: AbortSignal): Promise<boolean> {
-  const coarse = atMs - wallClockMs() - SPIN_MS;
-  if (coarse > 0) {
+  for (;;) {
+    if (signal.aborted) return false;
+    const left = atMs - wallClockMs();
+    if (left <= 0) return true;
+    if (left <= SPIN_MS) {
+      await new Promise((r) => setImmediate(r));
+      continue;
+    }
+    // The clock is read again at least every second: a step meanwhile moves the instant (a backward step
+    // of an hour must not become an hour of spinning, nor a forward one a wait for the old instant).
     const ok = await new Promise<boolean>((resolve) => {
       const onAbort = (): void => {
         clearTimeout(timer);
@@ -184,14 +195,9 @@ export async function waitUntil(atMs: number, signal: AbortSignal): Promise<bool
       const timer = setTimeout(() => {
         signal.removeEventListener('abort', onAbort);
         resolve(true);
-      }, coarse);
+      }, Math.min(left - SPIN_MS, WAIT_RECHECK_MS));
       signal.addEventListener('abort', onAbort, { once: true });
     });
     if (!ok) return false;
   }
-  while (wallClockMs() < atMs) {
-    if (signal.aborted) return false;
-    await new Promise((r) => setImmediate(r));
-  }
-  return !signal.aborted;
 }

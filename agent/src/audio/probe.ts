@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { ReasonError } from '../lib/reason.js';
 
 /** audio: for the speakers; image and video: for the bulletin board. */
 export type MediaKind = 'audio' | 'image' | 'video';
@@ -36,7 +37,8 @@ export function probeMedia(file: string, expected: MediaKind | undefined, ffprob
     execFile(ffprobePath, args, { maxBuffer: 4 * 1024 * 1024, timeout: 30_000 }, (err, stdout, stderr) => {
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new Error(`cannot run ${ffprobePath}: not installed?`));
       const lastErr = stderr.trim().split('\n').filter(Boolean).at(-1);
-      if (err) return reject(new Error(lastErr ?? `ffprobe failed: ${err.message}`));
+      // ffprobe refusing the file ("Invalid data found when processing input"): it is no media it knows.
+      if (err) return reject(new ReasonError('not-media', lastErr ?? `ffprobe failed: ${err.message}`));
       let doc: { streams?: Stream[]; format?: { format_name?: string; duration?: string } };
       try {
         doc = JSON.parse(stdout) as typeof doc;
@@ -65,14 +67,14 @@ export function classify(streams: readonly Stream[], format: { format_name?: str
     : picture ? 'video'
     : audio ? 'audio'
     : null;
-  if (kind === null) throw new Error(expected === 'audio' ? 'no audio stream in the file' : 'neither audio, an image nor a video');
-  if (expected && kind !== expected) throw new Error(`it is ${kind === 'image' ? 'an image' : kind}, not ${expected === 'image' ? 'an image' : expected}`);
+  if (kind === null) throw expected === 'audio' ? new ReasonError('no-audio', 'no audio stream in the file') : new ReasonError('not-media', 'neither audio, an image nor a video');
+  if (expected && kind !== expected) throw new ReasonError('wrong-kind', `it is ${kind === 'image' ? 'an image' : kind}, not ${expected === 'image' ? 'an image' : expected}`, { is: kind, expected });
   if (kind === 'image') return { kind, format: `${container}/${picture!.codec_name ?? '?'}`, durationMs: 0 };
   const stream = kind === 'audio' ? audio! : picture!;
   if (kind === 'video' && (!VIDEO_CODECS.has(stream.codec_name ?? '') || !VIDEO_CONTAINERS.test(container))) {
-    throw new Error(`video must be H.264 in MP4 (it is ${stream.codec_name ?? '?'} in ${container}): re-encode with ffmpeg -c:v libx264 -movflags +faststart`);
+    throw new ReasonError('video-codec', `video must be H.264 in MP4 (it is ${stream.codec_name ?? '?'} in ${container}): re-encode with ffmpeg -c:v libx264 -movflags +faststart`, { codec: stream.codec_name ?? '?', container });
   }
   const s = seconds(stream);
-  if (!Number.isFinite(s) || s <= 0) throw new Error(`the ${kind} has no duration (empty or unreadable)`);
+  if (!Number.isFinite(s) || s <= 0) throw new ReasonError('no-duration', `the ${kind} has no duration (empty or unreadable)`, { kind });
   return { kind, format: `${container}/${stream.codec_name ?? '?'}`, durationMs: Math.round(s * 1000) };
 }

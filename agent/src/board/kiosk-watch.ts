@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { DevtoolsClient } from './devtools.js';
 
 export interface KioskWatchOptions {
-  /** The kiosk Chromium's DevTools endpoint, e.g. http://127.0.0.1:9222 (started with --remote-debugging-port). */
-  cdpUrl: string;
+  /** The kiosk's DevTools socket (systemd/loa-board.socket; the browser runs with --remote-debugging-pipe behind it). */
+  devtoolsSocket: string;
   /** The board page the kiosk must show. */
   boardUrl: string;
   log: Logger;
@@ -21,6 +21,9 @@ export interface KioskWatchOptions {
 
 export type KioskHealth = 'ok' | 'lagging' | 'reloaded' | 'restarted';
 
+/** The board's tab as DevTools names it: a page session attached to it. */
+interface BoardTab { targetId: string; url: string; sessionId: string }
+
 /**
  * Watches the kiosk Chromium over the DevTools Protocol: the page must
  * answer, show the board and keep up with the server. A page elsewhere or
@@ -32,7 +35,8 @@ export type KioskHealth = 'ok' | 'lagging' | 'reloaded' | 'restarted';
  * Emits 'restart' ({ reason }).
  */
 export class KioskWatch extends EventEmitter {
-  private browser: Browser | null = null;
+  private browser: DevtoolsClient | null = null;
+  private session: { targetId: string; sessionId: string } | null = null;
   private lagSinceMs: number | null = null;
   private readonly now: () => number;
 
@@ -44,21 +48,22 @@ export class KioskWatch extends EventEmitter {
   /** One health probe and its remedy. Call it every few seconds. */
   async check(): Promise<KioskHealth> {
     const timeout = this.o.probeTimeoutMs ?? 5000;
-    let page: Page;
+    let tab: BoardTab;
     try {
-      page = await this.page(timeout);
+      tab = await this.tab(timeout);
     } catch (err) {
       return this.restart(`browser unreachable: ${(err as Error).message.split('\n')[0]}`);
     }
-    if (!page.url().startsWith(this.o.boardUrl)) {
+    if (!tab.url.startsWith(this.o.boardUrl)) {
       // A crashed tab, a stray navigation: put the board back.
-      this.o.log.warn({ url: page.url() }, 'kiosk not on the board page; reloading it');
-      await page.goto(this.o.boardUrl, { timeout }).catch(() => undefined);
+      this.o.log.warn({ url: tab.url }, 'kiosk not on the board page; reloading it');
+      await this.call(tab, 'Page.navigate', { url: this.o.boardUrl }, timeout).catch(() => undefined);
       return 'reloaded';
     }
     let shown: string | null;
     try {
-      shown = await withTimeout(page.evaluate(() => document.body.dataset.key ?? null), timeout);
+      const r = await this.call(tab, 'Runtime.evaluate', { expression: 'document.body.dataset.key ?? null', returnByValue: true }, timeout);
+      shown = ((r.result as { value?: unknown } | undefined)?.value ?? null) as string | null;
     } catch {
       return this.restart(`page did not answer within ${timeout} ms`);
     }
@@ -71,57 +76,56 @@ export class KioskWatch extends EventEmitter {
     if (this.now() - this.lagSinceMs < (this.o.staleMs ?? 15_000)) return 'lagging';
     this.o.log.warn({ shown, expected }, 'kiosk page stuck on an old showing; reloading it');
     this.lagSinceMs = null;
-    await page.reload({ timeout }).catch(() => undefined);
+    await this.call(tab, 'Page.reload', {}, timeout).catch(() => undefined);
     return 'reloaded';
   }
 
   /** What the panel shows (proof of display): PNG for field staff, a smaller JPEG for the province's link. */
   async screenshot(opts: { format: 'png' } | { format: 'jpeg'; quality: number } = { format: 'png' }): Promise<Buffer> {
-    const page = await this.page(this.o.probeTimeoutMs ?? 5000);
-    const cdp = await page.context().newCDPSession(page);
-    try {
-      const { data } = await cdp.send('Page.captureScreenshot', opts);
-      return Buffer.from(data, 'base64');
-    } finally {
-      await cdp.detach().catch(() => undefined);
-    }
+    const timeout = this.o.probeTimeoutMs ?? 5000;
+    const tab = await this.tab(timeout);
+    const { data } = await this.call(tab, 'Page.captureScreenshot', opts, timeout);
+    return Buffer.from(String(data), 'base64');
   }
 
   async close(): Promise<void> {
     const b = this.browser;
     this.browser = null;
-    // Disconnects only: the kiosk browser belongs to its own service.
-    await b?.close().catch(() => undefined);
+    this.session = null;
+    // Disconnects only: the kiosk browser belongs to its own service (the relay detaches our session).
+    b?.close();
   }
 
-  private async page(timeout: number): Promise<Page> {
-    if (!this.browser?.isConnected()) {
-      this.browser = await chromium.connectOverCDP(this.o.cdpUrl, { timeout });
+  /** The board's tab (else the first page), with a session on it, connecting first if need be. */
+  private async tab(timeout: number): Promise<BoardTab> {
+    if (!this.browser?.connected) {
+      this.session = null;
+      this.browser = await DevtoolsClient.connect(this.o.devtoolsSocket, timeout);
     }
-    const pages = this.browser.contexts().flatMap((c) => c.pages());
-    const page = pages.find((p) => p.url().startsWith(this.o.boardUrl)) ?? pages[0];
+    const { targetInfos } = await this.browser.send('Target.getTargets', {}, { timeoutMs: timeout });
+    const pages = (targetInfos as Array<{ targetId: string; type: string; url: string }>).filter((i) => i.type === 'page');
+    const page = pages.find((p) => p.url.startsWith(this.o.boardUrl)) ?? pages[0];
     if (!page) throw new Error('no open page');
-    return page;
+    if (this.session?.targetId !== page.targetId) {
+      const { sessionId } = await this.browser.send('Target.attachToTarget', { targetId: page.targetId, flatten: true }, { timeoutMs: timeout });
+      this.session = { targetId: page.targetId, sessionId: String(sessionId) };
+    }
+    return { targetId: page.targetId, url: page.url, sessionId: this.session.sessionId };
+  }
+
+  private call(tab: BoardTab, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+    return this.browser!.send(method, params, { sessionId: tab.sessionId, timeoutMs });
   }
 
   private async restart(reason: string): Promise<KioskHealth> {
     this.o.log.error({ reason }, 'restarting the kiosk browser');
     const b = this.browser;
     this.browser = null;
+    this.session = null;
     this.lagSinceMs = null;
-    void b?.close().catch(() => undefined);
+    b?.close();
     this.emit('restart', { reason });
     await this.o.restart(reason);
     return 'restarted';
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => { clearTimeout(timer); resolve(v); },
-      (e: unknown) => { clearTimeout(timer); reject(e instanceof Error ? e : new Error(String(e))); },
-    );
-  });
 }

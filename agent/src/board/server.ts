@@ -4,6 +4,7 @@ import { createReadStream } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { isValidTimezone } from '../schedule/planner.js';
@@ -12,6 +13,7 @@ import { qrModules } from './qr.js';
 import {
   boardNow, boardUpcoming, fnv1a, BoardEmergencySchema, BoardScheduleSchema, BUILTIN_BOARD_SCHEDULE,
   type BoardEmergency, type BoardEmergencyInput, type BoardNow, type BoardNowOptions, type BoardSchedule, type BoardScheduleInput, type UpcomingShowing,
+  NoticeItemSchema,
 } from './playlist.js';
 
 /** Debian `fonts-noto-core`: Noto Sans covers every Vietnamese letter and tone mark. */
@@ -60,6 +62,8 @@ export class BoardOverrideRefused extends Error {
   constructor(
     readonly code: 'emergency' | 'unknown-item' | 'unknown-playlist' | 'not-playable',
     message: string,
+    /** What the operator's message names (the item, the playlists known), for the CLI's translation. */
+    readonly params: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -285,7 +289,7 @@ export class BoardServer extends EventEmitter {
   showItem(itemId: string, opts: { playlist?: string } = {}): BoardNow {
     if (!this.server) throw new Error('board server is not started');
     if (this.emergency) {
-      throw new BoardOverrideRefused('emergency', `an emergency holds the board ("${this.emergency.title}"): nothing else is shown until it ends`);
+      throw new BoardOverrideRefused('emergency', `an emergency holds the board ("${this.emergency.title}"): nothing else is shown until it ends`, { title: this.emergency.title });
     }
     const all = [...this.schedule.playlists, this.schedule.defaultPlaylist];
     const onScreen = this.current?.now.source;
@@ -293,13 +297,14 @@ export class BoardServer extends EventEmitter {
       ? all.filter((p) => p.id === opts.playlist)
       : [...all.filter((p) => p.id === onScreen), ...all.filter((p) => p.id !== onScreen)];
     if (searched.length === 0) {
-      throw new BoardOverrideRefused('unknown-playlist', `no playlist "${opts.playlist}" in the board schedule; playlists: ${all.map((p) => p.id).join(', ')}`);
+      throw new BoardOverrideRefused('unknown-playlist', `no playlist "${opts.playlist}" in the board schedule; playlists: ${all.map((p) => p.id).join(', ')}`, { playlist: String(opts.playlist), known: all.map((p) => p.id).join(', ') });
     }
     const found = searched.map((p) => ({ p, item: p.items.find((i) => i.id === itemId) })).find((f) => f.item !== undefined);
     if (!found?.item) {
       const known = [...new Set(searched.flatMap((p) => p.items.map((i) => i.id)))];
       const where = opts.playlist !== undefined ? `playlist "${opts.playlist}"` : 'the board schedule';
-      throw new BoardOverrideRefused('unknown-item', `no item "${itemId}" in ${where}; items: ${known.slice(0, 30).join(', ')}${known.length > 30 ? ', …' : ''}`);
+      const items = `${known.slice(0, 30).join(', ')}${known.length > 30 ? ', …' : ''}`;
+      throw new BoardOverrideRefused('unknown-item', `no item "${itemId}" in ${where}; items: ${items}`, { item: itemId, known: items });
     }
     const { p, item } = found;
     const nowMs = this.now();
@@ -308,11 +313,29 @@ export class BoardServer extends EventEmitter {
     if (planned.source === 'fallback') {
       throw new BoardOverrideRefused('not-playable', 'content' in item
         ? `item "${itemId}" needs ${item.kind} ${item.content.slice(0, 12)}, which is not in the content cache yet`
-        : `item "${itemId}" has no URL to show and the station has no board.feedbackUrl`);
+        : `item "${itemId}" has no URL to show and the station has no board.feedbackUrl`, { item: itemId, content: 'content' in item ? item.content.slice(0, 12) : '' });
     }
     const shown: BoardNow = { key: `operator/${p.id}/${item.id}@${nowMs}`, source: 'operator', item: planned.item, ticker: p.ticker, startedMs: nowMs, untilMs: nowMs + item.durationS * 1000 };
     this.override = shown;
     this.o.log.info({ item: item.id, playlist: p.id, untilMs: shown.untilMs }, 'board item shown by the operator');
+    this.recompute();
+    return shown;
+  }
+
+  /**
+   * `loa identify`: the station's id and address full screen for
+   * `durationMs`, as an operator's showing (the rotation resumes after it;
+   * refused during an emergency, which also cuts it).
+   */
+  showIdentify(title: string, body: string, durationMs: number): BoardNow {
+    if (!this.server) throw new Error('board server is not started');
+    if (this.emergency) throw new BoardOverrideRefused('emergency', `an emergency holds the board ("${this.emergency.title}"): nothing else is shown until it ends`);
+    const nowMs = this.now();
+    const durationS = Math.max(1, Math.round(durationMs / 1000));
+    const item = NoticeItemSchema.parse({ kind: 'notice', id: 'identify', durationS, title, body });
+    const shown: BoardNow = { key: `identify/${nowMs}`, source: 'operator', item, ticker: '', startedMs: nowMs, untilMs: nowMs + durationMs };
+    this.override = shown;
+    this.o.log.info({ untilMs: shown.untilMs }, 'board shows the station identity');
     this.recompute();
     return shown;
   }
@@ -448,7 +471,10 @@ export class BoardServer extends EventEmitter {
     stat(path).then(
       (s) => {
         res.writeHead(200, { 'content-type': type, 'content-length': s.size, 'cache-control': 'no-cache' });
-        createReadStream(path).on('error', () => res.destroy()).pipe(res);
+        // pipeline, not pipe: when the page drops the connection mid-file (the
+        // showing changed while a video loaded), the file is closed too; pipe()
+        // would leave it open and paused, one descriptor and buffer per cut.
+        pipeline(createReadStream(path), res, () => undefined);
       },
       () => this.reply(res, 404, 'file missing'),
     );

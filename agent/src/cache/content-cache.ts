@@ -7,6 +7,7 @@ import { fsyncDirectory } from '../lib/atomic-file.js';
 import type { Db } from '../store/database.js';
 import { measureLoudness, normalisationGain } from '../audio/loudness.js';
 import { probeMedia, type MediaKind } from '../audio/probe.js';
+import { ReasonError, rewrap } from '../lib/reason.js';
 
 /**
  * The station's media, addressed by SHA-256 (table `content`): audio for
@@ -165,21 +166,24 @@ export class ContentCache {
    * loudness measured (audio), renamed into place, indexed. Importing
    * content that is already cached returns its record. With
    * `expectedSha256` (a download), content that hashes differently is
-   * refused; with `kind`, content of another kind is.
+   * refused; with `kind`, content of another kind is. With `move`, the
+   * source is the agent's own temporary file (a download, an upload, a
+   * recording): renamed into the cache rather than copied where the file
+   * system allows, so its bytes are written to the SD card once.
    */
-  async import(srcPath: string, name?: string, expectedSha256?: string, kind?: MediaKind): Promise<ContentRecord> {
+  async import(srcPath: string, name?: string, expectedSha256?: string, kind?: MediaKind, opts: { move?: boolean } = {}): Promise<ContentRecord> {
     const label = name ?? basename(srcPath);
     await mkdir(this.dir, { recursive: true });
     const tmp = join(this.dir, `.tmp-import-${randomBytes(6).toString('hex')}`);
     try {
-      const { sha256, bytes } = await copyHashed(srcPath, tmp);
+      const { sha256, bytes } = (opts.move && (await movedHashed(srcPath, tmp))) || (await copyHashed(srcPath, tmp));
       if (expectedSha256 !== undefined && sha256 !== expectedSha256.toLowerCase()) {
-        throw new Error(`SHA-256 is ${sha256}, expected ${expectedSha256}`);
+        throw new ReasonError('hash-mismatch', `SHA-256 is ${sha256}, expected ${expectedSha256}`);
       }
       const existing = this.get(sha256);
       if (existing?.state === 'ok' && existsSync(this.pathFor(sha256))) {
         await unlink(tmp);
-        if (kind && existing.kind !== kind) throw new Error(`it is already cached as ${existing.kind}, not ${kind}`);
+        if (kind && existing.kind !== kind) throw new ReasonError('wrong-kind', `it is already cached as ${existing.kind}, not ${kind}`, { is: existing.kind, expected: kind });
         return existing;
       }
       const facts = await this.examine(tmp, kind, label);
@@ -205,7 +209,7 @@ export class ContentCache {
       return record;
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
-      throw new Error(`cannot import ${srcPath}: ${(err as Error).message}`);
+      throw rewrap(err, `cannot import ${srcPath}: ${(err as Error).message}`);
     }
   }
 
@@ -351,11 +355,11 @@ export class ContentCache {
   /** What a file is: kind, format, duration and, for audio, loudness and its normalisation gain. */
   private async examine(path: string, kind: MediaKind | undefined, label: string): Promise<Pick<ContentRecord, 'kind' | 'durationMs' | 'format' | 'loudnessLufs' | 'truePeakDbtp' | 'gainDb'>> {
     const probe = await probeMedia(path, kind, this.opts.ffprobePath).catch((err: Error) => {
-      throw new Error(`not usable ${kind ?? 'media'}: ${err.message.replace(path, label)}`);
+      throw rewrap(err, `not usable ${kind ?? 'media'}: ${err.message.replace(path, label)}`);
     });
     if (probe.kind !== 'audio') return { kind: probe.kind, durationMs: probe.durationMs, format: probe.format, loudnessLufs: null, truePeakDbtp: null, gainDb: 0 };
     const loudness = await measureLoudness(path, this.opts.ffmpegPath).catch((err: Error) => {
-      throw new Error(`does not decode: ${err.message.replace(path, label)}`);
+      throw new ReasonError('does-not-decode', `does not decode: ${err.message.replace(path, label)}`);
     });
     return {
       kind: 'audio',
@@ -459,6 +463,22 @@ function toRecord(r: Row): ContentRecord {
   };
 }
 
+/** Renames src to dst, then hashes and fsyncs it; null where it cannot be renamed (another file system). */
+async function movedHashed(src: string, dst: string): Promise<{ sha256: string; bytes: number } | null> {
+  try {
+    await rename(src, dst);
+  } catch {
+    return null;
+  }
+  const file = await open(dst, 'r+');
+  try {
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  return { sha256: await hashFile(dst), bytes: (await stat(dst)).size };
+}
+
 /** Copies src to a new file at dst, hashing on the way, and fsyncs it. */
 async function copyHashed(src: string, dst: string): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
@@ -474,7 +494,7 @@ async function copyHashed(src: string, dst: string): Promise<{ sha256: string; b
     await out.sync();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new Error(e.code === 'ENOENT' && e.path === src ? 'no such file' : e.message);
+    throw e.code === 'ENOENT' && e.path === src ? new ReasonError('no-such-file', 'no such file') : new ReasonError('unreadable', e.message, { detail: e.code ?? e.message });
   } finally {
     await out.close();
   }

@@ -1,10 +1,14 @@
 import { connect } from 'node:net';
 
+/** No agent at the socket (ENOENT, ECONNREFUSED) or no permission to it (EACCES). */
 export class DaemonUnavailable extends Error {}
+
+/** The agent's refusal: its stable code and params (translated by the CLI), its English message. */
 export class DaemonError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    readonly params: Record<string, string | number> = {},
   ) {
     super(message);
   }
@@ -28,7 +32,7 @@ export function call<T = unknown>(socketPath: string, method: string, params: Re
       socket.destroy();
       fn();
     };
-    const timer = setTimeout(() => settle(() => reject(new DaemonError('timeout', `no answer from the agent within ${timeoutMs / 1000} s`))), timeoutMs);
+    const timer = setTimeout(() => settle(() => reject(new DaemonError('timeout', `no answer from the agent within ${timeoutMs / 1000} s`, { seconds: timeoutMs / 1000 }))), timeoutMs);
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write(JSON.stringify({ id: 1, method, params }) + '\n'));
     socket.on('error', (err: NodeJS.ErrnoException) =>
@@ -39,13 +43,13 @@ export function call<T = unknown>(socketPath: string, method: string, params: Re
       buffer += chunk;
       const nl = buffer.indexOf('\n');
       if (nl < 0) return;
-      let reply: { ok: boolean; result?: T; error?: { code: string; message: string } };
+      let reply: { ok: boolean; result?: T; error?: { code: string; message: string; params?: Record<string, string | number> } };
       try {
         reply = JSON.parse(buffer.slice(0, nl)) as typeof reply;
       } catch {
         return settle(() => reject(new DaemonError('bad-reply', 'the agent answered something that is not JSON')));
       }
-      settle(() => (reply.ok ? resolve(reply.result as T) : reject(new DaemonError(reply.error?.code ?? 'error', reply.error?.message ?? 'failed'))));
+      settle(() => (reply.ok ? resolve(reply.result as T) : reject(new DaemonError(reply.error?.code ?? 'error', reply.error?.message ?? 'failed', reply.error?.params ?? {}))));
     });
   });
 }

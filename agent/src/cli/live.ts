@@ -1,5 +1,6 @@
 import type { Out } from './render.js';
 import type { MessageKey } from './messages.js';
+import { CliError } from './validate.js';
 
 type T = (key: MessageKey, vars?: Record<string, string | number>) => string;
 
@@ -54,10 +55,7 @@ export async function liveCommand(o: {
     return 0;
   }
   const durationMs = o.duration === undefined ? undefined : parseDuration(o.duration);
-  if (durationMs === null) {
-    o.out.stderr.write(`usage: loa live [--class normal|priority|emergency] [--zones a,b] [--duration 5m]\n`);
-    return 2;
-  }
+  if (durationMs === null) throw new CliError('bad-duration', { value: o.duration! });
   const started = await o.rpc<{ id: string }>('live.start', { class: o.cls, zones: o.zones, durationMs, label: o.label });
   o.emit(started, 'live');
   if (o.json) return 0;

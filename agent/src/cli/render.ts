@@ -2,6 +2,7 @@ import { DateTime } from 'luxon';
 import { MESSAGES, type Locale, type MessageKey } from './messages.js';
 import { describeUnplayable, type UnplayableContent } from '../cache/unplayable.js';
 import { renderReport } from './report.js';
+import { columns, padTo, truncate } from './width.js';
 import type { YearlyReport } from '../report/yearly.js';
 
 export interface Out {
@@ -49,7 +50,7 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
       const occ = (r.occurrences as Row[]) ?? [];
       if (occ.length === 0) return t('scheduleEmpty');
       return occ
-        .map((o) => `${time(o.startMs)}  ${pad(t(`state_${String(o.state)}` as MessageKey), 12)} p${String(o.priority)}  ${String(o.name)}`)
+        .map((o) => truncate(`${padTo(time(o.startMs), 20)} ${padTo(t(`state_${String(o.state)}` as MessageKey), 12)} p${String(o.priority)}  ${String(o.name)}`, 80))
         .join('\n');
     }
     case 'schedule-import':
@@ -71,7 +72,7 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
       return ((r.relays as Row[]) ?? []).map((x) => `${pad(String(x.name), 16)} ${pad(String(x.kind), 10)} ${x.on ? t('on') : t('off')}`).join('\n');
     case 'cache':
       return ((r.items as Row[]) ?? [])
-        .map((c) => `${String(c.sha256).slice(0, 12)}  ${pad(String(c.state), 11)} ${pad((Number(c.durationMs) / 1000).toFixed(1) + ' s', 9)} ${String(c.name)}`)
+        .map((c) => truncate(`${String(c.sha256).slice(0, 12)}  ${pad(String(c.state), 11)} ${pad((Number(c.durationMs) / 1000).toFixed(1) + ' s', 9)} ${String(c.name)}`, 80))
         .join('\n');
     case 'cache-import':
       return t('imported', {
@@ -89,27 +90,21 @@ export function render(kind: string, result: unknown, t: T, locale: Locale, time
     case 'log': {
       const rows = (r.rows as Row[]) ?? [];
       if (rows.length === 0) return t('logEmpty');
-      return rows
-        .map((x) =>
-          [
-            time(x.startedMs ?? x.scheduledMs),
-            pad(t(`result_${String(x.result)}` as MessageKey), 10),
-            `p${String(x.priority)}`,
-            String(x.programmeId ?? x.requestId ?? ''),
-            x.live ? `live:${String((x.live as Row).label) || '?'}` : String(x.content ?? '').slice(0, 12),
-            relayColumn(x, t),
-            x.reason ? `— ${String(x.reason)}` : '',
-          ].join('  ').trimEnd() + liveSegments(x, time),
-        )
-        .join('\n');
+      const zone = DateTime.now().setZone(timezone);
+      const day = (ms: unknown): string => (typeof ms === 'number' ? DateTime.fromMillis(ms, { zone: timezone }).toFormat('dd/LL HH:mm:ss') : '-');
+      const results = rows.map((x) => t(`result_${String(x.result)}` as MessageKey));
+      const zoneCells = rows.map((x) => (x.zones as string[]).join(','));
+      const resultWidth = Math.max(...results.map(columns));
+      const zoneWidth = Math.min(16, Math.max(...zoneCells.map(columns)));
+      return [
+        t('timesIn', { tz: timezone, offset: zone.toFormat('ZZ') }),
+        ...rows.map((x, i) => {
+          const head = `${day(x.startedMs ?? x.scheduledMs)}  ${padTo(results[i]!, resultWidth)}  ${padTo(zoneCells[i]!, zoneWidth)}  `;
+          const details = [relayColumn(x, t), x.reason ? `— ${String(x.reason)}` : ''].filter(Boolean).join(' ');
+          return `${head}${truncate(whatPlayed(x, t), 80 - columns(head))}${details ? `\n    ${details}` : ''}${liveSegments(x, time)}`;
+        }),
+      ].join('\n');
     }
-    case 'doctor':
-      return ((r.checks as Row[]) ?? [])
-        .map((c) => {
-          const mark = c.status === 'ok' ? t('doctorOk') : c.status === 'warn' ? t('doctorWarn') : t('doctorFail');
-          return `[${pad(mark, 5)}] ${pad(String(c.name), 10)} ${String(c.detail)}${c.fix ? `\n         → ${String(c.fix)}` : ''}`;
-        })
-        .join('\n');
     case 'safe-off':
       return t('safeOff');
     case 'report':
@@ -213,7 +208,7 @@ function renderBoard(kind: string, r: Row, t: T, locale: Locale, timezone: strin
 /** Columns padded to their widest cell; the last one is left ragged. */
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  return rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : pad(c, widths[i]!))).join('  ').trimEnd()).join('\n');
+  return rows.map((row) => truncate(row.map((c, i) => (i === row.length - 1 ? c : pad(c, widths[i]!))).join('  ').trimEnd(), 80)).join('\n');
 }
 
 function pad(s: string, n: number): string {
@@ -240,13 +235,21 @@ function liveSegments(x: Row, time: (ms: unknown) => string): string {
     .join('');
 }
 
+/** What an operator recognises of a play-log row: the programme or label, and the file. */
+function whatPlayed(x: Row, t: T): string {
+  const live = x.live as Row | undefined;
+  const title = [x.programmeName, x.label, live ? `${t('live')}: ${String(live.label)}` : undefined, x.programmeId, x.requestId].find((v) => typeof v === 'string' && v !== '') as string | undefined;
+  const file = typeof x.fileName === 'string' && x.fileName !== title ? x.fileName : undefined;
+  return [title, file].filter(Boolean).join(' — ') || '-';
+}
+
 /** A play-log row's zones, each with what its relay evidence says, and what the evidence rests on. */
 function relayColumn(x: Row, t: (key: MessageKey) => string): string {
   const zones = x.zones as string[];
   const ev = x.relays as { kind: string; zones: Record<string, string> } | undefined;
-  if (!ev) return `[${zones.join(',')}]`;
+  if (!ev) return '';
   const each = zones.map((z) => `${z}: ${t(`relay_${ev.zones[z] ?? 'unconfirmed'}` as MessageKey)}`);
-  return `[${each.join(', ')}] (${t(`evidence_${ev.kind}` as MessageKey)})`;
+  return `${t('relays')}: ${each.join(', ')} (${t(`evidence_${ev.kind}` as MessageKey)})`;
 }
 
 /** The alerts still in force or waiting (active, pending onset, held off, monitor only): `loa status` shows each on one line. */

@@ -49,8 +49,13 @@ export class ClockMonitor extends EventEmitter {
     return this.assessment.trusted;
   }
 
-  /** Looks at the clock; call from the main loop every few seconds. */
-  async tick(): Promise<void> {
+  /**
+   * Compares the wall clock with the monotonic one since the last look and
+   * emits 'jump' on a step: cheap, so the daemon calls it every second
+   * (a programme due just after NTP steps the clock starts that much sooner
+   * than at the next main-loop turn); `tick` calls it too.
+   */
+  lookForJump(): { wallMs: number; monoMs: number } {
     const look = { wallMs: this.now(), monoMs: performance.now() };
     if (this.lastLook.monoMs > 0) {
       const jump = clockJumpMs(this.lastLook, look);
@@ -60,6 +65,12 @@ export class ClockMonitor extends EventEmitter {
       }
     }
     this.lastLook = look;
+    return look;
+  }
+
+  /** Looks at the clock; call from the main loop every few seconds. */
+  async tick(): Promise<void> {
+    const look = this.lookForJump();
     // Asking systemd costs a process: only while it matters, and at most once a minute.
     if (!this.ntp && !this.opts.trustWithoutSync && look.wallMs - this.lastNtpAskMs >= (this.opts.ntpAskEveryMs ?? NTP_ASK_EVERY_MS)) {
       this.lastNtpAskMs = look.wallMs;

@@ -3,6 +3,7 @@ import { strict } from '../lib/strict.js';
 import { BridgeConfigSchema } from '../../../firmware-bridge/src/config.js';
 import { OUTBOX_DEFAULTS } from '../sync/outbox.js';
 import { AlertsConfigSchema, checkAlertAreaNames } from '../alerts/config.js';
+import { HealthConfigSchema } from '../health/config.js';
 
 /**
  * The station's one configuration file (default /etc/loa/config.json).
@@ -88,6 +89,8 @@ export const SinkSchema = z.discriminatedUnion('kind', [
 
 export const AudioSchema = strict.object({
   sink: SinkSchema.default({ kind: 'alsa', device: 'default' }),
+  /** The technician's monitor output (a small speaker or headphones in the cabinet, never the village horns): `loa identify` beeps here. */
+  monitor: SinkSchema.optional(),
   loudness: strict
     .object({
       targetLufs: z.number().min(-40).max(-10).default(-23),
@@ -216,11 +219,12 @@ export const BoardConfigSchema = strict.object({
   /**
    * The kiosk browser (systemd/loa-board.service) that the agent watches
    * over the DevTools Protocol and restarts when it crashes or hangs.
+   * DevTools is a Unix socket (systemd/loa-board.socket, group loa), never a TCP port.
    * Absent: nobody supervises the browser.
    */
   kiosk: strict
     .object({
-      cdpUrl: z.string().url().default('http://127.0.0.1:9222'),
+      devtoolsSocket: z.string().min(1).default('/run/loa-board-devtools.sock'),
       /** Argument vector run to restart the browser. */
       restartCommand: z.array(z.string().min(1)).min(1).default(['systemctl', 'restart', 'loa-board.service']),
       checkIntervalMs: z.number().int().min(1000).max(300_000).default(10_000),
@@ -256,6 +260,31 @@ export const BoardConfigSchema = strict.object({
 });
 export type BoardConfig = z.infer<typeof BoardConfigSchema>;
 
+/**
+ * Self-update (docs/operations.md "Updates"): release bundles announced by
+ * the province, verified against the pinned release key, switched by one
+ * symlink and committed only after a healthy trial.
+ */
+export const UpdateConfigSchema = strict.object({
+  /** Ed25519 public key of the province's release signer (PEM, or 32 raw bytes in base64); `loa provision` pins it. Absent: updates are refused. */
+  releaseKey: z.string().min(1).optional(),
+  /** The install root: releases/<version>, the current and previous symlinks. */
+  root: z.string().min(1).default('/opt/loa'),
+  /** A new release is committed after running healthy this long (playing on schedule, link up, no crash). */
+  commitAfterS: z.number().int().min(1).max(86_400).default(300),
+  /** Without the link up by this long after the switch, the release is rolled back. */
+  trialMaxS: z.number().int().min(1).max(7 * 86_400).default(1800),
+  /** Starts of a new release without a commit before the boot check switches back (systemd gives up after 5). */
+  maxStarts: z.number().int().min(1).max(4).default(3),
+  /** The switch waits for a gap: nothing on air, no emergency, no programme due within this long. */
+  gapS: z.number().int().min(10).max(3600).default(120),
+  /** How often the gap (while an update waits) and a trial's health are looked at. */
+  checkEveryS: z.number().int().min(1).max(60).default(5),
+  /** A bundle larger than this is refused before any byte is fetched. */
+  maxBundleMb: z.number().int().min(1).max(4096).default(600),
+});
+export type UpdateConfig = z.infer<typeof UpdateConfigSchema>;
+
 export const ConfigSchema = strict.object({
   station: strict.object({
     id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" or "-" (at most 64)'),
@@ -288,6 +317,9 @@ export const ConfigSchema = strict.object({
   board: BoardConfigSchema.optional(),
   /** Public alerts (CAP 1.2): agent/src/alerts/config.ts. */
   alerts: AlertsConfigSchema.default(() => AlertsConfigSchema.parse({})),
+  update: UpdateConfigSchema.default(() => UpdateConfigSchema.parse({})),
+  /** Health thresholds (agent/src/health/config.ts): alarms to the province, findings in `loa doctor`. */
+  health: HealthConfigSchema,
 }).superRefine((c, ctx) => {
   if (c.relays.driver === 'bridge' && !c.bridge) {
     ctx.addIssue({ code: 'custom', path: ['relays', 'driver'], message: 'driver "bridge" needs a "bridge" section with the serial path (e.g. /dev/serial/by-id/...)' });

@@ -23,6 +23,7 @@ import { relayPort } from '../playout/relay-port.js';
 import { StationMedia } from '../playout/media.js';
 import { startControlServer, OperatorError } from './control-server.js';
 import { noBoardHandlers } from './board-control.js';
+import { UploadSpool } from './upload-spool.js';
 import { CLASS_PRIORITY, classOf, itemContents, type BulletinClass } from '../domain/types.js';
 import { RequestSchema } from '../domain/request.js';
 import { ScheduleDocumentSchema, describeIssues } from '../domain/schemas.js';
@@ -30,9 +31,14 @@ import { SOFTWARE_VERSION } from '../version.js';
 import { startOfLocalDay } from '../schedule/planner.js';
 import { unplayableContent } from '../cache/unplayable.js';
 import { cleanField } from '../lib/text.js';
-import { AlertManager } from '../alerts/manager.js';
+import { AlertManager, type Submitted } from '../alerts/manager.js';
 import { alertStation } from '../alerts/config.js';
 import { timeBounds } from '../alerts/lifecycle.js';
+import { Updater, prepareUpdateAtStart } from '../update/updater.js';
+import { HealthWatch } from './health-link.js';
+import { technicianHandlers } from './technician.js';
+import { systemProbes } from '../doctor/probes.js';
+import { reasonParams } from '../lib/reason.js';
 
 export interface Agent {
   config: Config;
@@ -45,6 +51,7 @@ export interface Agent {
   clock: ClockMonitor;
   sync: SyncClient | null;
   board: BoardLink | null;
+  updater: Updater;
   /** Problems an operator must see (`loa status`, `loa doctor`, the province). */
   problems(): string[];
   stop(): Promise<void>;
@@ -69,6 +76,7 @@ const LAST_SEEN_KEY = 'clock.last_seen_ms';
 /** The province's latest signed time (sync's ProvinceClock keeps it): evidence against a clock far off. */
 const PROVINCE_TIME_KEY = 'sync.province_time';
 const MAIN_LOOP_MS = 5000;
+const JUMP_WATCH_MS = 1000;
 
 /**
  * Builds the station from its configuration, in dependency order, each part
@@ -83,6 +91,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   mkdirSync(stateDir, { recursive: true, mode: 0o750 });
   const startupProblems: string[] = [];
 
+  // A release rolled back to brings the database back to its own schema before opening it.
+  await prepareUpdateAtStart(stateDir, log);
   const opened = openStore(databasePath(stateDir), log);
   const outbox = new Outbox(opened.db, config.sync?.outbox ?? OUTBOX_DEFAULTS, now);
   const store = new StationStore(opened.db, outbox, config.station.id);
@@ -142,6 +152,17 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
       log.error({ err }, 'push-to-talk: the live could not go on air');
     }
   };
+
+  // Health alarms reach the province as events, raised and cleared (transitions, not repeats).
+  const health = new HealthWatch({
+    config: config.health,
+    bridge,
+    inputNames: config.bridge?.inputs ?? {},
+    probes: systemProbes(),
+    log,
+    onTransition: ({ alarm, state }) =>
+      store.recordEvent('health.alarm', state === 'cleared' ? 'info' : alarm.severity, state === 'cleared' ? `cleared: ${alarm.text.en}` : alarm.text.en, { alarm: alarm.id, state, severity: alarm.severity, ...(alarm.value !== undefined ? { value: alarm.value } : {}), text: alarm.text, action: alarm.action }, now()),
+  });
 
   // Relays first and all off: whatever state a crash left them in ends here.
   const driver = opts.relayDriver ?? createRelayDriver(config.relays, { stateDir, log, ...(bridge ? { bridge: bridge.relayDriver() } : {}) });
@@ -240,6 +261,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     ...(board?.problems() ?? []),
     ...(opts.faults?.() ?? []),
     ...(bridge?.problems() ?? []),
+    ...health.problems(),
     ...(syncRef?.problems() ?? []),
     ...(media.deadAir.status().alarm ? [`dead air: the output is silent (below ${config.audio.deadAir.thresholdDb} dBFS) while a programme plays`] : []),
   ];
@@ -260,6 +282,21 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   clock.on('jump', () => board?.clockJumped());
   if (board) alerts.attachBoard((alert) => board!.showAlert(alert));
 
+  const restart = opts.onRestartRequested ?? (() => log.warn('restart requested, but this agent was not started by the daemon'));
+  const updater = new Updater({
+    config: config.update,
+    stateDir,
+    db: opened.db,
+    log: log.child({ part: 'update' }),
+    event: (event, level, message, data) => store.recordEvent(event, level, message, data, now()),
+    lock: (gapMs, emergency) => conductor.updateLock(gapMs, emergency),
+    emergency: () => alerts.status().find((a) => a.state === 'active')?.identifier ?? null,
+    restart,
+    linkUp: () => (syncRef ? syncRef.status().connected : null),
+    conductorResponsive: () => conductor.ping(5000),
+    faults: () => opts.faults?.().length ?? 0,
+    now,
+  });
   const sync = config.sync && SyncClient && provincePort
     ? new SyncClient({
         stationId: config.station.id,
@@ -269,7 +306,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
           onBoardSchedule: (schedule) => board?.setSchedule(schedule),
           boardScreenshot: board?.kiosk ? (quality) => board!.screenshot(quality) : null,
           report: (range) => stationReport(store.db, { timezone: config.station.timezone, nowMs: now(), ...range }),
-          onRestartRequested: opts.onRestartRequested ?? (() => log.warn('restart requested, but this agent was not started by the daemon')),
+          onRestartRequested: restart,
+          update: (offer) => updater.offer(offer),
         }),
         db: opened.db,
         log,
@@ -288,6 +326,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   media.cache.onProblem = (sha) => sync?.reconcile(`content ${sha} found missing or corrupt`);
   syncRef = sync;
   sync?.start();
+  await updater.start();
+  health.start();
 
   const agent: Agent = {
     config,
@@ -300,9 +340,14 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     problems,
     sync,
     board,
+    updater,
     async stop() {
       clearInterval(loop);
+      clearInterval(jumpWatch);
+      updater.close();
+      health.stop();
       await server?.close();
+      await spool.close();
       await sync?.stop();
       await board?.close();
       alerts.close();
@@ -318,6 +363,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   // The main loop: the clock looked at, the conductor proven responsive. Only
   // then are the heartbeats sent (systemd's watchdog, the board's), so a
   // wedged agent gets restarted; being offline never stops them.
+  // A clock step is looked for every second, not only at each turn (see ClockMonitor.lookForJump).
+  const jumpWatch = setInterval(() => clock.lookForJump(), JUMP_WATCH_MS);
   const loop = setInterval(() => {
     void (async () => {
       await clock.tick();
@@ -327,10 +374,12 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     })().catch((err: unknown) => log.error({ err }, 'main loop turn failed'));
   }, MAIN_LOOP_MS);
 
+  const spool = new UploadSpool(join(stateDir, 'spool'));
   const handlers = {
-    ...controlHandlers(agent, startedMs, now),
+    ...controlHandlers(agent, startedMs, now, spool),
     ...(bridge ? bridge.handlers(() => clock.state.ntpSynchronized, lastSeen, { bank, lane: (what, op) => operatorRelay(conductor, what, op) }) : {}),
     ...(board ? board.handlers() : noBoardHandlers()),
+    ...technicianHandlers({ config, conductor, alerts, bank, board, bridge, log, now }),
   };
   const server: Server = await startControlServer(config.paths.socket, handlers, log);
   log.info({ station: config.station.id, version: SOFTWARE_VERSION, relays: driver.kind, sink: config.audio.sink.kind }, 'agent ready');
@@ -357,7 +406,7 @@ function startLive(alerts: AlertManager, media: StationMedia, o: { cls: Bulletin
   const outcome = alerts.submit(request);
   if (!outcome.accepted) {
     media.endLive(id);
-    throw new OperatorError('not-played', `live emergency not put on air: ${outcome.reason}`);
+    throw new OperatorError('not-played', `live emergency not put on air: ${outcome.reason}`, notPlayed(outcome));
   }
   return { id, class: o.cls, priority, durationMs: o.durationMs, content };
 }
@@ -365,7 +414,8 @@ function startLive(alerts: AlertManager, media: StationMedia, o: { cls: Bulletin
 /** An operator's zones must all exist on this station: refused before anything plays, naming the ones it has. */
 function refuseUnknownZones(config: Config, zones: readonly string[]): void {
   const unknown = zones.filter((z) => !config.relays.zones.some((zone) => zone.name === z));
-  if (unknown.length > 0) throw new OperatorError('unknown-zone', `no zone named ${unknown.join(', ')}; zones: ${config.relays.zones.map((z) => z.name).join(', ')}`);
+  const known = config.relays.zones.map((z) => z.name).join(', ');
+  if (unknown.length > 0) throw new OperatorError('unknown-zone', `no zone named ${unknown.join(', ')}; zones: ${known}`, { zones: unknown.join(', '), known });
 }
 
 /** How many log rows a request asks for: 30 by default, at most 1000. */
@@ -384,12 +434,33 @@ export async function operatorRelay<T>(conductor: Conductor, what: string, op: (
   try {
     return await conductor.operatorRelay(what, op);
   } catch (err) {
-    if (err instanceof RelaysBusyError) throw new OperatorError('busy', err.message);
+    if (err instanceof RelaysBusyError) throw new OperatorError(err.reason === 'on-air' ? 'busy-on-air' : 'busy-relay-test', err.message, { label: err.label });
     throw err;
   }
 }
 
-function controlHandlers(agent: Agent, startedMs: number, now: () => number): Record<string, (p: Record<string, unknown>) => unknown> {
+/** A refused emergency's params: the English reason, and the alert state the CLI says in the operator's language. */
+function notPlayed(outcome: Submitted): Record<string, string> {
+  return { reason: outcome.reason, ...(outcome.state ? { reasonCode: `alert-${outcome.state}` } : {}) };
+}
+
+/**
+ * A file a technician sent (upload-spool.ts) into the content cache, named
+ * `name` or else as their file was; a file that does not import is the
+ * operator's error.
+ */
+async function importUpload(media: StationMedia, spool: UploadSpool, upload: unknown, name: string, kind?: 'audio'): Promise<Awaited<ReturnType<StationMedia['importFile']>>> {
+  return spool.take(upload, async (path, fileName) => {
+    try {
+      return await media.importFile(path, name || fileName, undefined, kind, { move: true });
+    } catch (err) {
+      const reason = (err as Error).message.replaceAll(path, fileName);
+      throw new OperatorError('import-failed', `${fileName}: ${reason}`, { file: fileName, reason, ...reasonParams(err) });
+    }
+  });
+}
+
+function controlHandlers(agent: Agent, startedMs: number, now: () => number, spool: UploadSpool): Record<string, (p: Record<string, unknown>) => unknown> {
   const { store, conductor, bank, media, clock, config } = agent;
   const relayList = async (): Promise<{ relays: Array<{ name: string; kind: string; on: boolean }>; readError?: string }> => {
     // Read back from the hardware; if it cannot be read (the microcontroller is away), say so and show what was last switched.
@@ -404,7 +475,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
     status: async () => {
       const next = conductor.agenda(now(), 8).find((o) => o.state === 'scheduled' && o.startMs > now());
       return {
-        station: { id: config.station.id, name: config.station.name },
+        station: { id: config.station.id, name: config.station.name, timezone: config.station.timezone },
         version: SOFTWARE_VERSION,
         uptimeS: Math.round((now() - startedMs) / 1000),
         clock: clock.state,
@@ -417,6 +488,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
         queuedBulletins: store.pendingRequests('next-programme').length,
         outbox: store.outboxDepth(),
         sync: agent.sync ? agent.sync.status() : null,
+        update: agent.updater.status(),
         problems: agent.problems(),
         unplayable: unplayableContent(store.db),
         deadAir: media.deadAir.status(),
@@ -434,20 +506,27 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
     },
     'schedule.import': (p) => {
       const parsed = ScheduleDocumentSchema.safeParse(p.doc);
-      if (!parsed.success) throw new OperatorError('invalid-schedule', `schedule rejected, nothing changed:\n  ${describeIssues(parsed.error).join('\n  ')}`);
+      if (!parsed.success) {
+        const issues = describeIssues(parsed.error);
+        throw new OperatorError('invalid-schedule', `schedule rejected, nothing changed:\n  ${issues.join('\n  ')}`, { detail: issues.join('; ') });
+      }
       const missing = parsed.data.programmes.flatMap((prog) => prog.items.flatMap(itemContents)).filter((sha) => !media.has(sha));
       const unknownZones = parsed.data.programmes.flatMap((prog) => prog.zones).filter((z) => !config.relays.zones.some((zone) => zone.name === z));
-      if (unknownZones.length > 0) throw new OperatorError('invalid-schedule', `schedule rejected, unknown zones: ${[...new Set(unknownZones)].join(', ')}`);
+      if (unknownZones.length > 0) {
+        const zones = [...new Set(unknownZones)].join(', ');
+        throw new OperatorError('schedule-unknown-zone', `schedule rejected, unknown zones: ${zones}`, { zones, known: config.relays.zones.map((z) => z.name).join(', ') });
+      }
       store.replaceSchedule(parsed.data, clock.trusted ? now() : null);
       conductor.reloadSchedule();
       conductor.kick('schedule imported');
       return { programmes: parsed.data.programmes.length, missingContent: [...new Set(missing)] };
     },
     play: async (p) => {
-      const sha = typeof p.file === 'string' ? (await media.importFile(p.file, cleanField(p.label, 200) || undefined, undefined, 'audio')).sha256 : media.resolveId(String(p.content ?? ''));
-      if (!sha) throw new OperatorError('unknown-content', `no cached content matches "${cleanField(p.content, 80)}": see loa cache ls`);
       const cls = (typeof p.class === 'string' ? p.class : 'normal') as BulletinClass;
-      if (!(cls in CLASS_PRIORITY)) throw new OperatorError('bad-class', `class must be normal, priority or emergency, not "${cls}"`);
+      if (!(cls in CLASS_PRIORITY)) throw new OperatorError('bad-class', `class must be normal, priority or emergency, not "${cleanField(cls, 40)}"`, { value: cleanField(cls, 40) });
+      if (Array.isArray(p.zones)) refuseUnknownZones(config, p.zones.map(String));
+      const sha = p.upload !== undefined ? (await importUpload(media, spool, p.upload, '', 'audio')).sha256 : media.resolveId(String(p.content ?? ''));
+      if (!sha) throw new OperatorError('unknown-content', `no cached content matches "${cleanField(p.content, 80)}": see loa cache ls`, { content: cleanField(p.content, 80) });
       const priority = typeof p.priority === 'number' ? p.priority : CLASS_PRIORITY[cls];
       const parsed = RequestSchema.safeParse({
         id: `cli-${randomUUID()}`,
@@ -462,11 +541,13 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
           ? { display: { text: typeof p.text === 'string' ? p.text : '', instructions: typeof p.instructions === 'string' ? p.instructions : '' } }
           : {}),
       });
-      if (!parsed.success) throw new OperatorError('bad-request', describeIssues(parsed.error).join('; '));
-      refuseUnknownZones(config, parsed.data.zones);
+      if (!parsed.success) {
+        const detail = describeIssues(parsed.error).join('; ');
+        throw new OperatorError('bad-request', detail, { detail });
+      }
       // An emergency played now is an alert like any other source's: one registry, its id in the proof of play.
       const outcome = agent.alerts.submit(parsed.data);
-      if (!outcome.accepted) throw new OperatorError('not-played', `emergency not played: ${outcome.reason}`);
+      if (!outcome.accepted) throw new OperatorError('not-played', `emergency not played: ${outcome.reason}`, notPlayed(outcome));
       return { id: parsed.data.id, priority, class: classOf(priority), content: sha, mode: parsed.data.mode };
     },
     stop: async (p) => {
@@ -478,7 +559,7 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
     },
     'live.start': (p) => {
       const cls = (typeof p.class === 'string' ? p.class : 'normal') as BulletinClass;
-      if (!(cls in CLASS_PRIORITY)) throw new OperatorError('bad-class', `class must be normal, priority or emergency, not "${cleanField(cls, 40)}"`);
+      if (!(cls in CLASS_PRIORITY)) throw new OperatorError('bad-class', `class must be normal, priority or emergency, not "${cleanField(cls, 40)}"`, { value: cleanField(cls, 40) });
       const zones = Array.isArray(p.zones) ? p.zones.map(String) : [];
       refuseUnknownZones(config, zones);
       const maxMs = config.audio.capture.maxMinutes * 60_000;
@@ -492,7 +573,8 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
     'relay.set': async (p) => {
       const name = String(p.name);
       if (!bank.outputs().some((o) => o.name === name)) {
-        throw new OperatorError('unknown-relay', `no relay named "${name}"; relays: ${bank.outputs().map((o) => o.name).join(', ')}`);
+        const known = bank.outputs().map((o) => o.name).join(', ');
+        throw new OperatorError('unknown-relay', `no relay named "${name}"; relays: ${known}`, { name: cleanField(name, 80), known });
       }
       await (await operatorRelay(conductor, `loa relay ${name}`, () => bank.set(name, p.on === true))).done;
       return relayList();
@@ -514,14 +596,18 @@ function controlHandlers(agent: Agent, startedMs: number, now: () => number): Re
       return { id: request.id, priority: 0, class: 'normal', content: sha };
     },
     'cache.list': () => ({ items: media.list() }),
-    'cache.import': async (p) => media.importFile(String(p.path), typeof p.name === 'string' ? p.name : undefined),
+    'upload.begin': (p) => spool.begin(p),
+    'upload.chunk': (p) => spool.chunk(p),
+    'upload.abort': (p) => spool.abort(p.upload),
+    'station.zones': () => ({ zones: config.relays.zones.map((z) => z.name) }),
+    'cache.import': async (p) => importUpload(media, spool, p.upload, cleanField(p.name, 200)),
     'cache.verify': async (p) => media.verify(typeof p.sha === 'string' ? p.sha : undefined),
-    log: (p) => ({ rows: store.recentPlays(rowLimit(p)) }),
+    log: (p) => ({ timezone: config.station.timezone, rows: store.recentPlays(rowLimit(p)) }),
     report: (p) => {
       try {
         return stationReport(store.db, { timezone: config.station.timezone, nowMs: now(), ...(typeof p.from === 'string' ? { from: p.from } : {}), ...(typeof p.to === 'string' ? { to: p.to } : {}) });
       } catch (err) {
-        if (err instanceof RangeError) throw new OperatorError('bad-range', err.message);
+        if (err instanceof RangeError) throw new OperatorError('bad-range', err.message, { detail: err.message });
         throw err;
       }
     },

@@ -56,7 +56,8 @@ export function boardHandlers(deps: BoardControlDeps): Record<BoardMethod, Handl
       try {
         png = await deps.screenshot();
       } catch (err) {
-        throw new OperatorError('kiosk', `the kiosk browser gave no screenshot: ${(err as Error).message.split('\n')[0]}`);
+        const detail = (err as Error).message.split('\n')[0]!;
+        throw new OperatorError('kiosk', `the kiosk browser gave no screenshot: ${detail}`, { detail });
       }
       return { takenMs: now(), showingKey: key, bytes: png.length, png: png.toString('base64') };
     },
@@ -66,7 +67,7 @@ export function boardHandlers(deps: BoardControlDeps): Record<BoardMethod, Handl
         const s = board.showItem(p.item, typeof p.playlist === 'string' ? { playlist: p.playlist } : {});
         return { key: s.key, itemId: s.item.id, kind: s.item.kind, label: itemLabel(s.item), startMs: s.startedMs, untilMs: s.untilMs, blanked: board.blanked };
       } catch (err) {
-        if (err instanceof BoardOverrideRefused) throw new OperatorError(err.code, err.message);
+        if (err instanceof BoardOverrideRefused) throw new OperatorError(err.code, err.message, err.params);
         throw err;
       }
     },

@@ -83,7 +83,7 @@ export class BoardLink {
     const kiosk = this.cfg.kiosk;
     if (kiosk) {
       const watch = new KioskWatch({
-        cdpUrl: kiosk.cdpUrl,
+        devtoolsSocket: kiosk.devtoolsSocket,
         boardUrl: this.server.url,
         log,
         expectedKey: () => this.server.showing()?.key ?? null,

@@ -8,13 +8,13 @@ import {
   clockAtBoot,
   createBridgeClient,
   syncRtcFromSystem,
-  setSystemClockWithDate,
   BridgeRelayDriver,
   type BridgeClient,
   type BridgeConfig,
   type InputChange,
 } from '../../../firmware-bridge/src/index.js';
 import { OperatorError } from './control-server.js';
+import { setClockThroughHelper } from '../clock/rtc-handover.js';
 import { isOnAt, type RelayBank } from '../relays/bank.js';
 import type { FmTuner } from '../audio/live/types.js';
 
@@ -70,18 +70,19 @@ export class BridgeLink {
       report(false, client.error ?? 'no answer at start');
     });
     if (client.state === 'open') {
+      // Armed first: the clock step below may wait on the clock helper, and the watchdog must not.
+      if (cfg.watchdog.enabled) await client.enableWatchdog(cfg.watchdog.timeoutMs, cfg.watchdog.warnMs).catch((err: Error) => deps.log.error({ err: err.message }, 'could not enable the hardware watchdog'));
       const boot = await clockAtBoot(client, {
         ntpSynchronized: deps.ntpSynchronized,
         lastSeenMs: deps.lastSeenMs,
-        // Under the hardened unit the agent may not set the clock (ProtectClock): the failure leaves the RTC untrusted.
-        setSystemClock: setSystemClockWithDate,
+        // The agent may not set the clock (ProtectClock, no capability): loa-clock-set.service does, within bounds; a refusal leaves the RTC untrusted.
+        setSystemClock: (ms) => setClockThroughHelper(ms),
       }).catch((err: Error) => {
         deps.log.error({ err: err.message }, 'could not take the time from the RTC');
         return null;
       });
       link.rtcTrusted = boot !== null && boot.plan.rtcTrusted && (boot.applied || boot.plan.reason === 'rtc-agrees');
       deps.log.info({ rtc: boot?.rtc?.ms, plan: boot?.plan, trusted: link.rtcTrusted }, 'RTC read at boot');
-      if (cfg.watchdog.enabled) await client.enableWatchdog(cfg.watchdog.timeoutMs, cfg.watchdog.warnMs).catch((err: Error) => deps.log.error({ err: err.message }, 'could not enable the hardware watchdog'));
     }
     return link;
   }
@@ -151,7 +152,7 @@ export class BridgeLink {
       try {
         return await f();
       } catch (err) {
-        throw new OperatorError('bridge', `firmware bridge (${this.cfg.path}): ${(err as Error).message}`);
+        throw new OperatorError('bridge', `firmware bridge (${this.cfg.path}): ${(err as Error).message}`, { path: this.cfg.path, detail: (err as Error).message });
       }
     };
     return {

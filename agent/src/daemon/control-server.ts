@@ -12,10 +12,16 @@ import type { Logger } from 'pino';
  */
 export type Handler = (params: Record<string, unknown>) => Promise<unknown> | unknown;
 
+/**
+ * A refusal for the operator: a stable `code` and its `params` go over the
+ * socket so the CLI can say it in the operator's language (cli/messages.ts
+ * `err_<code>`); `message` is the English fallback for other clients.
+ */
 export class OperatorError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    readonly params: Record<string, string | number> = {},
   ) {
     super(message);
   }
@@ -57,7 +63,7 @@ function serve(socket: Socket, handlers: Record<string, Handler>, log: Logger): 
       refused = true;
       buffer = '';
       log.warn({ bytes: MAX_LINE }, 'control request too large: refused');
-      socket.end(JSON.stringify({ id: null, ok: false, error: { code: 'too-large', message: `request larger than ${MAX_LINE >> 20} MiB: refused` } }) + '\n');
+      socket.end(JSON.stringify({ id: null, ok: false, error: { code: 'too-large', message: `request larger than ${MAX_LINE >> 20} MiB: refused`, params: { mib: MAX_LINE >> 20 } } }) + '\n');
     }
   });
 }
@@ -66,7 +72,7 @@ interface Reply {
   id: unknown;
   ok: boolean;
   result?: unknown;
-  error?: { code: string; message: string };
+  error?: { code: string; message: string; params?: Record<string, string | number> };
 }
 
 /** A reply that cannot be serialised (a cycle, a BigInt) still goes out, as an error. */
@@ -90,13 +96,14 @@ async function answer(line: string, handlers: Record<string, Handler>, log: Logg
   }
   const id = msg.id ?? null;
   const handler = typeof msg.method === 'string' && Object.hasOwn(handlers, msg.method) ? handlers[msg.method] : undefined;
-  if (!handler) return { id, ok: false, error: { code: 'unknown-method', message: `unknown method ${String(msg.method).slice(0, 80)}` } };
+  if (!handler) return { id, ok: false, error: { code: 'unknown-method', message: `unknown method ${String(msg.method).slice(0, 80)}`, params: { method: String(msg.method).slice(0, 80) } } };
   try {
     const params = msg.params && typeof msg.params === 'object' ? (msg.params as Record<string, unknown>) : {};
     return { id, ok: true, result: await handler(params) };
   } catch (err) {
-    if (err instanceof OperatorError) return { id, ok: false, error: { code: err.code, message: err.message } };
+    if (err instanceof OperatorError) return { id, ok: false, error: { code: err.code, message: err.message, params: err.params } };
     log.error({ err, method: msg.method }, 'control request failed');
-    return { id, ok: false, error: { code: 'internal', message: err instanceof Error ? err.message : String(err) } };
+    const detail = err instanceof Error ? err.message : String(err);
+    return { id, ok: false, error: { code: 'internal', message: detail, params: { detail: detail.slice(0, 300) } } };
   }
 }

@@ -34,6 +34,8 @@ export function provincePort(deps: {
   onBoardSchedule: (schedule: BoardSchedule | null) => void;
   /** The yearly report's figures for days from..to (absent: the current reporting year); throws RangeError on a bad range. */
   report: (range: { from?: string; to?: string }) => unknown;
+  /** A release announced by the province (update/updater.ts). */
+  update?: (offer: { manifest: string; url: string }) => Promise<CommandOutcome>;
   /** What the board's screen shows (null: no kiosk to ask). */
   boardScreenshot: ((quality: number) => Promise<{ jpeg: Buffer; showing: string | null }>) | null;
 }): StationPort {
@@ -42,12 +44,12 @@ export function provincePort(deps: {
   return {
     describe: () => ({
       zones: zoneNames,
-      capabilities: ['play', 'live', 'stop', 'volume', 'relay-test', 'reboot', 'report', 'alert', ...(config.bridge ? ['bridge'] : []), ...(config.board ? ['board'] : []), ...(config.board?.kiosk ? ['board-screenshot'] : [])],
+      capabilities: ['play', 'live', 'stop', 'volume', 'relay-test', 'reboot', 'report', 'alert', ...(config.update.releaseKey ? ['update'] : []), ...(config.bridge ? ['bridge'] : []), ...(config.board ? ['board'] : []), ...(config.board?.kiosk ? ['board-screenshot'] : [])],
       software: `loa ${SOFTWARE_VERSION}`,
     }),
     contentCache: {
       has: (sha) => media.has(sha),
-      import: (path, name, sha, kind) => media.importFile(path, name, sha, kind),
+      import: (path, name, sha, kind) => media.importFile(path, name, sha, kind, { move: true }),
     },
     onTargetActivated: (target: ValidatedTarget) => {
       conductor.updateSettings(withTargetSettings(settingsFromConfig(config), target));
@@ -143,6 +145,8 @@ export function provincePort(deps: {
             if (err instanceof RangeError) return { status: 'rejected', reason: err.message };
             throw err;
           }
+        case 'update':
+          return deps.update ? deps.update({ manifest: a.manifest, url: a.url }) : { status: 'rejected', reason: 'this agent has no updater' };
         case 'alert':
           return deps.alerts.receiveCap(a.cap, { origin: 'cap-command', via: cmd.id });
         case 'board-screenshot': {

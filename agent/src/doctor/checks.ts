@@ -1,235 +1,309 @@
 import { execFile } from 'node:child_process';
-import { existsSync, statfsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Config } from '../config/schema.js';
 import type { ConfigError } from '../config/load.js';
 import { checkConfig } from '../config/check.js';
 import { insecureLinkWarnings } from '../sync/transport-policy.js';
+import { loadPublicKey } from '../sync/signing.js';
 import { describeUnplayable, unplayableContent } from '../cache/unplayable.js';
 import { databasePath, refuseNewerSchema, DatabaseNewerError, isCorruption } from '../store/database.js';
 import { DEFAULT_BOARD_FONTS } from '../board/server.js';
-import { call } from '../cli/client.js';
+import { call, DaemonError, DaemonUnavailable } from '../cli/client.js';
 import type { Locale } from '../cli/messages.js';
+import { evaluateHealth, type HealthAlarm } from '../health/thresholds.js';
+import { systemProbes, type Probes } from './probes.js';
+import { both, finding, localize, same, type Check, type Finding, type Status } from './finding.js';
+import { ext4Findings, freeSpaceFinding, mobileFindings, networkFindings, powerFindings, writeReadProbe } from './host.js';
+import { brokerFinding, probeBroker } from './broker.js';
+import { relayFindings, type RelayRpc } from './relays.js';
 
-export interface Check {
-  name: string;
-  status: 'ok' | 'warn' | 'fail';
-  detail: string;
-  fix?: string;
-}
+export type { Check } from './finding.js';
 
-interface DoctorInput {
+export interface DoctorInput {
   configPath: string;
   config: Config | null;
   configError: ConfigError | null;
   socket: string;
   locale?: Locale;
+  probes?: Probes;
+  /** Click each relay once (on, then off). */
+  click?: boolean;
 }
+
+export interface DoctorReport {
+  checks: Check[];
+  summary: Record<Status, number>;
+}
+
+/** The agent's own account of itself (`loa status`), as far as the doctor reads it. */
+interface AgentStatus {
+  version: string;
+  uptimeS: number;
+  clock: { trusted: boolean; reason: string; ntpSynchronized?: boolean };
+  playing: { key: string; label?: string; priority?: number } | null;
+  problems: string[];
+  relays: Array<{ name: string; on: boolean }>;
+  sync: { connected: boolean; broker?: string } | null;
+}
+
+/** Where the agent keeps its state when no configuration says. */
+const DEFAULT_STATE_DIR = '/var/lib/loa';
+const AGENT_TIMEOUT_MS = 5000;
 
 /**
- * `loa doctor`: each part of the station checked on its own, each answer
- * either OK or what to do. Works with the agent stopped.
+ * `loa doctor`: every part of the station looked at on its own, with no
+ * configuration, no agent or no network as well: each finding says what
+ * was found and what to do, in Vietnamese and English. Never throws: a
+ * check that breaks is itself a finding.
  */
-export async function runDoctor(input: DoctorInput): Promise<{ checks: Check[] }> {
-  const L = (m: { vi: string; en: string }): string => m[input.locale ?? 'vi'];
-  const checks: Check[] = [];
-  const { config } = input;
-  if (!config) {
-    const fix = L({ vi: `sửa ${input.configPath} theo thông báo trên`, en: `fix ${input.configPath} as the message says` });
-    for (const problem of input.configError?.problems ?? [input.configPath]) checks.push({ name: 'config', status: 'fail', detail: problem, fix });
-    return { checks };
-  }
-  // The very findings that make the daemon refuse to start (exit 78).
-  const findings = checkConfig(config);
+export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
+  const probes = input.probes ?? systemProbes();
   const locale = input.locale ?? 'vi';
-  checks.push(
-    findings.length === 0
-      ? { name: 'config', status: 'ok', detail: `${input.configPath}: ${config.station.id}` }
-      : { name: 'config', status: 'fail', detail: L({ vi: `${input.configPath}: tác tử sẽ không khởi động (${findings.length} lỗi)`, en: `${input.configPath}: the agent will not start (${findings.length} ${findings.length === 1 ? 'problem' : 'problems'})` }) },
-    ...findings.map((f): Check => ({ name: 'config', status: 'fail', detail: `${f.field}: ${f.problem[locale]}`, fix: f.fix[locale] })),
-  );
-  const flagged = new Set(findings.map((f) => f.field));
-  if (config.sync) for (const w of insecureLinkWarnings(config.sync.brokers, config.sync.allowInsecure)) checks.push({ name: 'sync', status: 'warn', detail: w[locale] });
+  const { config } = input;
+  const out: Finding[] = [];
+  const guarded = async (name: string, f: () => Promise<Finding[]> | Finding[]): Promise<void> => {
+    try {
+      out.push(...(await f()));
+    } catch (err) {
+      out.push(finding(name, `${name}.check-failed`, 'fail', both('checkFailed', { error: (err as Error).message }), both('checkFailedFix')));
+    }
+  };
+  const rpc: RelayRpc = (method, params = {}, timeoutMs = AGENT_TIMEOUT_MS) => call(input.socket, method, params, timeoutMs);
 
-  const ffmpeg = await output(config.audio.ffmpegPath, ['-version']);
-  checks.push(
-    ffmpeg
-      ? { name: 'ffmpeg', status: 'ok', detail: ffmpeg }
-      : { name: 'ffmpeg', status: 'fail', detail: L({ vi: 'không tìm thấy ffmpeg', en: 'ffmpeg not found' }), fix: 'sudo apt-get install ffmpeg' },
-  );
+  await guarded('config', () => configFindings(input));
+  let agent: AgentStatus | null = null;
+  await guarded('agent', async () => {
+    const r = await agentFindings(input.socket);
+    agent = r.status;
+    return r.findings;
+  });
+  const running = agent as AgentStatus | null;
 
-  if (!flagged.has('audio.sink.path')) checks.push(await audioCheck(config, L));
-  checks.push(relayCheck(config, L));
-  if (!flagged.has('paths.state')) checks.push(diskCheck(config, L));
-  checks.push(databaseCheck(config, L));
-  checks.push(...contentChecks(config, locale, L));
-  checks.push(...boardChecks(config, L));
+  if (config) {
+    await guarded('ffmpeg', async () => [await ffmpegFinding(config)]);
+    await guarded('audio', async () => [await audioFinding(config.audio.sink, 'audio', probes), ...(config.audio.monitor ? [await audioFinding(config.audio.monitor, 'monitor', probes)] : [])]);
+    await guarded('database', () => [databaseFinding(config)]);
+    await guarded('content', () => contentFindings(config));
+  } else {
+    out.push(...['audio', 'database'].map((n) => skipNoConfig(n)));
+  }
+  await guarded('broker', () => brokerFindings(config, running));
+  await guarded('province-key', () => provinceKeyFindings(config));
+  await guarded('clock', () => clockFindings(running, probes));
+  const stateDir = config?.paths.state ?? DEFAULT_STATE_DIR;
+  await guarded('storage', () => [...ext4Findings(probes), writeReadProbe(stateDir), freeSpaceFinding(stateDir)]);
+  await guarded('power', () => powerFindings(probes));
+  await guarded('network', () => networkFindings(probes));
+  await guarded('mobile', () => mobileFindings(probes));
+  if (config) {
+    await guarded('relays', () => relayFindings(config, { running: running !== null, relays: running?.relays ?? null, click: input.click === true, rpc, probes }));
+    await guarded('bridge', () => bridgeFindings(config, running !== null, rpc));
+    await guarded('board', () => boardFindings(config, running !== null, rpc, probes));
+  } else {
+    out.push(...['relays', 'bridge', 'board'].map((n) => skipNoConfig(n)));
+  }
+  const checks = out.map((f) => localize(f, locale));
+  const summary: Record<Status, number> = { ok: 0, warn: 0, fail: 0, skip: 0 };
+  for (const c of checks) summary[c.status]++;
+  return { checks, summary };
+}
 
-  try {
-    const status = await call<{ clock: { trusted: boolean; reason: string }; problems: string[] }>(input.socket, 'status', {}, 5000);
-    checks.push({ name: 'agent', status: 'ok', detail: L({ vi: 'tác tử đang chạy', en: 'agent running' }) });
-    checks.push(
-      status.clock.trusted
-        ? { name: 'clock', status: 'ok', detail: status.clock.reason }
-        : {
-            name: 'clock',
-            status: 'warn',
-            detail: L({ vi: `đồng hồ chưa tin cậy (${status.clock.reason}): lịch phát đang chờ`, en: `clock not trusted (${status.clock.reason}): scheduled programmes wait` }),
-            fix: L({ vi: 'kết nối mạng để đồng bộ NTP, hoặc kiểm tra đồng hồ RTC của mạch', en: 'connect the network for NTP, or check the board RTC' }),
-          },
-    );
-    for (const p of status.problems) checks.push({ name: 'agent', status: 'warn', detail: p });
-  } catch {
-    checks.push({
-      name: 'agent',
-      status: 'warn',
-      detail: L({ vi: `tác tử không chạy (${input.socket})`, en: `agent not running (${input.socket})` }),
-      fix: 'sudo systemctl start loa-agent; journalctl -u loa-agent -n 50',
+const skipNoConfig = (name: string): Finding => finding(name, `${name}.no-config`, 'skip', both('skipNoConfig'), both('skipNoConfigFix'));
+
+/** The config as the daemon would take it: parse errors naming the field, then what it points at (the daemon's exit 78). */
+function configFindings(input: DoctorInput): Finding[] {
+  const { config, configPath } = input;
+  if (!config) {
+    const problems = input.configError?.problems ?? [];
+    if (problems.some((p) => p.startsWith('file not found'))) return [finding('config', 'config.missing', 'fail', both('configMissing', { path: configPath }), both('configMissingFix', { path: configPath }))];
+    return problems.map((p) => {
+      const field = /^([\w.[\]-]+): /.exec(p)?.[1] ?? '';
+      return finding('config', field ? 'config.invalid-field' : 'config.invalid', 'fail', same(p), both(field ? 'configFieldFix' : 'configFix', { path: configPath, field }));
     });
   }
-  return { checks };
+  const findings = checkConfig(config);
+  const out: Finding[] =
+    findings.length === 0
+      ? [finding('config', 'config.ok', 'ok', same(`${configPath}: ${config.station.id}`))]
+      : [
+          finding('config', 'config.refused', 'fail', both('configRefused', { path: configPath, n: findings.length, problems: findings.length === 1 ? 'problem' : 'problems' }), both('configRefusedFix')),
+          ...findings.map((f) => finding('config', 'config.points-at', 'fail', { vi: `${f.field}: ${f.problem.vi}`, en: `${f.field}: ${f.problem.en}` }, f.fix)),
+        ];
+  if (config.sync) for (const w of insecureLinkWarnings(config.sync.brokers, config.sync.allowInsecure)) out.push(finding('sync', 'sync.insecure', 'warn', w, both('insecureFix')));
+  return out;
 }
 
-async function audioCheck(config: Config, L: (m: { vi: string; en: string }) => string): Promise<Check> {
-  const sink = config.audio.sink;
-  if (sink.kind === 'null') return { name: 'audio', status: 'warn', detail: L({ vi: 'âm thanh ra null (không phát ra loa)', en: 'audio goes to the null sink (no sound)' }) };
+async function agentFindings(socket: string): Promise<{ status: AgentStatus | null; findings: Finding[] }> {
+  try {
+    const s = await call<AgentStatus>(socket, 'status', {}, AGENT_TIMEOUT_MS);
+    const playing = s.playing ? both('agentPlaying', { what: s.playing.label || s.playing.key }) : both('agentIdle');
+    return {
+      status: s,
+      findings: [
+        finding('agent', 'agent.running', 'ok', both('agentRunning', { version: s.version, uptime: formatUptime(s.uptimeS), playing: playing.en, playingVi: playing.vi })),
+        ...s.problems.map((p) => finding('agent', 'agent.problem', 'warn', same(p), both('agentProblemFix'))),
+      ],
+    };
+  } catch (err) {
+    if (err instanceof DaemonUnavailable) return { status: null, findings: [finding('agent', 'agent.not-running', 'warn', both('agentDown', { socket, why: err.message }), both('agentDownFix'))] };
+    const why = err instanceof DaemonError ? err.code : (err as Error).message;
+    return { status: null, findings: [finding('agent', 'agent.not-answering', 'fail', both('agentNotAnswering', { socket, why }), both('agentNotAnsweringFix'))] };
+  }
+}
+
+function formatUptime(s: number): string {
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}` : `${m}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+async function brokerFindings(config: Config | null, agent: AgentStatus | null): Promise<Finding[]> {
+  if (!config) return [skipNoConfig('broker')];
+  const sync = config.sync;
+  if (!sync) return [finding('broker', 'broker.no-sync', 'skip', both('noSync'))];
+  // The broker names the client after its user: a probe beside a running agent would throw it off.
+  if (agent) {
+    if (agent.sync?.connected) return [finding('broker', 'broker.ok', 'ok', both('brokerAgentConnected', { url: agent.sync.broker ?? sync.brokers[0]! }))];
+    return [finding('broker', 'broker.agent-offline', 'warn', both('brokerAgentOffline', { list: sync.brokers.join(', ') }), both('brokerAgentOfflineFix'))];
+  }
+  const results = await Promise.all(sync.brokers.map(async (url) => brokerFinding(url, await probeBroker(url, sync, config.station.id))));
+  return results;
+}
+
+function provinceKeyFindings(config: Config | null): Finding[] {
+  if (!config) return [skipNoConfig('province-key')];
+  if (!config.sync) return [finding('province-key', 'province-key.no-sync', 'skip', both('noSync'))];
+  return config.sync.provinceKeys.map((k, i) => {
+    try {
+      const der = loadPublicKey(k).export({ format: 'der', type: 'spki' });
+      const fp = createHash('sha256').update(der).digest('hex').slice(0, 16);
+      return finding('province-key', 'province-key.pinned', 'ok', both('keyPinned', { i, fp }));
+    } catch (err) {
+      return finding('province-key', 'province-key.invalid', 'fail', both('keyInvalid', { i, error: (err as Error).message }), both('keyInvalidFix', { i }));
+    }
+  });
+}
+
+async function clockFindings(agent: AgentStatus | null, probes: Probes): Promise<Finding[]> {
+  const ntp = probes.read('/run/systemd/timesync/synchronized') !== null ? 'yes' : ((await probes.run('timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], 2000))?.trim() ?? null);
+  if (agent) {
+    return agent.clock.trusted
+      ? [finding('clock', 'clock.trusted', 'ok', both('clockTrusted', { reason: agent.clock.reason }))]
+      : [finding('clock', 'clock.untrusted', 'warn', both('clockUntrusted', { reason: agent.clock.reason }), both('clockUntrustedFix'))];
+  }
+  if (ntp === 'yes') return [finding('clock', 'clock.ntp', 'ok', both('clockNtp'))];
+  if (ntp === 'no') return [finding('clock', 'clock.no-ntp', 'warn', both('clockNoNtpDetail'), both('clockUntrustedFix'))];
+  return [finding('clock', 'clock.unknown', 'skip', both('clockUnknown'))];
+}
+
+async function ffmpegFinding(config: Config): Promise<Finding> {
+  const version = await firstLine(config.audio.ffmpegPath, ['-version']);
+  return version ? finding('ffmpeg', 'ffmpeg.ok', 'ok', same(version)) : finding('ffmpeg', 'ffmpeg.missing', 'fail', both('ffmpegMissing'), same('sudo apt-get install ffmpeg'));
+}
+
+/** An audio output: the programme's (`audio`) or the technician's monitor (`monitor`, `loa identify`). */
+async function audioFinding(sink: Config['audio']['sink'], name: 'audio' | 'monitor', probes: Probes): Promise<Finding> {
+  if (sink.kind === 'null') return finding(name, `${name}.null`, 'warn', both('audioNull'), both('audioNullFix'));
   // Its folder is checked with the configuration (checkConfig).
-  if (sink.kind === 'file') return { name: 'audio', status: 'ok', detail: `file ${sink.path}` };
-  const devices = await output('aplay', ['-L'], true);
-  if (devices === null) return { name: 'audio', status: 'fail', detail: L({ vi: 'thiếu aplay', en: 'aplay missing' }), fix: 'sudo apt-get install alsa-utils' };
+  if (sink.kind === 'file') return finding(name, `${name}.file`, 'ok', same(`file ${sink.path}`));
+  const devices = await probes.run('aplay', ['-L']);
+  if (devices === null) return finding(name, `${name}.no-aplay`, 'fail', both('aplayMissing'), same('sudo apt-get install alsa-utils'));
   const names = devices.split('\n').filter((l) => l && !l.startsWith(' '));
   const wanted = sink.device.split(':')[0]!;
-  if (sink.device === 'default' || names.some((n) => n === sink.device || n.startsWith(wanted))) {
-    return { name: 'audio', status: 'ok', detail: `ALSA ${sink.device}` };
-  }
-  return {
-    name: 'audio',
-    status: 'fail',
-    detail: L({ vi: `không có thiết bị ALSA "${sink.device}"`, en: `no ALSA device "${sink.device}"` }),
-    fix: L({ vi: `chọn một trong: ${names.slice(0, 6).join(', ')} (aplay -L)`, en: `use one of: ${names.slice(0, 6).join(', ')} (aplay -L)` }),
-  };
+  if (sink.device === 'default' || names.some((n) => n === sink.device || n.startsWith(wanted))) return finding(name, `${name}.ok`, 'ok', same(`ALSA ${sink.device}`));
+  return finding(name, `${name}.no-device`, 'fail', both('noAlsaDevice', { device: sink.device }), both('noAlsaDeviceFix', { list: names.slice(0, 6).join(', ') }));
 }
 
-function relayCheck(config: Config, L: (m: { vi: string; en: string }) => string): Check {
-  const r = config.relays;
-  const detail = `${r.driver}: ${r.amplifiers.length} amp, ${r.zones.length} zones`;
-  switch (r.driver) {
-    case 'sim':
-      return { name: 'relays', status: 'warn', detail: L({ vi: `${detail} (mô phỏng: không điều khiển phần cứng)`, en: `${detail} (simulated: no hardware is switched)` }) };
-    case 'sysfs':
-      return existsSync('/sys/class/gpio')
-        ? { name: 'relays', status: 'ok', detail }
-        : { name: 'relays', status: 'fail', detail: L({ vi: 'không có /sys/class/gpio', en: '/sys/class/gpio is missing' }), fix: L({ vi: 'dùng relays.driver = "gpiod" trên nhân mới', en: 'use relays.driver = "gpiod" on current kernels' }) };
-    case 'gpiod':
-      return existsSync(`/dev/${r.chip}`)
-        ? { name: 'relays', status: 'ok', detail }
-        : { name: 'relays', status: 'fail', detail: L({ vi: `không có /dev/${r.chip}`, en: `/dev/${r.chip} is missing` }), fix: L({ vi: 'kiểm tra relays.chip (gpiodetect)', en: 'check relays.chip (gpiodetect)' }) };
-    case 'bridge':
-      return { name: 'relays', status: 'ok', detail };
-  }
-}
-
-function diskCheck(config: Config, L: (m: { vi: string; en: string }) => string): Check {
-  try {
-    // A state folder not made yet (checkConfig found it creatable) lives on its nearest existing ancestor's filesystem.
-    let dir = config.paths.state;
-    while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
-    const s = statfsSync(dir);
-    const free = s.bavail * s.bsize;
-    const total = s.blocks * s.bsize;
-    const detail = `${config.paths.state}: ${(free / 1_048_576).toFixed(0)} MB / ${(total / 1_048_576).toFixed(0)} MB`;
-    if (free < 200 * 1_048_576) return { name: 'disk', status: 'fail', detail, fix: L({ vi: 'giải phóng dung lượng thẻ nhớ', en: 'free space on the SD card' }) };
-    return { name: 'disk', status: 'ok', detail };
-  } catch {
-    return { name: 'disk', status: 'fail', detail: config.paths.state, fix: L({ vi: 'tạo thư mục trạng thái (systemd StateDirectory)', en: 'create the state directory (systemd StateDirectory)' }) };
-  }
-}
-
-function databaseCheck(config: Config, L: (m: { vi: string; en: string }) => string): Check {
+function databaseFinding(config: Config): Finding {
   const path = databasePath(config.paths.state);
-  if (!existsSync(path)) return { name: 'database', status: 'warn', detail: L({ vi: `chưa có ${path} (tạo khi tác tử chạy lần đầu)`, en: `${path} not yet created (made at first start)` }) };
+  if (!existsSync(path)) return finding('database', 'database.not-created', 'warn', both('dbNotCreated', { path }), both('dbNotCreatedFix'));
   try {
     const db = new Database(path, { readonly: true, fileMustExist: true });
     try {
       refuseNewerSchema(db, path);
       const r = db.pragma('quick_check', { simple: true });
-      return r === 'ok'
-        ? { name: 'database', status: 'ok', detail: path }
-        : { name: 'database', status: 'fail', detail: String(r), fix: L({ vi: 'khởi động lại tác tử: nó cất tệp hỏng và dựng lại', en: 'restart the agent: it keeps the bad file aside and rebuilds' }) };
+      return r === 'ok' ? finding('database', 'database.ok', 'ok', same(path)) : finding('database', 'database.corrupt', 'fail', same(String(r)), both('dbRebuildFix'));
     } finally {
       db.close();
     }
   } catch (err) {
-    if (err instanceof DatabaseNewerError) {
-      return { name: 'database', status: 'fail', detail: err.message, fix: L({ vi: `cài lại loa ${err.writtenBy ?? 'bản mới hơn'}; tác tử này không chạy và không đụng tới cơ sở dữ liệu`, en: `install loa ${err.writtenBy ?? 'the newer version'} again; this agent refuses to start and leaves the database alone` }) };
-    }
-    const fix = isCorruption(err)
-      ? L({ vi: 'khởi động lại tác tử: nó cất tệp hỏng và dựng lại', en: 'restart the agent: it keeps the bad file aside and rebuilds' })
-      : L({ vi: 'kiểm tra quyền, chỗ trống và ổ đĩa của thư mục trạng thái', en: 'check the state folder: permissions, free space, the disk' });
-    return { name: 'database', status: 'fail', detail: (err as Error).message, fix };
+    if (err instanceof DatabaseNewerError) return finding('database', 'database.newer', 'fail', same(err.message), both('dbNewerFix', { version: err.writtenBy ?? '?' }));
+    return finding('database', isCorruption(err) ? 'database.corrupt' : 'database.unreadable', 'fail', same((err as Error).message), both(isCorruption(err) ? 'dbRebuildFix' : 'dbUnreadableFix'));
   }
 }
 
 /** Quarantined or missing content (cache/unplayable.ts), one failure per file, until it is fetched again. */
-function contentChecks(config: Config, locale: Locale, L: (m: { vi: string; en: string }) => string): Check[] {
+function contentFindings(config: Config): Finding[] {
   const path = databasePath(config.paths.state);
   if (!existsSync(path)) return [];
   let db: Database.Database | null = null;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
-    return unplayableContent(db).map((u) => ({
-      name: 'content',
-      status: 'fail',
-      detail: describeUnplayable(u, locale),
-      fix: L({ vi: 'chờ tỉnh gửi lại (loa status), hoặc nhập lại tệp: loa cache import FILE', en: 'wait for the province to send it again (loa status), or import the file again: loa cache import FILE' }),
-    }));
+    return unplayableContent(db).map((u) => finding('content', 'content.unplayable', 'fail', { vi: describeUnplayable(u, 'vi'), en: describeUnplayable(u, 'en') }, both('contentFix')));
   } catch {
-    return []; // databaseCheck reports a database that cannot be read
+    return []; // databaseFinding reports a database that cannot be read
   } finally {
     db?.close();
   }
 }
 
-/** The HDMI board: its fonts, the kiosk's programs, the screen's CEC adapter. */
-function boardChecks(config: Config, L: (m: { vi: string; en: string }) => string): Check[] {
+/**
+ * The microcontroller: with the agent running, what it reads (link, faults,
+ * analogue readings against the health thresholds); without, whether its
+ * serial device is there (the agent alone talks to it).
+ */
+async function bridgeFindings(config: Config, running: boolean, rpc: RelayRpc): Promise<Finding[]> {
+  const b = config.bridge;
+  if (!b) return [finding('bridge', 'bridge.none', 'skip', both('noBridge'))];
+  if (!running) {
+    return existsSync(b.path)
+      ? [finding('bridge', 'bridge.device-present', 'ok', both('bridgeDevicePresent', { path: b.path }))]
+      : [finding('bridge', 'bridge.device-missing', 'fail', both('bridgeDeviceMissing', { path: b.path }), both('bridgeDeviceMissingFix'))];
+  }
+  const s = await rpc<{ state: string; error: string | null; firmware: string | null; faults?: string[]; analog?: Array<{ kind: string; milli: number }>; inputs?: unknown }>('bridge.status');
+  if (s.state !== 'open') return [finding('bridge', 'bridge.not-connected', 'fail', both('bridgeNotConnected', { path: b.path, why: s.error ?? s.state }), both('bridgeDeviceMissingFix'))];
+  const inputs = await rpc<{ inputs: Array<{ channel: number; name: string | null; level: 0 | 1 }> }>('bridge.inputs').catch(() => ({ inputs: [] }));
+  const alarms = evaluateHealth({ faults: s.faults ?? [], analog: s.analog ?? [], inputs: Object.fromEntries(inputs.inputs.map((i) => [i.name ?? `input-${i.channel}`, i.level])) }, config.health);
+  return [finding('bridge', 'bridge.connected', 'ok', both('bridgeConnected', { firmware: s.firmware ?? '?', path: b.path })), ...alarms.map(alarmFinding)];
+}
+
+/** A health alarm (health/thresholds.ts) as a doctor finding. */
+export function alarmFinding(a: HealthAlarm): Finding {
+  return finding('health', `health.${a.id}`, a.severity === 'error' ? 'fail' : 'warn', a.text, a.action);
+}
+
+/** The HDMI board: fonts, the kiosk's programs, the CEC adapter; with the agent, whether the page and kiosk are connected. */
+async function boardFindings(config: Config, running: boolean, rpc: RelayRpc, probes: Probes): Promise<Finding[]> {
   const b = config.board;
-  if (!b) return [];
-  const checks: Check[] = [];
+  if (!b) return [finding('board', 'board.none', 'skip', both('noBoard'))];
+  const out: Finding[] = [];
   const missingFonts = Object.values(DEFAULT_BOARD_FONTS).filter((f) => !existsSync(f));
-  checks.push(
-    missingFonts.length > 0
-      ? { name: 'board', status: 'fail', detail: L({ vi: `thiếu phông chữ ${missingFonts.join(', ')}: tiếng Việt sẽ hiển thị sai`, en: `fonts missing ${missingFonts.join(', ')}: Vietnamese would render wrongly` }), fix: 'sudo apt-get install fonts-noto-core' }
-      : { name: 'board', status: 'ok', detail: `http://127.0.0.1:${b.port}/` },
-  );
+  out.push(missingFonts.length > 0 ? finding('board', 'board.fonts-missing', 'fail', both('fontsMissing', { list: missingFonts.join(', ') }), same('sudo apt-get install fonts-noto-core')) : finding('board', 'board.fonts-ok', 'ok', same(`http://127.0.0.1:${b.port}/`)));
   if (b.kiosk) {
-    const missing = ['chromium', 'cage'].filter((cmd) => !onPath(cmd));
-    if (missing.length > 0) {
-      checks.push({ name: 'board', status: 'fail', detail: L({ vi: `thiếu ${missing.join(', ')}: màn hình không có trình duyệt kiosk`, en: `${missing.join(', ')} missing: the screen has no kiosk browser` }), fix: `sudo apt-get install ${missing.join(' ')}` });
-    }
+    const missing = ['chromium', 'cage'].filter((cmd) => !probes.has(cmd));
+    if (missing.length > 0) out.push(finding('board', 'board.kiosk-programs-missing', 'fail', both('kioskProgramsMissing', { list: missing.join(', ') }), same(`sudo apt-get install ${missing.join(' ')}`)));
   }
   const d = b.display;
   const tool = d.driver === 'cec-ctl' ? 'cec-ctl' : d.driver === 'cec-client' ? 'cec-client' : null;
-  if (tool && !onPath(tool)) {
-    checks.push({ name: 'display', status: 'fail', detail: L({ vi: `thiếu ${tool}: chỉ làm tối màn hình, không tắt được`, en: `${tool} missing: the screen is only blanked, not switched off` }), fix: `sudo apt-get install ${tool === 'cec-ctl' ? 'v4l-utils' : 'cec-utils'}` });
-  } else if (d.driver === 'cec-ctl' && !existsSync(d.device)) {
-    checks.push({
-      name: 'display',
-      status: 'warn',
-      detail: L({ vi: `không có bộ CEC ${d.device}: màn hình chỉ được làm tối`, en: `no CEC adapter ${d.device}: the screen is only blanked` }),
-      fix: L({ vi: 'bật CEC (Pi: dtoverlay=vc4-kms-v3d) hoặc đặt board.display.driver = "blank"', en: 'enable CEC (Pi: dtoverlay=vc4-kms-v3d) or set board.display.driver to "blank"' }),
-    });
-  } else checks.push({ name: 'display', status: 'ok', detail: d.driver === 'cec-ctl' ? `cec-ctl ${d.device}` : d.driver });
-  return checks;
+  if (tool && !probes.has(tool)) out.push(finding('display', 'display.tool-missing', 'fail', both('cecToolMissing', { tool }), same(`sudo apt-get install ${tool === 'cec-ctl' ? 'v4l-utils' : 'cec-utils'}`)));
+  else if (d.driver === 'cec-ctl' && !existsSync(d.device)) out.push(finding('display', 'display.no-cec', 'warn', both('noCec', { device: d.device }), both('noCecFix')));
+  else out.push(finding('display', 'display.ok', 'ok', same(d.driver === 'cec-ctl' ? `cec-ctl ${d.device}` : d.driver)));
+  if (!running) {
+    out.push(finding('board', 'board.page-unknown', 'skip', both('boardNeedsAgent')));
+    return out;
+  }
+  const s = await rpc<{ pages: { connected: number }; kiosk: { health: string } | null }>('board.status');
+  out.push(s.pages.connected > 0 ? finding('board', 'board.page-connected', 'ok', both('pageConnected', { n: s.pages.connected })) : finding('board', 'board.page-not-connected', 'fail', both('pageNotConnected'), both(b.kiosk ? 'pageNotConnectedKioskFix' : 'pageNotConnectedFix')));
+  if (b.kiosk) out.push(s.kiosk?.health === 'ok' ? finding('kiosk', 'kiosk.running', 'ok', both('kioskRunning')) : finding('kiosk', 'kiosk.unhealthy', 'fail', both('kioskUnhealthy', { health: s.kiosk?.health ?? '?' }), both('kioskUnhealthyFix')));
+  else out.push(finding('kiosk', 'kiosk.none', 'skip', both('noKiosk')));
+  return out;
 }
 
-function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '/usr/bin:/bin').split(':').some((dir) => dir && existsSync(`${dir}/${cmd}`));
-}
-
-/** A command's first line of output (or all of it), or null if it cannot run. */
-function output(cmd: string, args: string[], whole = false): Promise<string | null> {
+/** A command's first line of output, or null if it cannot run. */
+function firstLine(cmd: string, args: string[]): Promise<string | null> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 5000 }, (err, stdout) => resolve(err ? null : whole ? stdout : (stdout.split('\n')[0] ?? '').trim()));
+    execFile(cmd, args, { timeout: 5000 }, (err, stdout) => resolve(err ? null : (stdout.split('\n')[0] ?? '').trim()));
   });
 }

@@ -7,10 +7,13 @@ import { randomBytes } from 'node:crypto';
  * content, never a mix: temp file in the same directory, fsync, rename,
  * fsync the directory.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { mode?: number; owner?: { uid: number; gid: number } } = {}): Promise<void> {
   const tmp = tempPathFor(path);
-  const fh = await open(tmp, 'w', 0o644);
+  // Created with its final mode and owner: a secret is never readable by others, not even for a moment.
+  const fh = await open(tmp, 'wx', opts.mode ?? 0o644);
   try {
+    if (opts.mode !== undefined) await fh.chmod(opts.mode);
+    if (opts.owner) await fh.chown(opts.owner.uid, opts.owner.gid);
     await fh.writeFile(data);
     await fh.sync();
   } catch (err) {

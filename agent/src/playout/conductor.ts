@@ -8,6 +8,7 @@ import { expandOccurrences } from '../schedule/planner.js';
 import { expand, planSession, usableZones, type PlanSubject, type PlanWarning } from '../schedule/session-plan.js';
 import type { StationStore, PlayLogRow } from '../store/station-store.js';
 import { sleep } from '../lib/backoff.js';
+import { gateVerdict } from '../update/trial.js';
 import { isPlannedLive, liveProof, runSession, rowIdentity, type PlannedItem, type SessionPlan, type SessionPorts, type SessionOutcome } from './session.js';
 
 /** What the province's target may change while the station runs. */
@@ -47,6 +48,12 @@ export interface ConductorOptions {
   volumeGainDb: (volumePercent: number) => number;
   clock: { trusted: boolean; label(): string };
   now?: () => number;
+}
+
+/** Held by the updater while it switches releases; `revoked` aborts when a session starts. */
+export interface UpdateLock {
+  revoked: AbortSignal;
+  release(): void;
 }
 
 /** A session's transitions, for the board, the tests and the demo. */
@@ -104,6 +111,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   private stopped = false;
   private hold: Hold | null = null;
   private holdTimer: NodeJS.Timeout | null = null;
+  private updateHold: AbortController | null = null;
   private readonly now: () => number;
 
   constructor(private readonly o: ConductorOptions) {
@@ -472,8 +480,8 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   }
 
   private refuseWhileBusy(what: string): void {
-    if (this.current) throw new RelaysBusyError(`a broadcast is on air (${this.current.plan.label}): ${what} refused; stop it first (loa stop)`);
-    if (this.relayTestRun) throw new RelaysBusyError(`a relay test is running: ${what} refused until it ends`);
+    if (this.current) throw new RelaysBusyError('on-air', `a broadcast is on air (${this.current.plan.label}): ${what} refused; stop it first (loa stop)`, this.current.plan.label);
+    if (this.relayTestRun) throw new RelaysBusyError('relay-test', `a relay test is running: ${what} refused until it ends`, '');
   }
 
   /** Runs `op` in the decision queue, which waits for it to settle (wrap long work in an object to let the queue go on). */
@@ -481,6 +489,35 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     const run = this.queue.then(op);
     this.queue = run.then(() => undefined, () => undefined);
     return run;
+  }
+
+  /**
+   * The update lock (update/updater.ts): granted in the decision queue only
+   * in a gap (update/trial.ts `gateVerdict`: nothing on air, no relay test,
+   * nothing waiting to play, no programme due within `gapMs`, no emergency).
+   * It holds nothing back: a session that starts while it is held revokes it
+   * (`revoked` aborts), and the updater, which checks it just before the
+   * switch, waits for the next gap.
+   */
+  updateLock(gapMs: number, emergency: string | null): Promise<UpdateLock | { refused: string }> {
+    return this.inQueue(() => {
+      const now = this.now();
+      const graceMs = this.o.settings.graceMs;
+      // A programme still within its grace window and not yet recorded is about to start.
+      const due = this.agenda(now - graceMs, 2).filter((o) => o.state === 'scheduled' && o.startMs + graceMs > now).map((o) => o.startMs);
+      const verdict = gateVerdict({
+        onAir: this.current ? this.current.plan.label || this.current.key : this.relayTestRun ? 'relay test' : null,
+        emergency,
+        queued: this.o.store.pendingRequests('now').length,
+        nextProgrammeInMs: due.length > 0 ? Math.max(0, Math.min(...due) - now) : null,
+        gapMs,
+      });
+      if (!verdict.go) return { refused: verdict.why };
+      const hold = new AbortController();
+      this.updateHold?.abort(new Error('superseded'));
+      this.updateHold = hold;
+      return { revoked: hold.signal, release: () => void (this.updateHold === hold && (this.updateHold = null)) };
+    });
   }
 
   nowPlaying(): NowPlaying | null {
@@ -631,10 +668,15 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       this.relayTestRun.controller.abort(new Error(`cut by ${plan.label}`));
       this.relayTestRun = null;
     }
-    if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', candidate.kind === 'occurrence' ? (candidate.resume ?? { item: 0, offsetMs: 0 }) : { item: 0, offsetMs: 0 }, now);
+    // A resumed programme is not on air yet (relays warm up, the decoder pre-rolls): it keeps its last
+    // progress until its first audio is in the sink, so restarts that die before any sound cannot carry it
+    // past the grace window, holding off the programmes due after it.
+    const resumedProgressMs = candidate.kind === 'occurrence' ? candidate.progressMs : undefined;
+    if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', candidate.kind === 'occurrence' ? (candidate.resume ?? { item: 0, offsetMs: 0 }) : { item: 0, offsetMs: 0 }, resumedProgressMs ?? now);
     else this.o.store.setRequestState(plan.requestId, 'playing', now, candidate.kind === 'request' ? candidate.request.resume : undefined);
     const controller = new AbortController();
     let held: Promise<void> | null = null;
+    let heard = false;
     const hooks = {
       logged: (row: PlayLogRow, after?: { resume: ResumePoint; bulletinPlayed?: string }) => {
         // The row and the progress it implies are one transaction (a cut can neither lose nor replay the item).
@@ -650,7 +692,11 @@ export class Conductor extends EventEmitter<ConductorEvents> {
         if (held) void held.then(write).catch((err: unknown) => this.o.log.error({ err, session: plan.key }, 'play-log row could not be written'));
         else write();
       },
-      onAir: () => onAir?.(),
+      onAir: () => {
+        if (resumedProgressMs !== undefined && plan.kind === 'occurrence' && !heard) this.o.store.touchOccurrence(plan.occurrenceId, this.now());
+        heard = true;
+        onAir?.();
+      },
       live: (live: { label: string; display?: string; resume?: ResumePoint } | null) => {
         if (this.current?.key !== plan.key) return;
         if (live) {
@@ -686,6 +732,8 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       held = until;
     };
     this.current = { key: plan.key, priority: plan.priority, plan, candidate, controller, released, done, holdRecords, startedMs: now };
+    this.updateHold?.abort(new Error(`${plan.label || plan.key} went on air`));
+    this.updateHold = null;
   }
 
   private finish(plan: SessionPlan, signal: AbortSignal, outcome: SessionOutcome): void {
@@ -787,7 +835,16 @@ export interface RelayTestOutcome {
 }
 
 /** A relay action refused because the relays are in use (a broadcast, a relay test). */
-export class RelaysBusyError extends Error {}
+/** Why relays cannot be switched now: a broadcast (`label` names it) or a relay test holds them. */
+export class RelaysBusyError extends Error {
+  constructor(
+    readonly reason: 'on-air' | 'relay-test',
+    message: string,
+    readonly label: string,
+  ) {
+    super(message);
+  }
+}
 
 /** The abort reason of an operator stop, as opposed to a preemption; `state` is what the stopped request becomes. */
 export class StopSignal extends Error {

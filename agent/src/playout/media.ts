@@ -162,7 +162,7 @@ export class StationMedia {
     const rec = await decoder.recording();
     if (!rec) return { ...outcome, ...(outcome.reason ? {} : { reason: 'live capture: not recorded (see the agent log)' }) };
     try {
-      const record = await this.importFile(rec.path, `${c.label || 'live'} ${new Date(outcome.startedAtMs ?? wallClockMs()).toISOString()}`, undefined, 'audio');
+      const record = await this.importFile(rec.path, `${c.label || 'live'} ${new Date(outcome.startedAtMs ?? wallClockMs()).toISOString()}`, undefined, 'audio', { move: true });
       return { ...outcome, content: record.sha256 };
     } catch (err) {
       this.log.error({ err: (err as Error).message, live: c.id }, 'live capture: the recording could not be kept');
@@ -314,8 +314,8 @@ export class StationMedia {
    * Imports a file, then brings the cache back under its quota without ever
    * evicting what `needed()` names (the schedule, queued requests, tones).
    */
-  async importFile(path: string, name?: string, expectedSha256?: string, kind?: MediaKind): Promise<ContentRecord> {
-    const record = await this.cache.import(path, name, expectedSha256, kind);
+  async importFile(path: string, name?: string, expectedSha256?: string, kind?: MediaKind, opts: { move?: boolean } = {}): Promise<ContentRecord> {
+    const record = await this.cache.import(path, name, expectedSha256, kind, opts);
     const needed = new Set([...this.needed(), record.sha256, ...[this.chime, this.testTone, this.siren].filter((x): x is string => x !== null)]);
     const result = await this.cache.evict(needed);
     if (result.overQuotaBytes > 0) {

@@ -43,7 +43,7 @@ export interface Playing {
 }
 
 export type Candidate =
-  | { key: string; priority: number; kind: 'occurrence'; occurrence: Occurrence; resume?: ResumePoint }
+  | { key: string; priority: number; kind: 'occurrence'; occurrence: Occurrence; resume?: ResumePoint; progressMs?: number }
   | { key: string; priority: number; kind: 'request'; request: PendingRequest };
 
 export interface ArbiterInput {
@@ -95,7 +95,7 @@ export function decide(input: ArbiterInput): Decision {
           missed.push(o);
           continue;
         }
-        eligible.push({ c: { key, priority: o.priority, kind: 'occurrence', occurrence: o, resume: record.resume }, since: o.startMs });
+        eligible.push({ c: { key, priority: o.priority, kind: 'occurrence', occurrence: o, resume: record.resume, progressMs: record.updatedMs }, since: o.startMs });
         wakeAt(until + 1);
         continue;
       }

@@ -210,4 +210,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE play_log ADD COLUMN live TEXT;
   ALTER TABLE occurrence ADD COLUMN resume_until_ms INTEGER;
   `,
+  // 9: what played, in the operator's words, as it was when it played: a
+  // schedule replaced or a file evicted later leaves \`loa log\` readable.
+  `
+  ALTER TABLE play_log ADD COLUMN programme_name TEXT;
+  ALTER TABLE play_log ADD COLUMN label TEXT;
+  ALTER TABLE play_log ADD COLUMN file_name TEXT;
+  `,
 ];

@@ -46,6 +46,10 @@ export interface LiveProof {
 export interface StoredPlayLogRow extends PlayLogRow {
   seq: number;
   id: string;
+  /** What an operator recognises (`loa log`): the programme's name, the request's label, the file's name, as they are now. */
+  programmeName?: string;
+  label?: string;
+  fileName?: string;
 }
 
 export interface UnfinishedOccurrence {
@@ -193,6 +197,11 @@ export class StationStore {
       .run(o.id, o.programmeId, o.startMs, state, resume.item, resume.offsetMs, resume.untilMs ?? null, nowMs);
   }
 
+  /** The occurrence on air was heard at `nowMs`: its latest progress, from which a crash's grace window counts. */
+  touchOccurrence(id: string, nowMs: number): void {
+    this.db.prepare("UPDATE occurrence SET updated_ms = ? WHERE id = ? AND state = 'playing'").run(nowMs, id);
+  }
+
   /**
    * Occurrences and requests left 'playing' by an agent that died on air,
    * each with its last recorded progress (`updatedMs`): the latest moment it
@@ -286,9 +295,13 @@ export class StationStore {
     if (rows.length === 0) return;
     const insertLog = this.db.prepare(
       `INSERT INTO play_log (id, source, programme_id, occurrence_id, request_id, content, priority, scheduled_ms,
-         started_ms, ended_ms, played_ms, zones, volume, result, reason, clock, relay_evidence, alert_id, live)
+         started_ms, ended_ms, played_ms, zones, volume, result, reason, clock, relay_evidence, alert_id, live,
+         programme_name, label, file_name)
        VALUES (@id, @source, @programmeId, @occurrenceId, @requestId, @content, @priority, @scheduledMs,
-         @startedMs, @endedMs, @playedMs, @zones, @volume, @result, @reason, @clock, @relayEvidence, @alertId, @live)`,
+         @startedMs, @endedMs, @playedMs, @zones, @volume, @result, @reason, @clock, @relayEvidence, @alertId, @live,
+         (SELECT json_extract(doc, '$.name') FROM programme WHERE id = @programmeId),
+         (SELECT NULLIF(json_extract(doc, '$.label'), '') FROM request WHERE id = @requestId),
+         (SELECT name FROM content WHERE sha256 = @content))`,
     );
     this.db.transaction(() => {
       for (const row of rows) {
@@ -321,7 +334,18 @@ export class StationStore {
   }
 
   recentPlays(limit: number): StoredPlayLogRow[] {
-    const rows = this.db.prepare('SELECT * FROM play_log ORDER BY seq DESC LIMIT ?').all(limit) as Array<Record<string, unknown>>;
+    const rows = this.db
+      .prepare(
+        // Rows written before the names were kept take them from what is still there.
+        `SELECT l.*, COALESCE(l.programme_name, json_extract(p.doc, '$.name')) AS programme_name,
+           COALESCE(l.label, json_extract(r.doc, '$.label')) AS request_label, COALESCE(l.file_name, c.name) AS file_name
+         FROM play_log l
+         LEFT JOIN programme p ON p.id = l.programme_id
+         LEFT JOIN request r ON r.id = l.request_id
+         LEFT JOIN content c ON c.sha256 = l.content
+         ORDER BY l.seq DESC LIMIT ?`,
+      )
+      .all(limit) as Array<Record<string, unknown>>;
     return rows.reverse().map((r) => ({
       seq: r.seq as number,
       id: r.id as string,
@@ -343,6 +367,9 @@ export class StationStore {
       ...(typeof r.relay_evidence === 'string' ? { relays: JSON.parse(r.relay_evidence) as RelayEvidence } : {}),
       ...(typeof r.alert_id === 'string' ? { alertId: r.alert_id } : {}),
       ...(typeof r.live === 'string' ? { live: JSON.parse(r.live) as LiveProof } : {}),
+      ...(typeof r.programme_name === 'string' ? { programmeName: r.programme_name } : {}),
+      ...(typeof r.request_label === 'string' && r.request_label !== '' ? { label: r.request_label } : {}),
+      ...(typeof r.file_name === 'string' ? { fileName: r.file_name } : {}),
     }));
   }
 

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { randomUUID, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -11,7 +10,7 @@ import { keyRing, loadPublicKey, openEnvelope } from './signing.js';
 import { Downloader } from './download.js';
 import type { AppliedTarget, StationPort } from './station-port.js';
 import { parseTopic, stationTopics, type StationTopics } from './topics.js';
-import { BrokerLink } from './link.js';
+import { BrokerLink, brokerSecrets } from './link.js';
 import { insecureLinkWarnings } from './transport-policy.js';
 import { CommandRunner } from './commands.js';
 import { OutboxPump } from './outbox-pump.js';
@@ -85,11 +84,7 @@ export class SyncClient extends EventEmitter {
     this.clock = new ProvinceClock(db);
     this.refused = loadRefused(db);
     this.outbox = opts.outbox ?? new Outbox(db, config.outbox, this.now);
-    const tls = {
-      ...(config.tls.caFile ? { ca: readFileSync(config.tls.caFile) } : {}),
-      ...(config.tls.certFile ? { cert: readFileSync(config.tls.certFile) } : {}),
-      ...(config.tls.keyFile ? { key: readFileSync(config.tls.keyFile) } : {}),
-    };
+    const { tls, password } = brokerSecrets(config);
     this.link = new BrokerLink({
       stationId: opts.stationId,
       config,
@@ -97,7 +92,7 @@ export class SyncClient extends EventEmitter {
       db,
       log,
       topics: this.topics,
-      password: config.passwordFile ? readFileSync(config.passwordFile, 'utf8').trim() : config.password,
+      password,
       tls,
       now: this.now,
       ...(opts.random ? { random: opts.random } : {}),

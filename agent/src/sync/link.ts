@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Db } from '../store/database.js';
@@ -28,6 +29,18 @@ import { TIME_TOPIC, groupCmdTopic, type StationTopics } from './topics.js';
  */
 const ACL_PROBE_FILTER = 'loa/v1/station/+/status';
 const STATUS_TOPIC = /^loa\/v1\/station\/[^/]+\/status$/;
+
+/** The station's broker password and TLS files, read from where the config points (the link and `loa doctor` alike). */
+export function brokerSecrets(config: SyncConfig): { password: string | undefined; tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } } {
+  return {
+    password: config.passwordFile ? readFileSync(config.passwordFile, 'utf8').trim() : config.password,
+    tls: {
+      ...(config.tls.caFile ? { ca: readFileSync(config.tls.caFile) } : {}),
+      ...(config.tls.certFile ? { cert: readFileSync(config.tls.certFile) } : {}),
+      ...(config.tls.keyFile ? { key: readFileSync(config.tls.keyFile) } : {}),
+    },
+  };
+}
 
 export interface BrokerLinkOptions {
   stationId: string;
@@ -108,7 +121,7 @@ export class BrokerLink extends EventEmitter {
   }
 
   private async connectLoop(): Promise<void> {
-    const { config } = this.o;
+    const { config, log } = this.o;
     const signal = this.stop$.signal;
     const backoff = new Backoff({ initialMs: config.reconnect.initialMs, maxMs: config.reconnect.maxMs, ...(this.o.random ? { random: this.o.random } : {}) });
     let index = 0;
@@ -122,10 +135,16 @@ export class BrokerLink extends EventEmitter {
       }
       const url = config.brokers[index % config.brokers.length]!;
       this.connectError = undefined;
-      const wasConnected = await this.connectOnce(url);
-      if (wasConnected) {
+      const ended = await this.connectOnce(url);
+      if (ended !== 'never') {
         backoff.reset();
         this.failures = 0;
+        // A broker that stopped answering (a hung broker, a dead path) most likely still accepts a TCP
+        // connection and then says nothing: trying it again would cost a whole connect timeout first.
+        if (ended === 'silent') {
+          index++;
+          if (config.brokers.length > 1) log.warn({ broker: url, next: config.brokers[index % config.brokers.length] }, 'broker stopped answering (no PINGRESP within 1.5 × keep-alive); trying the next broker');
+        }
         continue;
       }
       index++;
@@ -134,13 +153,19 @@ export class BrokerLink extends EventEmitter {
       const reason = this.connectError ?? 'closed before CONNACK';
       if (this.failures === 1 || reason !== this.lastLoggedError || this.failures % 50 === 0) {
         this.lastLoggedError = reason;
-        this.o.log.warn({ broker: url, err: reason, failures: this.failures }, 'cannot reach the provincial broker; retrying with backoff');
+        log.warn({ broker: url, err: reason, failures: this.failures }, 'cannot reach the provincial broker; retrying with backoff');
       }
     }
   }
 
-  /** One connection, from CONNECT to close. Resolves true when it had been connected. */
-  private connectOnce(url: string): Promise<boolean> {
+  /**
+   * One connection, from CONNECT to close. Resolves 'never' when it was not
+   * connected, 'silent' when it was and the broker stopped answering (mqtt.js
+   * sends PINGREQ after one keep-alive without an acknowledgement and gives
+   * up at 1.5 × keep-alive: TCP alone never notices a black hole), 'closed'
+   * for any other end.
+   */
+  private connectOnce(url: string): Promise<'never' | 'closed' | 'silent'> {
     const { config, stationId, log } = this.o;
     this.connectSeq += 1;
     this.o.db
@@ -168,12 +193,13 @@ export class BrokerLink extends EventEmitter {
     };
     return new Promise((resolve) => {
       let wasConnected = false;
+      let silent = false;
       let client: MqttClient;
       try {
         client = connect(url, options);
       } catch (err) {
         this.connectError = (err as Error).message;
-        resolve(false);
+        resolve('never');
         return;
       }
       limitIncomingPackets(client, MAX_PACKET_BYTES, (v) => this.emit('refused', 'oversize-packet', { broker: url, bytes: v.bytes, why: v.reason }));
@@ -191,14 +217,16 @@ export class BrokerLink extends EventEmitter {
       });
       client.on('error', (err) => {
         if (!wasConnected) this.connectError = err.message;
+        // mqtt.js's words for its keep-alive giving up (emitted before the close it caused).
+        else if (err.message === 'Keepalive timeout') silent = true;
       });
       client.once('close', () => {
-        if (wasConnected && !this.stop$.signal.aborted) log.warn({ broker: url }, 'disconnected from broker');
+        if (wasConnected && !this.stop$.signal.aborted) log.warn({ broker: url, ...(silent ? { why: 'keep-alive timeout' } : {}) }, 'disconnected from broker');
         this.connected = false;
         delete this.connectedSinceMs;
         this.emit('disconnected');
         client.end(true);
-        resolve(wasConnected);
+        resolve(!wasConnected ? 'never' : silent ? 'silent' : 'closed');
       });
     });
   }

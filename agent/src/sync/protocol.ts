@@ -199,6 +199,19 @@ export const CommandActionSchema = z.discriminatedUnion('action', [
    * "Time and expiry"). Judged for expiry by a proven station clock only, never by the bound it corrects.
    */
   z.strictObject({ action: z.literal('clock-reset'), lowerBoundMs: epochMs }),
+  /**
+   * A release to install (docs/operations.md "Updates"): `manifest` is the
+   * release manifest signed by the release key (agent/src/update/manifest.ts:
+   * version, SHA-256, size, schemas), `url` where the bundle is served (HTTP
+   * Range). The station answers at once and reports its progress as
+   * `update.*` events; it switches only in a gap and commits after a healthy
+   * trial, or rolls back by itself.
+   */
+  z.strictObject({
+    action: z.literal('update'),
+    manifest: z.string().min(1).max(4096),
+    url: z.string().max(2000).regex(/^https?:\/\/\S+$/, 'an http:// or https:// URL'),
+  }),
 ]);
 export type CommandAction = z.infer<typeof CommandActionSchema>;
 

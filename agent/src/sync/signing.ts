@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { EnvelopeSchema, PROTOCOL_VERSION, SignedPayloadSchema, type Envelope, type SignedPayload } from './protocol.js';
 import { describeIssues } from '../domain/schemas.js';
+import type { ZodType } from 'zod';
 
 /**
  * Ed25519 signatures over the exact payload bytes (Node's built-in crypto).
@@ -58,15 +59,15 @@ export function generateProvinceKeys(): ProvinceKeyPair {
   };
 }
 
-export function signPayload(privateKey: KeyObject, payload: SignedPayload | Record<string, unknown>): string {
+export function signPayload(privateKey: KeyObject, payload: SignedPayload | Record<string, unknown> | object): string {
   const p = JSON.stringify(payload);
   const s = sign(null, Buffer.from(p, 'utf8'), privateKey).toString('base64');
   const envelope: Envelope = { v: PROTOCOL_VERSION, k: keyId(createPublicKey(privateKey)), p, s };
   return JSON.stringify(envelope);
 }
 
-export type OpenResult =
-  | { ok: true; payload: SignedPayload }
+export type OpenResult<T = SignedPayload> =
+  | { ok: true; payload: T }
   | { ok: false; reason: 'malformed' | 'unknown-key' | 'bad-signature' | 'invalid'; errors: string[] };
 
 /** Pinned keys by id, ready for `openEnvelope`. */
@@ -79,7 +80,7 @@ export function keyRing(keys: KeyObject[]): Map<string, KeyObject> {
  * signed by a pinned key, and a valid protocol payload. Nothing in an
  * unverified message is ever acted on.
  */
-export function openEnvelope(raw: Buffer | string, keys: Map<string, KeyObject>): OpenResult {
+export function openEnvelope<T = SignedPayload>(raw: Buffer | string, keys: Map<string, KeyObject>, schema: ZodType<T> = SignedPayloadSchema as unknown as ZodType<T>): OpenResult<T> {
   let json: unknown;
   try {
     json = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
@@ -98,7 +99,7 @@ export function openEnvelope(raw: Buffer | string, keys: Map<string, KeyObject>)
   } catch {
     return { ok: false, reason: 'invalid', errors: ['signed payload is not JSON'] };
   }
-  const payload = SignedPayloadSchema.safeParse(inner);
+  const payload = schema.safeParse(inner);
   if (!payload.success) return { ok: false, reason: 'invalid', errors: describeIssues(payload.error) };
   return { ok: true, payload: payload.data };
 }

@@ -54,6 +54,8 @@ export class SimulatedStation extends EventEmitter implements StationPort {
   playing: StationSnapshot['playing'] = [];
   volume = 80;
   rebootRequested = false;
+  /** What an `update` command does here (the rollout simulation plays a station's outcome); absent: refused. */
+  onUpdate?: (commandId: string, a: Extract<StationCommand['action'], { action: 'update' }>) => CommandOutcome;
   faults: string[] = [];
   clockTrusted: boolean;
   private readonly zones: string[];
@@ -108,6 +110,8 @@ export class SimulatedStation extends EventEmitter implements StationPort {
         return { status: 'rejected', reason: 'a simulated station keeps no records to report' };
       case 'alert':
         return { status: 'rejected', reason: 'a simulated station has no alert path' };
+      case 'update':
+        return this.onUpdate ? this.onUpdate(cmd.id, a) : { status: 'rejected', reason: 'a simulated station has no releases to switch' };
     }
   }
 

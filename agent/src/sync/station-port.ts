@@ -52,7 +52,7 @@ export interface CommandOutcome {
 
 export interface ContentStore {
   has(sha256: string): boolean;
-  /** Imports a downloaded file; throws when it is not usable media of that kind or the hash differs. */
+  /** Takes a downloaded file over (it may be moved, not copied); throws when it is not usable media of that kind or the hash differs. */
   import(srcPath: string, name: string, expectedSha256: string, kind: MediaKind): Promise<unknown>;
 }
 

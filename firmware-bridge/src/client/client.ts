@@ -445,6 +445,13 @@ export class BridgeClient extends EventEmitter<BridgeEvents> {
     return M.decodeFmStatus(await this.call(Req.FM_PLAY, M.encodeFmPlay(on)));
   }
 
+  /** Blinks the board's identify LED for `durationMs` (0 stops it), one on-off cycle per `periodMs`. */
+  async blinkLed(durationMs: number, periodMs = 500): Promise<M.LedStatus> {
+    const payload = M.encodeLedBlink({ durationMs, periodMs });
+    this.need('led');
+    return M.decodeLedStatus(await this.call(Req.LED_BLINK, payload));
+  }
+
   private need(cap: Capability): void {
     if (this.hello && !this.has(cap)) throw new McuRefusedError(`the microcontroller on ${this.o.path} (${this.hello.firmware}) has no ${cap} capability`, ErrCode.UNSUPPORTED);
   }

@@ -17,6 +17,7 @@ export const Req = {
   RELAY_GET: 0x11,
   INPUT_GET: 0x12,
   ANALOG_READ: 0x13,
+  LED_BLINK: 0x14,
   RTC_GET: 0x20,
   RTC_SET: 0x21,
   WDT_SET: 0x30,
@@ -55,8 +56,8 @@ export const ErrCode = {
 } as const;
 export const ERR_NAMES: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(ErrCode).map(([k, v]) => [v, k]));
 
-export const Cap = { RELAYS: 1 << 0, INPUTS: 1 << 1, ANALOG: 1 << 2, RTC: 1 << 3, WATCHDOG: 1 << 4, FM: 1 << 5 } as const;
-export type Capability = 'relays' | 'inputs' | 'analog' | 'rtc' | 'watchdog' | 'fm';
+export const Cap = { RELAYS: 1 << 0, INPUTS: 1 << 1, ANALOG: 1 << 2, RTC: 1 << 3, WATCHDOG: 1 << 4, FM: 1 << 5, LED: 1 << 6 } as const;
+export type Capability = 'relays' | 'inputs' | 'analog' | 'rtc' | 'watchdog' | 'fm' | 'led';
 const CAP_NAMES: ReadonlyArray<[Capability, number]> = [
   ['relays', Cap.RELAYS],
   ['inputs', Cap.INPUTS],
@@ -64,6 +65,7 @@ const CAP_NAMES: ReadonlyArray<[Capability, number]> = [
   ['rtc', Cap.RTC],
   ['watchdog', Cap.WATCHDOG],
   ['fm', Cap.FM],
+  ['led', Cap.LED],
 ];
 export const capabilityNames = (bits: number): Capability[] => CAP_NAMES.filter(([, b]) => bits & b).map(([n]) => n);
 export const capabilityBits = (names: readonly Capability[]): number => CAP_NAMES.filter(([n]) => names.includes(n)).reduce((a, [, b]) => a | b, 0);
@@ -291,6 +293,32 @@ export function decodeAnalog(p: Uint8Array): AnalogReading[] {
     out.push({ channel, kind: k?.name ?? `kind-${kind}`, milli, value: milli / (k?.scale ?? 1000), unit: k?.unit ?? '' });
   }
   return out;
+}
+
+// ---- Identify LED ----
+export const LED_MAX_MS = 600_000;
+export const LED_PERIOD_MIN_MS = 100;
+export const LED_PERIOD_MAX_MS = 5000;
+export interface LedBlink {
+  /** How long to blink; 0 stops at once. */
+  durationMs: number;
+  /** One on-off cycle. */
+  periodMs: number;
+}
+export const encodeLedBlink = (b: LedBlink): Uint8Array =>
+  new Writer().u32(checkInt('LED blink duration (ms)', b.durationMs, 0, LED_MAX_MS)).u16(checkInt('LED blink period (ms)', b.periodMs, LED_PERIOD_MIN_MS, LED_PERIOD_MAX_MS)).out();
+export function decodeLedBlink(p: Uint8Array): LedBlink {
+  const r = new Reader(p, 'LED_BLINK request');
+  return { durationMs: r.u32('duration_ms'), periodMs: r.u16('period_ms') };
+}
+export interface LedStatus {
+  blinking: boolean;
+  remainingMs: number;
+}
+export const encodeLedStatus = (s: LedStatus): Uint8Array => new Writer().u8(s.blinking ? 1 : 0).u32(s.remainingMs).out();
+export function decodeLedStatus(p: Uint8Array): LedStatus {
+  const r = new Reader(p, 'LED response');
+  return { blinking: (r.u8('flags') & 1) === 1, remainingMs: r.u32('remaining_ms') };
 }
 
 // ---- RTC ----

@@ -19,7 +19,8 @@ export type SimCommand =
   | { cmd: 'garbage'; bytes: number }
   | { cmd: 'half-frame' }
   | { cmd: 'rtc-lost' }
-  | { cmd: 'status' };
+  | { cmd: 'status' }
+  | { cmd: 'led-journal' };
 
 const CAUSES: readonly ResetCauseName[] = ['power-on', 'watchdog', 'brown-out', 'software', 'pin'];
 
@@ -35,6 +36,7 @@ export const COMMAND_HELP = [
   'half-frame',
   'rtc-lost',
   'status',
+  'led-journal',
 ].join('\n');
 
 export class CommandError extends Error {}
@@ -76,6 +78,7 @@ export function parseCommand(line: string): SimCommand {
     case 'half-frame':
     case 'rtc-lost':
     case 'status':
+    case 'led-journal':
       return { cmd };
     default:
       throw new CommandError(`unknown simulator command "${cmd ?? ''}"; commands:\n${COMMAND_HELP}`);
@@ -118,6 +121,8 @@ export function applyCommand(c: SimCommand, mcu: McuSimulator, line: Impairments
       break;
     case 'status':
       break;
+    case 'led-journal':
+      return { ok: true, command: c.cmd, led: mcu.ledJournal };
   }
   return { ok: true, command: c.cmd, line: { ...line }, mcu: mcu.snapshot() };
 }

@@ -28,7 +28,19 @@ export interface McuOptions {
   bootDelayMs?: number;
   /** Added before every response (a slow or busy microcontroller). */
   responseDelayMs?: number;
+  /** Whether the board has the identify LED (capability `led`). */
+  led?: boolean;
 }
+
+/** One change of the identify LED, as a logic analyser on its pin would record it. */
+export interface LedTransition {
+  /** Wall-clock time, ms. */
+  atMs: number;
+  on: boolean;
+}
+
+/** The journal keeps this many LED transitions (a long blink at 100 ms makes 12,000). */
+const LED_JOURNAL_MAX = 2000;
 
 export const SIM_INPUTS = ['emergency', 'door', 'amp-fault', 'stop'] as const;
 export const SIM_ANALOG = ['current', 'temperature', 'voltage'] as const;
@@ -82,6 +94,9 @@ export class McuSimulator extends EventEmitter<McuEvents> {
   private fmPlaying = false;
   private wdt = { enabled: false, timeoutMs: 0, warnMs: 0, deadlineMono: 0, fired: 0 };
   private wdtTimers: NodeJS.Timeout[] = [];
+  private led = { on: false, untilMono: 0, timer: null as NodeJS.Timeout | null };
+  /** Every transition of the identify LED pin, oldest first (bounded). */
+  readonly ledJournal: LedTransition[] = [];
 
   // Field state: survives a reset of the microcontroller.
   private inputs = 0;
@@ -103,6 +118,7 @@ export class McuSimulator extends EventEmitter<McuEvents> {
       window: 4,
       bootDelayMs: 30,
       responseDelayMs: 0,
+      led: true,
       ...opts,
     };
     if (this.opts.relayCount < 1 || this.opts.relayCount > 16) throw new Error(`relayCount ${this.opts.relayCount}: the protocol carries 1 to 16 relays`);
@@ -118,7 +134,7 @@ export class McuSimulator extends EventEmitter<McuEvents> {
 
   get capabilities(): Capability[] {
     const caps: Capability[] = ['relays', 'inputs', 'analog', 'rtc', 'watchdog'];
-    return this.opts.fm ? [...caps, 'fm'] : caps;
+    return [...caps, ...(this.opts.fm ? (['fm'] as const) : []), ...(this.opts.led ? (['led'] as const) : [])];
   }
 
   /** Where transmitted bytes go; null while the cable is out. */
@@ -147,6 +163,7 @@ export class McuSimulator extends EventEmitter<McuEvents> {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.clearWatchdogTimers();
+    this.stopLed();
   }
 
   setInput(channel: number, level: 0 | 1): void {
@@ -179,6 +196,7 @@ export class McuSimulator extends EventEmitter<McuEvents> {
       rtc: { valid: this.rtc.valid, iso: new Date(this.rtcNow()).toISOString() },
       watchdog: this.watchdogStatus(),
       fm: this.opts.fm ? this.fmStatus() : null,
+      led: this.opts.led ? { ...this.ledStatus(), on: this.led.on, transitions: this.ledJournal.length } : null,
     };
   }
 
@@ -323,9 +341,48 @@ export class McuSimulator extends EventEmitter<McuEvents> {
         if (type === Req.FM_PLAY) this.fmPlaying = M.decodeFmPlay(p);
         return M.encodeFmStatus(this.fmStatus());
       }
+      case Req.LED_BLINK: {
+        if (!(caps & Cap.LED)) return ErrCode.UNSUPPORTED;
+        const b = M.decodeLedBlink(p);
+        if (b.durationMs > M.LED_MAX_MS || b.periodMs < M.LED_PERIOD_MIN_MS || b.periodMs > M.LED_PERIOD_MAX_MS) return ErrCode.BAD_VALUE;
+        this.blink(b);
+        return M.encodeLedStatus(this.ledStatus());
+      }
       default:
         return ErrCode.UNKNOWN_TYPE;
     }
+  }
+
+  /** Toggles the LED every half period until the deadline, then leaves it off. */
+  private blink(b: M.LedBlink): void {
+    this.stopLed();
+    if (b.durationMs === 0) return;
+    this.led.untilMono = performance.now() + b.durationMs;
+    const step = (): void => {
+      if (performance.now() >= this.led.untilMono) return this.stopLed();
+      this.setLed(!this.led.on);
+      this.led.timer = setTimeout(step, b.periodMs / 2);
+    };
+    step();
+  }
+
+  private stopLed(): void {
+    if (this.led.timer) clearTimeout(this.led.timer);
+    this.led.timer = null;
+    this.led.untilMono = 0;
+    this.setLed(false);
+  }
+
+  private setLed(on: boolean): void {
+    if (this.led.on === on) return;
+    this.led.on = on;
+    this.ledJournal.push({ atMs: Date.now(), on });
+    if (this.ledJournal.length > LED_JOURNAL_MAX) this.ledJournal.shift();
+  }
+
+  private ledStatus(): M.LedStatus {
+    const remaining = Math.max(0, Math.round(this.led.untilMono - performance.now()));
+    return { blinking: this.led.timer !== null && remaining > 0, remainingMs: this.led.timer ? remaining : 0 };
   }
 
   private hello(): M.HelloInfo {
