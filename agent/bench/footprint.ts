@@ -24,11 +24,12 @@ import { generateProvinceKeys } from '../src/sync/signing.js';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { idle: { type: 'string', default: '20' }, 'no-sync': { type: 'boolean', default: false }, 'node-flag': { type: 'string', multiple: true, default: [] } },
+  options: { idle: { type: 'string', default: '20' }, 'no-sync': { type: 'boolean', default: false }, 'node-flag': { type: 'string', multiple: true, default: [] }, entry: { type: 'string' } },
 });
 const idleS = Number(values.idle);
 const withSync = !values['no-sync'];
 const nodeFlags = values['node-flag'];
+const entry = values.entry ?? join(LOA_ROOT, 'bin/loa-agent.js');
 const dir = mkdtempSync(join(tmpdir(), 'loa-bench-footprint-'));
 const configPath = join(dir, 'config.json');
 const socket = join(dir, 'loa.sock');
@@ -52,7 +53,7 @@ writeFileSync(configPath, JSON.stringify({
 /** One run of the daemon: returns ready time, and the pid when kept running. */
 async function start(): Promise<{ readyMs: number; pid: number; stop: () => Promise<void> }> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...nodeFlags, join(LOA_ROOT, 'bin/loa-agent.js'), '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeFlags, entry, '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
   for (;;) {
     try {
       await call(socket, 'status', {}, 1000);

@@ -125,8 +125,9 @@ export class ToneTracker {
         this.close();
       }
       // The crossing between the two samples, interpolated: a period in whole samples would be 1-2 % off at 880 Hz.
-      if (this.open && this.prev < 0 && x >= 0) this.cycle(this.open, t - FRAME_MS + (FRAME_MS * -this.prev) / (x - this.prev));
-      this.prev = x;
+      // Digital silence is no crossing: an underrun's zeros inside a negative half-cycle would count a short cycle, a higher pitch.
+      if (this.open && this.prev < 0 && x > 0) this.cycle(this.open, t - FRAME_MS + (FRAME_MS * -this.prev) / (x - this.prev));
+      if (x !== 0) this.prev = x;
     }
   }
 

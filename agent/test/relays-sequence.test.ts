@@ -1,7 +1,7 @@
 import t from 'tap';
 import { RelaysSchema, type RelaysConfig } from '../src/config/schema.js';
 import type { RelayCurrent } from '../src/relays/bank.js';
-import { AMP_OFF_AFTER_ZONES_MS, leadTimeMs, planPowerDown, planPowerUp, runSteps, type Step } from '../src/relays/sequence.js';
+import { AMP_OFF_AFTER_ZONES_MS, leadTimeMs, planPowerDown, planPowerUp, runSteps, STEP_SLACK_MS, type Step } from '../src/relays/sequence.js';
 
 const cfg: RelaysConfig = RelaysSchema.parse({
   amplifiers: [
@@ -180,7 +180,7 @@ t.test('runSteps waits for each step, never runs one early, and can be aborted',
     { atMs: t0 + 60, output: 'z1', on: true },
     { atMs: t0 + 120, output: 'z2', on: true },
   ];
-  const result = await runSteps(bank, steps);
+  const { done: result } = await runSteps(bank, steps);
   t.same(done.map((d) => d.output), ['a1', 'z1', 'z2']);
   for (const s of result) t.ok(s.doneMs >= s.atMs, `${s.output} not before its time`);
   t.ok(done[0]!.atMs - t0 < 50, 'a step already due runs at once');
@@ -195,4 +195,28 @@ t.test('runSteps waits for each step, never runs one early, and can be aborted',
   setTimeout(() => ac.abort(new Error('emergency')), 30);
   await t.rejects(run, /emergency/);
   t.same(done.map((d) => d.output), ['a1'], 'the step after the abort never ran');
+});
+
+t.test('a step done late pushes the ones after it back: the warm-up and the zone lead are kept whole', async (t) => {
+  const done: Array<{ output: string; atMs: number }> = [];
+  // The amplifier's line answers 80 ms late (a slow bridge, a loaded machine); the others at once.
+  const bank = {
+    set: async (output: string) => {
+      if (output === 'amp') await new Promise((r) => setTimeout(r, 80));
+      done.push({ output, atMs: Date.now() });
+    },
+  };
+  const t0 = Date.now();
+  const steps: Step[] = [
+    { atMs: t0, output: 'amp', on: true },
+    { atMs: t0 + 300, output: 'north', on: true },
+  ];
+  const { pushedMs } = await runSteps(bank, steps);
+  t.ok(done[1]!.atMs - done[0]!.atMs >= 300, `the zone closes a whole warm-up after the amplifier was on (${done[1]!.atMs - done[0]!.atMs} ms)`);
+  t.ok(pushedMs >= 80, `and the audio is told to follow by as much (${pushedMs} ms)`);
+
+  // A driver's own few milliseconds push nothing (a clock of the test's, moved by the switches only).
+  let clock = 1000;
+  const quick = { set: async () => void (clock += STEP_SLACK_MS - 2) };
+  t.equal((await runSteps(quick, [{ atMs: 1000, output: 'amp', on: true }, { atMs: 1000 + STEP_SLACK_MS - 2, output: 'north', on: true }], undefined, () => clock)).pushedMs, 0);
 });

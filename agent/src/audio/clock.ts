@@ -20,20 +20,48 @@ let offset = NaN;
 let anchoredAt = -Infinity;
 
 export function wallClockMs(): number {
-  const mono = performance.now();
-  if (mono - anchoredAt > REANCHOR_MS || Math.abs(offset + mono - Date.now()) > STEP_MS) anchor();
-  return offset + performance.now();
+  return wallClockAt(performance.now());
+}
+
+/** The wall-clock instant of a `performance.now()` reading: one reading for both, so a process descheduled between two reads cannot put them apart. */
+export function wallClockAt(mono: number): number {
+  const current = performance.now();
+  if (current - anchoredAt > REANCHOR_MS || Math.abs(offset + current - Date.now()) > STEP_MS) anchor();
+  return offset + mono;
 }
 
 function anchor(): void {
-  const first = Date.now();
-  let now = Date.now();
-  let mono = performance.now();
-  // Spin to the next millisecond edge: there the fractional part of the wall clock is ~0.
-  while (now === first) {
-    now = Date.now();
-    mono = performance.now();
+  offset = edgeOffset(() => performance.now(), Date.now);
+  anchoredAt = performance.now();
+}
+
+/** An edge known to this spread (ms of the monotonic clock) is good enough; a wider one was preempted. */
+const TIGHT_MS = 0.5;
+const ATTEMPTS = 5;
+
+/**
+ * The wall clock minus the monotonic one, read at the edge where `wall`
+ * ticks to its next millisecond, bracketed by monotonic readings. A process
+ * descheduled inside the bracket (a loaded Pi) would shift the offset by
+ * however long it waited, so a wide bracket is read again and the tightest
+ * kept.
+ */
+export function edgeOffset(mono: () => number, wall: () => number): number {
+  let best = { offset: NaN, spread: Infinity };
+  for (let attempt = 0; attempt < ATTEMPTS && best.spread > TIGHT_MS; attempt++) {
+    // Reads alternate m0 w0 m1 w1 ...; the first w that ticked was read after the m before the w before it, and before the m after it.
+    let mPrev = mono();
+    const first = wall();
+    let m = mono();
+    let now = wall();
+    while (now === first) {
+      mPrev = m;
+      m = mono();
+      now = wall();
+    }
+    const after = mono();
+    const spread = after - mPrev;
+    if (spread < best.spread) best = { offset: now - (mPrev + after) / 2, spread };
   }
-  offset = now - mono;
-  anchoredAt = mono;
+  return best.offset;
 }

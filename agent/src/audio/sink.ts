@@ -2,7 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Logger } from 'pino';
 import type { SinkConfig } from '../config/schema.js';
-import { wallClockMs } from './clock.js';
+import { wallClockAt } from './clock.js';
 import { rampPcm } from './fade.js';
 import { BYTES_PER_FRAME, BYTES_PER_MS, PCM, bytesToMs, msToBytes } from './pcm.js';
 
@@ -217,11 +217,10 @@ export class PacedSink implements AudioSink {
   private readonly tick = (): void => {
     if (this.state !== 'open') return;
     const now = performance.now();
-    const wallAtNow = wallClockMs();
     while (this.t0 + this.n * this.periodMs <= now) {
       const at = this.t0 + this.n * this.periodMs;
       if (this.queuedBytes === 0 && this.writers.length === 0) for (const d of this.drains.splice(0)) d();
-      this.play(at, wallAtNow - (now - at));
+      this.play(at, wallClockAt(at));
       this.n++;
     }
     this.accept();

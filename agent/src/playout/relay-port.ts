@@ -34,8 +34,8 @@ export function relayPort(bank: RelayBank, cfg: RelaysConfig, now: () => number 
     powerUp: (zones, audioStartMs, signal) =>
       serial(async () => {
         const plan = planPowerUp({ zones, cfg, audioStartMs, nowMs: now(), current: bank.current() });
-        await runSteps(bank, plan.steps, signal, now);
-        return plan.audioStartMs;
+        const { pushedMs } = await runSteps(bank, plan.steps, signal, now);
+        return plan.audioStartMs + pushedMs;
       }),
     powerDown: (signal) =>
       serial(async () => {

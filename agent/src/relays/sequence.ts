@@ -112,27 +112,37 @@ export interface DoneStep extends Step {
   doneMs: number;
 }
 
+/** A switch this much later than its step is within a driver's own time; more pushes what follows back. */
+export const STEP_SLACK_MS = 5;
+
 /**
  * Carries out a plan in order, each step no earlier than its time. Steps
- * already due run at once. On abort it rejects with the signal's reason;
- * steps done stay done (the caller plans the power-down). A failed switch
- * rejects too: the bank has logged it and marked the output uncertain.
+ * already due run at once. A step done late (a slow line, a loaded machine)
+ * pushes every later step back by as much, and `pushedMs` says by how much
+ * the audio must follow: an amplifier's warm-up and a zone's lead are never
+ * cut short. On abort it rejects with the signal's reason; steps done stay
+ * done (the caller plans the power-down). A failed switch rejects too: the
+ * bank has logged it and marked the output uncertain.
  */
 export async function runSteps(
   bank: Pick<RelayBank, 'set'>,
   steps: readonly Step[],
   signal?: AbortSignal,
   now: () => number = Date.now,
-): Promise<DoneStep[]> {
+): Promise<{ done: DoneStep[]; pushedMs: number }> {
   const done: DoneStep[] = [];
+  let pushedMs = 0;
   for (const step of steps) {
     signal?.throwIfAborted();
+    const atMs = step.atMs + pushedMs;
     // Timers may fire a millisecond early; loop until the clock agrees.
-    for (let wait = step.atMs - now(); wait > 0; wait = step.atMs - now()) await sleep(Math.ceil(wait), signal);
+    for (let wait = atMs - now(); wait > 0; wait = atMs - now()) await sleep(Math.ceil(wait), signal);
     await bank.set(step.output, step.on);
-    done.push({ ...step, doneMs: now() });
+    const doneMs = now();
+    if (doneMs - atMs > STEP_SLACK_MS) pushedMs += doneMs - atMs;
+    done.push({ ...step, doneMs });
   }
-  return done;
+  return { done, pushedMs };
 }
 
 function zonesOf(names: readonly string[], cfg: RelaysConfig): RelaysConfig['zones'] {
