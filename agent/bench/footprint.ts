@@ -1,12 +1,13 @@
 /**
- * scripts/bench footprint [--idle 20] [--no-sync] [--node-flag FLAG]...
+ * scripts/bench footprint [--idle 20] [--no-sync] [--node-flag FLAG]... [--entry FILE]
  *
  * Starts the real daemon (bin/loa-agent.js) as a station would run it, with
  * a realistic schedule and cache, audio to ALSA's null device through aplay
  * and simulated relays, and (unless --no-sync) provincial sync configured
  * and connected to the project's Mosquitto (TLS, password, ACL) started here
  * on a free port. `--node-flag` passes a V8/Node flag to the daemon (to
- * measure what one does). Measures:
+ * measure what one does); `--entry` starts another build of the daemon
+ * instead of bin/loa-agent.js (a bundled one, say). Measures:
  * - ready_ms: from spawn until the control socket answers `status`;
  * - idle_rss_mb: the agent's resident memory after it settles (aplay, a
  *   separate ~2 MB process, is reported apart);

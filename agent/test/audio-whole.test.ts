@@ -97,9 +97,12 @@ t.test('at a sink paced like a sound card: every format at 3 and 10 s, and one 6
     const { outcome, startAtMs, spans } = results[i]!;
     const what = `${format} ${seconds} s`;
     t.equal(outcome.result, 'played', `${what}: played`);
-    // (A piece left between two underruns, or after the last one with AAC's padded last frame in it, is too short to tell its pitch by.)
+    // The item's pitch over all its pieces, and no piece nearer another file's tone (they are 14 % or more apart): a short
+    // piece left between underruns, or the last one with AAC's padded last frame in it, is a few % off on its own.
     const judged = spans.filter((s) => s.durationMs >= 300);
-    t.ok(judged.length > 0 && judged.every((s) => isTone(s, freqOf[format])), `${what}: only its own tone was heard ${JSON.stringify(spans.map((s) => [Math.round(s.freqHz), Math.round(s.durationMs)]))}`);
+    const f = freqOf[format];
+    const pitch = judged.reduce((n, s) => n + s.freqHz * s.durationMs, 0) / judged.reduce((n, s) => n + s.durationMs, 0);
+    t.ok(judged.length > 0 && Math.abs(pitch - f) <= f * 0.03 && judged.every((s) => Math.abs(s.freqHz - f) <= f * 0.07), `${what}: only its own tone was heard ${JSON.stringify(spans.map((s) => [Math.round(s.freqHz), Math.round(s.durationMs)]))}`);
     // A loaded machine may underrun the card (a silent period inside the
     // tone): the samples are all there, just later. Count them.
     const heard = spans.reduce((sum, s) => sum + s.durationMs, 0);
