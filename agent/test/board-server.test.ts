@@ -153,3 +153,72 @@ t.test('a media download the page abandons closes its file (no descriptor per cu
   t.equal(whole, 64 * 1024 * 1024);
   t.equal(await settled(), 0, 'and so did the complete one');
 });
+
+t.test('media: named by their hash, so cached for good and revalidated by ETag; a range is served as asked', async (t) => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'loa-board-range-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bytes = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
+  const file = join(dir, 'clip.mp4');
+  writeFileSync(file, bytes);
+  const sha = 'b'.repeat(64);
+  const { board } = await start(t, { contentPath: (s) => (s === sha ? file : null) });
+  const port = Number(new URL(board.url).port);
+  const get = (headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: `/media/${sha}`, headers: { host: `127.0.0.1:${port}`, ...headers } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  const whole = await get({});
+  t.equal(whole.status, 200);
+  t.ok(whole.body.equals(bytes), 'the whole file');
+  t.equal(whole.headers.etag, `"${sha}"`, 'its ETag is its hash');
+  t.match(whole.headers['cache-control'], /immutable/);
+  t.equal(whole.headers['accept-ranges'], 'bytes');
+
+  const again = await get({ 'if-none-match': `"${sha}"` });
+  t.equal(again.status, 304, 'asked again with its ETag: not sent again');
+  t.equal(again.body.length, 0);
+
+  const part = await get({ range: 'bytes=100-199' });
+  t.equal(part.status, 206);
+  t.equal(part.headers['content-range'], 'bytes 100-199/1000');
+  t.ok(part.body.equals(bytes.subarray(100, 200)), 'exactly bytes 100 to 199');
+  const tail = await get({ range: 'bytes=-10' });
+  t.ok(tail.status === 206 && tail.body.equals(bytes.subarray(990)), 'the last 10 bytes');
+  const open = await get({ range: 'bytes=995-' });
+  t.ok(open.status === 206 && open.body.equals(bytes.subarray(995)), 'from 995 to the end');
+  const beyond = await get({ range: 'bytes=1000-' });
+  t.equal(beyond.status, 416, 'a range past the end is refused');
+  t.equal(beyond.headers['content-range'], 'bytes */1000');
+  const several = await get({ range: 'bytes=0-1,5-6' });
+  t.ok(several.status === 200 && several.body.equals(bytes), 'several ranges: the whole file, as the RFC allows');
+});
+
+t.test('byteRange as data', async (t) => {
+  const { byteRange } = await import('../src/board/http-range.js');
+  const cases: Array<[string | undefined, number, ReturnType<typeof byteRange>]> = [
+    [undefined, 100, 'whole'],
+    ['bytes=0-', 100, { start: 0, end: 99 }],
+    ['bytes=10-20', 100, { start: 10, end: 20 }],
+    ['bytes=90-500', 100, { start: 90, end: 99 }],
+    ['bytes=-30', 100, { start: 70, end: 99 }],
+    ['bytes=-300', 100, { start: 0, end: 99 }],
+    ['bytes=-0', 100, 'unsatisfiable'],
+    ['bytes=100-', 100, 'unsatisfiable'],
+    ['bytes=20-10', 100, 'unsatisfiable'],
+    ['bytes=0-', 0, 'unsatisfiable'],
+    ['bytes=-', 100, 'whole'],
+    ['items=0-5', 100, 'whole'],
+    ['bytes=0-1,4-5', 100, 'whole'],
+  ];
+  for (const [header, size, want] of cases) t.same(byteRange(header, size), want, `${header ?? '(none)'} of ${size}`);
+});

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { isValidTimezone } from '../schedule/planner.js';
 import { playerPage, type PlayerPage } from './page.js';
 import { qrModules } from './qr.js';
+import { byteRange } from './http-range.js';
 import {
   boardNow, boardUpcoming, fnv1a, BoardEmergencySchema, BoardScheduleSchema, BUILTIN_BOARD_SCHEDULE,
   type BoardEmergency, type BoardEmergencyInput, type BoardNow, type BoardNowOptions, type BoardSchedule, type BoardScheduleInput, type UpcomingShowing,
@@ -416,12 +417,12 @@ export class BoardServer extends EventEmitter {
     }
     if (req.method === 'GET' && path === '/now') return this.reply(res, 200, JSON.stringify(this.current?.now ?? null), 'application/json');
     if (req.method === 'GET' && (path === '/font/regular' || path === '/font/bold')) {
-      return this.sendFile(res, path === '/font/bold' ? this.fonts.bold : this.fonts.regular, 'font/ttf');
+      return this.sendFile(req, res, path === '/font/bold' ? this.fonts.bold : this.fonts.regular, 'font/ttf');
     }
     const media = /^\/media\/([0-9a-f]{64})$/.exec(path);
     if (req.method === 'GET' && media) {
       const file = this.o.contentPath(media[1]!);
-      return file ? this.sendFile(res, file, 'application/octet-stream') : this.reply(res, 404, 'not cached');
+      return file ? this.sendFile(req, res, file, 'application/octet-stream', media[1]!) : this.reply(res, 404, 'not cached');
     }
     if (req.method === 'POST' && path === '/ack') return this.ack(req, res);
     this.reply(res, 404, 'not found');
@@ -467,14 +468,44 @@ export class BoardServer extends EventEmitter {
     });
   }
 
-  private sendFile(res: ServerResponse, path: string, type: string): void {
+  /**
+   * A file, whole or the range asked for. Media are named by their SHA-256,
+   * so their ETag is the name and they never change: the page's cache keeps
+   * them, and a rotation shows a video again without reading it again.
+   */
+  private sendFile(req: IncomingMessage, res: ServerResponse, path: string, type: string, sha?: string): void {
     stat(path).then(
       (s) => {
-        res.writeHead(200, { 'content-type': type, 'content-length': s.size, 'cache-control': 'no-cache' });
+        const headers = {
+          'content-type': type,
+          'accept-ranges': 'bytes',
+          ...(sha ? { etag: `"${sha}"`, 'cache-control': 'private, max-age=31536000, immutable' } : { 'cache-control': 'no-cache' }),
+        };
+        if (sha && req.headers['if-none-match']?.split(/\s*,\s*/).includes(`"${sha}"`)) {
+          res.writeHead(304, headers);
+          res.end();
+          return;
+        }
+        const range = byteRange(req.headers.range, s.size);
+        if (range === 'unsatisfiable') {
+          res.writeHead(416, { ...headers, 'content-range': `bytes */${s.size}` });
+          res.end();
+          return;
+        }
+        const part = range === 'whole' ? { start: 0, end: s.size - 1 } : range;
+        res.writeHead(range === 'whole' ? 200 : 206, {
+          ...headers,
+          'content-length': part.end - part.start + 1,
+          ...(range === 'whole' ? {} : { 'content-range': `bytes ${part.start}-${part.end}/${s.size}` }),
+        });
+        if (s.size === 0) {
+          res.end();
+          return;
+        }
         // pipeline, not pipe: when the page drops the connection mid-file (the
         // showing changed while a video loaded), the file is closed too; pipe()
         // would leave it open and paused, one descriptor and buffer per cut.
-        pipeline(createReadStream(path), res, () => undefined);
+        pipeline(createReadStream(path, part), res, () => undefined);
       },
       () => this.reply(res, 404, 'file missing'),
     );

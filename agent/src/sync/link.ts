@@ -27,6 +27,8 @@ import { TIME_TOPIC, groupCmdTopic, type StationTopics } from './topics.js';
  * after any retained message it released, so "nothing arrived" is known
  * without a timer. A canary that arrives later still counts.
  */
+/** Connection numbers reserved per database write; they only need to grow (the province keeps the status with the highest), not to be dense. */
+export const CONNECT_SEQ_BLOCK = 1000;
 const ACL_PROBE_FILTER = 'loa/v1/station/+/status';
 const STATUS_TOPIC = /^loa\/v1\/station\/[^/]+\/status$/;
 
@@ -71,6 +73,7 @@ export class BrokerLink extends EventEmitter {
   broker?: string;
   connectedSinceMs?: number;
   connectSeq: number;
+  private seqReservedUntil: number;
   private failures = 0;
   private connectError: string | undefined;
   private lastLoggedError: string | undefined;
@@ -83,7 +86,9 @@ export class BrokerLink extends EventEmitter {
   constructor(private readonly o: BrokerLinkOptions) {
     super();
     const row = o.db.prepare("SELECT value FROM meta WHERE key = 'sync.connect_seq'").get() as { value: string } | undefined;
+    // What is stored is the end of the last block reserved: every number below it may have been used.
     this.connectSeq = row ? Number(row.value) : 0;
+    this.seqReservedUntil = this.connectSeq;
   }
 
   /** The connection when connected. */
@@ -168,9 +173,13 @@ export class BrokerLink extends EventEmitter {
   private connectOnce(url: string): Promise<'never' | 'closed' | 'silent'> {
     const { config, stationId, log } = this.o;
     this.connectSeq += 1;
-    this.o.db
-      .prepare("INSERT INTO meta (key, value) VALUES ('sync.connect_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-      .run(String(this.connectSeq));
+    if (this.connectSeq > this.seqReservedUntil) {
+      // Reserved a block at a time: offline, a failed connect every couple of minutes wrote the SD card each time.
+      this.seqReservedUntil = this.connectSeq + CONNECT_SEQ_BLOCK - 1;
+      this.o.db
+        .prepare("INSERT INTO meta (key, value) VALUES ('sync.connect_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .run(String(this.seqReservedUntil));
+    }
     const will: StationStatus = { state: 'offline', station: stationId, connectSeq: this.connectSeq, reason: 'lost' };
     // The broker makes the client id the user name (use_username_as_clientid); asking for the same keeps the persistent session.
     const user = config.username ?? stationId;
