@@ -19,6 +19,9 @@ import { TIME_TOPIC, groupCmdTopic, type StationTopics } from './topics.js';
  * `acl` (problem or undefined) when each connection's ACL probe is done.
  */
 
+/** Connection numbers reserved per database write; they only need to grow (the province keeps the status with the highest), not to be dense. */
+export const CONNECT_SEQ_BLOCK = 1000;
+
 /**
  * The ACL probe's canary: status topics, which a station writes (its own
  * birth, retained, just published) and must never read. Mosquitto 2.0 grants
@@ -27,8 +30,6 @@ import { TIME_TOPIC, groupCmdTopic, type StationTopics } from './topics.js';
  * after any retained message it released, so "nothing arrived" is known
  * without a timer. A canary that arrives later still counts.
  */
-/** Connection numbers reserved per database write; they only need to grow (the province keeps the status with the highest), not to be dense. */
-export const CONNECT_SEQ_BLOCK = 1000;
 const ACL_PROBE_FILTER = 'loa/v1/station/+/status';
 const STATUS_TOPIC = /^loa\/v1\/station\/[^/]+\/status$/;
 
