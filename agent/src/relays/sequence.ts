@@ -112,8 +112,12 @@ export interface DoneStep extends Step {
   doneMs: number;
 }
 
-/** A switch this much later than its step is within a driver's own time; more pushes what follows back. */
-export const STEP_SLACK_MS = 5;
+/**
+ * A switch done this much after its step is on time: a driver's own time
+ * (gpioset is a process, 5-15 ms on a Pi), which must not make every
+ * programme start late. Later than that, what follows is pushed back.
+ */
+export const STEP_SLACK_MS = 20;
 
 /**
  * Carries out a plan in order, each step no earlier than its time. Steps
