@@ -10,6 +10,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { makeTestTone } from '../src/audio/tones.js';
+import { CAPTURE_BUFFER_MS } from '../src/audio/live/capture.js';
 import { isTone } from './audio-fixture.js';
 import { loa } from './daemon-fixture.js';
 import { until } from './sync-fixture.js';
@@ -45,8 +46,9 @@ t.test('loa live: the microphone on air through the arbiter, the relays on, reco
   t.ok(spans.length > 0 && spans.every((x) => isTone(x, 700) || x.durationMs < 400), `700 Hz reached the sink, and nothing else: ${described}`);
   const tone = spans.find((x) => isTone(x, 700))!;
   const heardMs = spans.at(-1)!.endMs - spans[0]!.startMs;
-  // A live source drops what it cannot play at once (a starved machine loses some), it never delays it.
-  t.ok(heardMs > 2500 && heardMs < 3100, `for about as long as it was spoken (${Math.round(heardMs)} ms of 3000)`);
+  // A live source drops what it cannot play at once (a starved machine loses some): it falls behind the voice by
+  // at most what the capture holds and the card buffers (40 ms), never more.
+  t.ok(heardMs > 2500 && heardMs < 3000 + CAPTURE_BUFFER_MS + 40 + 10, `for about as long as it was spoken (${Math.round(heardMs)} ms of 3000)`);
   t.ok(spans[0]!.startMs - spokeAt >= 0 && spans[0]!.startMs - spokeAt < 1000, `heard ${Math.round(spans[0]!.startMs - spokeAt)} ms after it was spoken (loose; scripts/bench live measures)`);
   const airedMs = spans.reduce((n, x) => n + x.durationMs, 0);
 

@@ -6,6 +6,7 @@
  * recording of what was said.
  */
 import t from 'tap';
+import { CAPTURE_BUFFER_MS } from '../src/audio/live/capture.js';
 import { startSimulator } from '../../firmware-bridge/src/index.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { CLASS_PRIORITY } from '../src/domain/types.js';
@@ -47,7 +48,8 @@ t.test('holding the talk button puts the microphone on air; releasing it ends th
   const toneMs = spans.filter((x) => isTone(x, 800)).reduce((n, x) => n + x.durationMs, 0);
   t.ok(spans.length > 0 && spans.every((x) => isTone(x, 800) || x.durationMs < 400) && toneMs > 1000, `800 Hz reached the sink, and nothing else: ${JSON.stringify(spans.map((x) => [Math.round(x.freqHz), Math.round(x.durationMs)]))}`);
   const heardMs = spans.at(-1)!.endMs - spans[0]!.startMs;
-  t.ok(heardMs > 1200 && heardMs < 1600, `about as long as it was said (${Math.round(heardMs)} ms of 1500)`);
+  // Behind the voice by at most what the capture holds and the card buffers (live-capture.test.ts).
+  t.ok(heardMs > 1200 && heardMs < 1500 + CAPTURE_BUFFER_MS + 40 + 10, `about as long as it was said (${Math.round(heardMs)} ms of 1500)`);
   const rec = recordingSpans(s, row!.content!).filter((x) => x.durationMs > 100);
   t.ok(rec.length >= 1 && rec.every((x) => isTone(x, 800)), 'the recording in the cache holds it');
 });

@@ -18,11 +18,14 @@ export interface CaptureOptions {
   gainDb: number;
   /** Where the limited audio is recorded (Ogg Opus), for the proof of play. */
   recordPath: string;
-  /** Audio held at most; older audio is dropped so the delay to the speakers stays this short (default 120 ms). */
+  /** Audio held at most; older audio is dropped so the delay to the speakers stays this short (default CAPTURE_BUFFER_MS). */
   maxBufferMs?: number;
   /** No audio from the device within this long fails the item (default 3000 ms). */
   readyTimeoutMs?: number;
 }
+
+/** What a live input may fall behind the voice before its oldest audio is dropped. */
+export const CAPTURE_BUFFER_MS = 120;
 
 /** A capture decoder: the player plays it; the station ends it, meters it and gets its recording. */
 export interface CaptureDecoder extends Decoder {
@@ -45,7 +48,7 @@ export interface CaptureDecoder extends Decoder {
  * recording, never the air.
  */
 export function startCapture(opts: CaptureOptions, log: Logger): CaptureDecoder {
-  const maxBuffer = msToBytes(opts.maxBufferMs ?? 120);
+  const maxBuffer = msToBytes(opts.maxBufferMs ?? CAPTURE_BUFFER_MS);
   /** Kept when it goes on air: enough to ride out the capture's 10 ms periods arriving unevenly. */
   const startBuffer = msToBytes(20);
   const maxBytes = msToBytes(opts.maxMs);
