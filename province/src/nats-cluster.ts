@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_PACKET_BYTES } from '../../agent/src/sync/protocol.js';
-import { canConnect, fillTemplate, freePort, makeCerts, provinceTemplateDir, renderAcl, type AclStation, type BrokerUser, type Certs } from './mosquitto.js';
+import { canConnect, fillTemplate, freePorts, makeCerts, provinceTemplateDir, renderAcl, type AclStation, type BrokerUser, type Certs } from './mosquitto.js';
 
 /**
  * The provincial broker as a NATS cluster (province/nats/): Debian's
@@ -121,44 +121,24 @@ export class NatsCluster {
     const passwords = new Map([...provinceUsers.map((u) => [u.username, u.password] as const), ...o.stations.map((s) => [s.id, s.password] as const)]);
     const users = renderUsers(renderAcl(provinceUsers.map((u) => u.username), o.stations), passwords);
     const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-    const ports: NatsNodePorts[] = [];
-    for (let i = 0; i < n; i++) ports.push({ front: await freePort(), mqtt: await freePort(), client: await freePort(), route: await freePort(), http: await freePort() });
-    const dir = templateDir();
-    const nodeTemplate = readFileSync(join(dir, 'nats-node.conf.template'), 'utf8');
-    const frontTemplate = readFileSync(join(dir, 'haproxy.cfg.template'), 'utf8');
-    const routes = ports.map((p) => `    nats-route://127.0.0.1:${p.route}`).join('\n');
-    names.forEach((name, i) => {
-      const p = ports[i]!;
-      const storeDir = join(o.dir, name, 'jetstream');
-      mkdirSync(storeDir, { recursive: true });
-      const conf = fillTemplate(nodeTemplate, {
-        NODE: name,
-        BIND: '127.0.0.1',
-        CLIENT_PORT: String(p.client),
-        HTTP_PORT: String(p.http),
-        ROUTE_PORT: String(p.route),
-        MQTT_PORT: String(p.mqtt),
-        CLUSTER: 'loa',
-        ROUTES: routes,
-        STORE_DIR: storeDir,
-        MAX_PACKET_BYTES: String(MAX_PACKET_BYTES),
-        USERS: users,
+    // A free port can be taken by another process before the node binds it: then the whole cluster is made again on new ones.
+    for (let attempt = 1; ; attempt++) {
+      const free = await freePorts(5 * n);
+      const ports = names.map((_, i) => {
+        const [front, mqtt, client, route, http] = free.slice(5 * i, 5 * i + 5) as [number, number, number, number, number];
+        return { front, mqtt, client, route, http };
       });
-      writeFileSync(join(o.dir, name, 'nats.conf'), conf, { mode: 0o600 });
-      const front = fillTemplate(frontTemplate, {
-        NODE: name,
-        BIND: '127.0.0.1',
-        PORT: String(p.front),
-        PEM_FILE: pemFile,
-        MQTT_ADDR: `127.0.0.1:${p.mqtt}`,
-        MAXCONN: String(o.maxConnectionsPerNode ?? 4000),
-      });
-      writeFileSync(join(o.dir, name, 'haproxy.cfg'), front);
-    });
-    const cluster = new NatsCluster(names, ports, certs, o.dir);
-    await Promise.all(names.map((_, i) => cluster.spawnNode(i)));
-    await Promise.all(names.map((_, i) => cluster.waitHealthy(i, 60_000)));
-    return cluster;
+      writeNodeFiles(o.dir, names, ports, users, pemFile, o.maxConnectionsPerNode);
+      const cluster = new NatsCluster(names, ports, certs, o.dir);
+      try {
+        await Promise.all(names.map((_, i) => cluster.spawnNode(i)));
+        await Promise.all(names.map((_, i) => cluster.waitHealthy(i, 60_000)));
+        return cluster;
+      } catch (err) {
+        await cluster.stop();
+        if (attempt >= 3 || !/address already in use/.test((err as Error).message)) throw err;
+      }
+    }
   }
 
   private async spawnNode(i: number): Promise<void> {
@@ -230,4 +210,41 @@ export class NatsCluster {
   log(i: number): string {
     return this.logs[i]!;
   }
+}
+
+/** Each node's nats.conf and haproxy.cfg for these ports, over an empty JetStream store. */
+function writeNodeFiles(root: string, names: string[], ports: NatsNodePorts[], users: string, pemFile: string, maxConnectionsPerNode: number | undefined): void {
+  const dir = templateDir();
+  const nodeTemplate = readFileSync(join(dir, 'nats-node.conf.template'), 'utf8');
+  const frontTemplate = readFileSync(join(dir, 'haproxy.cfg.template'), 'utf8');
+  const routes = ports.map((p) => `    nats-route://127.0.0.1:${p.route}`).join('\n');
+  names.forEach((name, i) => {
+    const p = ports[i]!;
+    const storeDir = join(root, name, 'jetstream');
+    rmSync(storeDir, { recursive: true, force: true });
+    mkdirSync(storeDir, { recursive: true });
+    const conf = fillTemplate(nodeTemplate, {
+      NODE: name,
+      BIND: '127.0.0.1',
+      CLIENT_PORT: String(p.client),
+      HTTP_PORT: String(p.http),
+      ROUTE_PORT: String(p.route),
+      MQTT_PORT: String(p.mqtt),
+      CLUSTER: 'loa',
+      ROUTES: routes,
+      STORE_DIR: storeDir,
+      MAX_PACKET_BYTES: String(MAX_PACKET_BYTES),
+      USERS: users,
+    });
+    writeFileSync(join(root, name, 'nats.conf'), conf, { mode: 0o600 });
+    const front = fillTemplate(frontTemplate, {
+      NODE: name,
+      BIND: '127.0.0.1',
+      PORT: String(p.front),
+      PEM_FILE: pemFile,
+      MQTT_ADDR: `127.0.0.1:${p.mqtt}`,
+      MAXCONN: String(maxConnectionsPerNode ?? 4000),
+    });
+    writeFileSync(join(root, name, 'haproxy.cfg'), front);
+  });
 }
