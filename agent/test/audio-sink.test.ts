@@ -50,6 +50,30 @@ t.test('the paced sink plays at real-time rate and records exactly what it playe
   t.ok(Math.abs(span - 995) < 2, `periods are timestamped on a drift-free 5 ms grid (${span.toFixed(3)} ms)`);
 });
 
+t.test('a one-shot sound handed over whole survives a stalled event loop; a playout-sized buffer does not', async (t) => {
+  const holes = async (opts: { aheadMs?: number }): Promise<number> => {
+    const path = join(tempDir('sink'), 'out.raw');
+    const sink = createSink({ kind: 'file', path }, log, opts);
+    await sink.open();
+    const written = sink.write(pattern(600));
+    await new Promise((r) => setTimeout(r, 100));
+    const until = performance.now() + 150; // the process descheduled, as on a loaded Pi
+    while (performance.now() < until);
+    await written;
+    await sink.drain();
+    await sink.close();
+    const file = readFileSync(path);
+    // Every sample of the pattern is non-zero: a silent frame between its first and its last is a hole.
+    let silent = 0;
+    const first = file.findIndex((b) => b !== 0) & ~3;
+    const last = file.length - 1 - [...file].reverse().findIndex((b) => b !== 0);
+    for (let i = first; i < last; i += 4) if (file.readInt32LE(i) === 0) silent++;
+    return silent / 48; // ms
+  };
+  t.equal(await holes({ aheadMs: 600 }), 0, 'no hole when the device holds it all');
+  t.ok((await holes({})) >= 100, 'a 40 ms device buffer runs dry in a 150 ms stall (what the option is for)');
+});
+
 t.test('an idle sink plays silence but records only a short gap', async (t) => {
   const path = join(tempDir('sink'), 'out.raw');
   const sink = new PacedSink({ path, recordGapMs: 100 }, log);

@@ -64,7 +64,10 @@ t.test('loa live: the microphone on air through the arbiter, the relays on, reco
   const rec = recordingSpans(s, row!.content!).filter((x) => x.durationMs > 100);
   t.equal(rec.length, 1, `the recording holds one tone: ${JSON.stringify(rec.map((x) => [Math.round(x.freqHz), Math.round(x.durationMs)]))}`);
   t.ok(isTone(rec[0]!, 700) && Math.abs(rec[0]!.durationMs - airedMs) < 150, `the one that aired, as long (${Math.round(rec[0]!.durationMs)} ms recorded, ${Math.round(airedMs)} ms aired)`);
-  t.ok(Math.abs(row!.playedMs! - (row!.endedMs! - row!.startedMs!)) < 500, 'the row spans what aired');
+  // The row against the sink: its span holds the voice heard, and its played time counts every sample of it (what a
+  // starved machine dropped is in the span but not in the played time).
+  t.ok(row!.startedMs! <= spans[0]!.startMs + 20 && row!.endedMs! >= spans.at(-1)!.endMs - 20, `the row spans what aired (${Math.round(row!.startedMs! - spans[0]!.startMs)} / ${Math.round(row!.endedMs! - spans.at(-1)!.endMs)} ms)`);
+  t.ok(row!.playedMs! >= airedMs - 50 && row!.playedMs! <= row!.endedMs! - row!.startedMs! + 50, `its played time holds what aired (${row!.playedMs} ms played, ${Math.round(airedMs)} ms of voice heard)`);
   t.equal(s.agent.media.liveStatus(Date.now()), null, 'no live left');
 });
 

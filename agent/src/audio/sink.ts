@@ -34,14 +34,21 @@ export interface AudioSink {
 
 export type PlayedListener = (period: Buffer, playedAtMs: number) => void;
 
-export function createSink(cfg: SinkConfig, log: Logger): AudioSink {
+/**
+ * `aheadMs`: how much audio the device may hold ahead of the listener. Playout
+ * keeps it small (a preemption is heard after it); a one-shot sound that
+ * nothing preempts may hand over all of it, so a busy event loop cannot
+ * starve it.
+ */
+export function createSink(cfg: SinkConfig, log: Logger, opts: { aheadMs?: number } = {}): AudioSink {
+  const ahead = opts.aheadMs;
   switch (cfg.kind) {
     case 'alsa':
-      return new AlsaSink({ device: cfg.device }, log);
+      return new AlsaSink({ device: cfg.device, ...(ahead ? { latencyMs: ahead } : {}) }, log);
     case 'file':
-      return new PacedSink({ path: cfg.path }, log);
+      return new PacedSink({ path: cfg.path, ...(ahead ? { bufferMs: ahead } : {}) }, log);
     case 'null':
-      return new PacedSink({}, log);
+      return new PacedSink(ahead ? { bufferMs: ahead } : {}, log);
   }
 }
 

@@ -6,7 +6,7 @@ import type { AlertManager } from '../alerts/manager.js';
 import type { RelayBank } from '../relays/bank.js';
 import { classOf } from '../domain/types.js';
 import { createSink } from '../audio/sink.js';
-import { PCM } from '../audio/pcm.js';
+import { PCM, bytesToMs } from '../audio/pcm.js';
 import { OperatorError } from './control-server.js';
 import type { BoardLink } from './board-link.js';
 import type { BridgeLink } from './bridge-link.js';
@@ -119,13 +119,13 @@ export function technicianHandlers(d: TechnicianDeps): Record<string, (p: Record
 async function monitorTone(d: TechnicianDeps): Promise<{ played: boolean; sink: string; ms?: number; error?: string }> {
   const monitor = d.config.audio.monitor;
   if (!monitor) return { played: false, sink: 'none' };
-  const sink = createSink(monitor, d.log);
   const pcm = identifyTonePcm();
+  const sink = createSink(monitor, d.log, { aheadMs: bytesToMs(pcm.length) });
   try {
     await sink.open();
     await sink.write(pcm);
     await sink.drain();
-    return { played: true, sink: monitor.kind, ms: Math.round(pcm.length / 4 / (PCM.sampleRate / 1000)) };
+    return { played: true, sink: monitor.kind, ms: Math.round(bytesToMs(pcm.length)) };
   } catch (err) {
     return { played: false, sink: monitor.kind, error: (err as Error).message };
   } finally {
