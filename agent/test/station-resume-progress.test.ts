@@ -6,7 +6,7 @@
  * last sound and pushed three later programmes out.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
@@ -61,4 +61,43 @@ t.test('restarts that die before the resumed programme is heard do not extend it
   t.same(log.filter((r) => r.content === b && r.result === 'played'), [], 'b not replayed');
   t.ok(log.some((r) => r.content === b && /grace window had passed/.test(r.reason ?? '')), 'b logged as not resumed: the grace window had passed');
   t.same(tonesHeard(sink, [440, 660]), [], 'nothing at the sink after the grace window of its last sound');
+});
+
+t.test('a supply failing every few seconds does not restart the cut item for ever: only its first return is progress', async (t) => {
+  const graceMs = 20_000;
+  const dir = mkdtempSync(join(tmpdir(), 'loa-resume-flicker-'));
+  const configPath = join(dir, 'config.json');
+  const sink = join(dir, 'out.raw');
+  writeFileSync(configPath, JSON.stringify(simStationConfig({ id: 'resume-flicker', dir, sink }, { schedule: { graceMs } })));
+  let d: Daemon = await startDaemon(configPath);
+  t.teardown(() => killHard(d));
+  const b = (await loaJson<{ sha256: string }>(configPath, 'cache', 'import', await makeTestTone(join(dir, 'b.wav'), 'ffmpeg', { durationMs: 10_000, frequencyHz: 660 }))).sha256;
+  const at = DateTime.now().setZone('Asia/Ho_Chi_Minh').plus({ seconds: 6 }).startOf('second');
+  writeFileSync(join(dir, 'news.json'), JSON.stringify({ programmes: [{
+    id: 'news', name: 'news', recurrence: { kind: 'once', date: at.toISODate(), time: at.toFormat('HH:mm:ss') }, items: [{ content: b }], zones: ['north'],
+  }] }));
+  t.equal((await loa('--config', configPath, 'schedule', 'import', join(dir, 'news.json'))).code, 0);
+  const heardB = (): number => (existsSync(sink) ? tonesHeard(sink, [660]).reduce((n, r) => n + r.durationS, 0) : 0);
+
+  // The 10 s item is heard for about a second each time, then the power goes: every start restarts it from
+  // its beginning. Its first return after the first cut opens the window; the later returns do not extend it.
+  let firstReturnMs = 0;
+  let returns = 0;
+  for (let cuts = 0; ; cuts++) {
+    await until('b heard', async () => (heardB() > 0.8 ? true : undefined), 60_000);
+    if (cuts === 1) firstReturnMs = Date.now();
+    if (cuts >= 1) returns++;
+    await killHard(d);
+    rmSync(sink, { force: true });
+    if (firstReturnMs > 0 && Date.now() > firstReturnMs + graceMs - 6000) break;
+    d = spawnDaemon(configPath);
+  }
+  t.ok(returns >= 3, `${returns} returns of b, each heard and cut`);
+  await sleep(Math.max(0, firstReturnMs + graceMs + 1000 - Date.now()));
+  d = await startDaemon(configPath);
+  await sleep(4000);
+  t.same(tonesHeard(sink, [660]), [], 'not restarted once the window from its first return has passed');
+  const log = (await loaJson<{ rows: Row[] }>(configPath, 'log', '--limit', '50')).rows;
+  t.same(log.filter((r) => r.result === 'played'), [], 'never played whole, and not claimed to');
+  t.ok(log.some((r) => r.content === b && /grace window had passed/.test(r.reason ?? '')), 'logged as not resumed: the grace window had passed');
 });

@@ -129,8 +129,9 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   /**
    * Sessions that were on air when the agent died (crash, power cut). The
    * item cut off gets its play-log row. The session may go on only within
-   * the grace window counted from its last recorded progress (the latest
-   * moment it is known to have been on air), never from the restart: a
+   * the grace window counted from its last recorded progress (an item
+   * done, or the first return of the item a cut left unfinished), never
+   * from the restart, however often the power fails: a
    * 06:00 programme resumes minutes late or not at all. A request goes on
    * only until it expires; one without its own expiry gets the same window.
    * With the clock untrusted the window cannot be judged here: the records
@@ -670,7 +671,8 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     }
     // A resumed programme is not on air yet (relays warm up, the decoder pre-rolls): it keeps its last
     // progress until its first audio is in the sink, so restarts that die before any sound cannot carry it
-    // past the grace window, holding off the programmes due after it.
+    // past the grace window, holding off the programmes due after it. Only the first return of a cut item
+    // counts (touchOccurrence): a supply failing every few seconds would otherwise restart it for ever.
     const resumedProgressMs = candidate.kind === 'occurrence' ? candidate.progressMs : undefined;
     if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', candidate.kind === 'occurrence' ? (candidate.resume ?? { item: 0, offsetMs: 0 }) : { item: 0, offsetMs: 0 }, resumedProgressMs ?? now);
     else this.o.store.setRequestState(plan.requestId, 'playing', now, candidate.kind === 'request' ? candidate.request.resume : undefined);

@@ -217,4 +217,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE play_log ADD COLUMN label TEXT;
   ALTER TABLE play_log ADD COLUMN file_name TEXT;
   `,
+  // 10: when the item a cut left unfinished was first heard again after a
+  // restart. A power supply that keeps failing restarts that item from its
+  // start each time: only its first return counts as progress, so its grace
+  // window closes instead of carrying the programme on for ever.
+  `
+  ALTER TABLE occurrence ADD COLUMN resumed_ms INTEGER;
+  `,
 ];

@@ -192,14 +192,20 @@ export class StationStore {
         `INSERT INTO occurrence (id, programme_id, start_ms, state, resume_item, resume_offset_ms, resume_until_ms, updated_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET state = excluded.state, resume_item = excluded.resume_item,
-           resume_offset_ms = excluded.resume_offset_ms, resume_until_ms = excluded.resume_until_ms, updated_ms = excluded.updated_ms`,
+           resume_offset_ms = excluded.resume_offset_ms, resume_until_ms = excluded.resume_until_ms, updated_ms = excluded.updated_ms,
+           resumed_ms = CASE WHEN excluded.resume_item = occurrence.resume_item AND excluded.resume_offset_ms = occurrence.resume_offset_ms
+             THEN occurrence.resumed_ms END`,
       )
       .run(o.id, o.programmeId, o.startMs, state, resume.item, resume.offsetMs, resume.untilMs ?? null, nowMs);
   }
 
-  /** The occurrence on air was heard at `nowMs`: its latest progress, from which a crash's grace window counts. */
+  /**
+   * The resumed occurrence was heard again at `nowMs`: its latest progress, from which a crash's grace window
+   * counts. Once per resume point (a new resume point, an item done or cut by a preemption, clears it): the
+   * same item restarted from its start by cut after cut is not progress.
+   */
   touchOccurrence(id: string, nowMs: number): void {
-    this.db.prepare("UPDATE occurrence SET updated_ms = ? WHERE id = ? AND state = 'playing'").run(nowMs, id);
+    this.db.prepare("UPDATE occurrence SET updated_ms = ?, resumed_ms = ? WHERE id = ? AND state = 'playing' AND resumed_ms IS NULL").run(nowMs, nowMs, id);
   }
 
   /**
