@@ -77,3 +77,26 @@ t.test('a row lost with the power, a row with nothing heard, a tone from nowhere
   stray.heard.push(heard(2, 1000, 2));
   t.match(judge(stray), { unattributed: 1 });
 });
+
+t.test('power that never stays on long enough excuses an item; once it does, the item is owed', async (t) => {
+  const flicker = faithful();
+  // b is cut again and again by rounds of 4 s (up for 3 s, shorter than b with a start's slack), then never resumed.
+  flicker.rounds = [round(1, 90_000, 104_000), round(2, 105_000, 109_000), round(3, 110_000, 114_000), round(4, 115_000, 119_000), round(5, 120_000, 124_000), round(6, 125_000, 129_000)];
+  flicker.rows = [played('aa', 100_100), interrupted('bb'), interrupted('bb'), interrupted('bb'), interrupted('bb'), interrupted('bb')];
+  flicker.heard = [heard(1, 440, 2), heard(1, 660, 1, true), heard(2, 660, 1.5, true), heard(3, 660, 1.5, true), heard(4, 660, 1.5, true), heard(5, 660, 1.5, true)];
+  flicker.endMs = 200_000;
+  t.match(judge(flicker), { ...zeros, excused: 1 });
+  const heldOnce = { ...flicker, rounds: [...flicker.rounds.slice(0, 5), round(6, 125_000, 200_000)] };
+  t.match(judge(heldOnce), { lost: 1 }, 'a round up from 126 s in its window could have played it');
+});
+
+t.test('an item heard whole in a round whose disk took no row, then replayed, is the rule working', async (t) => {
+  const full = faithful();
+  full.rounds[1] = round(2, 105_000, 112_000, { fault: 'full-disk' });
+  full.rounds.push(round(3, 113_000, 160_000));
+  full.rows = [played('aa', 100_100), interrupted('bb'), played('bb', 114_500)];
+  full.heard = [heard(1, 440, 2), heard(1, 660, 1, true), heard(2, 660, 3), heard(3, 660, 3)];
+  t.match(judge(full), { doubled: 0, replayed_unrecordable: 1 });
+  const healthy = { ...full, rounds: full.rounds.map((r) => ({ ...r, fault: 'none' as const })) };
+  t.match(judge(healthy), { doubled: 1, replayed_unrecordable: 0 }, 'on a healthy disk the same replay is a double');
+});

@@ -5,7 +5,9 @@
  *
  * - doubled: an item with two `played` rows, or heard whole twice (a whole
  *   hearing that ends as the plug is pulled is set aside: its row may not
- *   have been committed yet, so the replay is the rule working);
+ *   have been committed yet, so the replay is the rule working; so is one in
+ *   a round whose disk was full or read-only, where no row could be written:
+ *   `replayed_unrecordable`);
  * - lost: an item neither played (row) nor heard whole, with no excuse: an
  *   outage longer than the grace window can hold, a fault window (full
  *   disk, read-only disk, clock jump), or another programme on air when it
@@ -14,6 +16,9 @@
  *   its scheduled instant and the end of the last round in which it was
  *   heard (the latest moment it can have been known on air), plus the grace
  *   window, plus the items before it in its programme (and slack for warm-up);
+ * - excused (not a fault): an item not played when an outage longer than the
+ *   grace window, a fault, another programme on air, or a power supply that
+ *   never stayed on long enough to play it whole, came in its window;
  * - unrecorded: heard whole at the sink with no `played` row (a committed row
  *   lost in a power cut would show here, outside full or read-only disk);
  * - unheard: a `played` row with nothing like the whole item at the sink;
@@ -85,8 +90,10 @@ export interface Verdict {
   unrecorded: number;
   unheard: number;
   unattributed: number;
-  /** Not played, with an outage, a fault or a busy station as the reason. */
+  /** Not played, with an outage, a fault, a busy station or power never on long enough as the reason. */
   excused: number;
+  /** Heard whole in a round whose disk took no row (full, read-only), then again: the rule working. */
+  replayed_unrecordable: number;
   whole_at_kill: number;
   /** One line per non-zero count, naming the item. */
   problems: string[];
@@ -102,7 +109,7 @@ const FAULT_AFTER_MS = 90_000;
 
 export function judge(input: JudgeInput): Verdict {
   const { programmes, rounds, rows, heard, graceMs, endMs } = input;
-  const v: Verdict = { judged_items: 0, played: 0, lost: 0, doubled: 0, played_late: 0, unrecorded: 0, unheard: 0, unattributed: 0, excused: 0, whole_at_kill: 0, problems: [] };
+  const v: Verdict = { judged_items: 0, played: 0, lost: 0, doubled: 0, played_late: 0, unrecorded: 0, unheard: 0, unattributed: 0, excused: 0, replayed_unrecordable: 0, whole_at_kill: 0, problems: [] };
   const maxItemMs = Math.max(...programmes.flatMap((p) => p.items.map((i) => i.durationMs)));
   const faults = rounds.filter((r) => r.fault !== 'none').map((r) => [r.spawnMs - FAULT_BEFORE_MS, r.killMs + FAULT_AFTER_MS] as const);
   // Outages the grace window cannot bridge: from a kill to the next round's answer.
@@ -112,6 +119,7 @@ export function judge(input: JudgeInput): Verdict {
     const back = next?.readyMs ?? next?.killMs ?? Infinity;
     if (back - r.killMs > graceMs - maxItemMs - 3000) outages.push([r.killMs, back]);
   });
+  const diskFaulted = new Set(rounds.filter((r) => r.fault === 'full-disk' || r.fault === 'read-only').map((r) => r.n));
   const overlaps = (spans: ReadonlyArray<readonly [number, number]>, a: number, b: number): boolean => spans.some(([s, e]) => s <= b && e >= a);
 
   // Each heard run belongs to the scheduled item of its tone due last before the round ended (tones repeat in a cycle longer than a resume can reach).
@@ -152,7 +160,10 @@ export function judge(input: JudgeInput): Verdict {
       const whole = heardRuns.filter((h) => h.durationS >= it.durationMs / 1000 - WHOLE_SLACK_S);
       const wholeClean = whole.filter((h) => !h.atKill);
       v.whole_at_kill += whole.length - wholeClean.length;
-      if (played.length > 1 || wholeClean.length > 1) {
+      // A whole hearing no row could follow, before the last one: the replay is the rule working.
+      const unrecordable = wholeClean.slice(0, -1).filter((h) => diskFaulted.has(h.round)).length;
+      v.replayed_unrecordable += unrecordable;
+      if (played.length > 1 || wholeClean.length - unrecordable > 1) {
         v.doubled++;
         v.problems.push(`doubled: ${name}: ${played.length} played rows, heard whole ${wholeClean.length} times`);
       }
@@ -167,7 +178,10 @@ export function judge(input: JudgeInput): Verdict {
       }
       if (played.length === 0 && whole.length === 0) {
         const busy = rounds.some((r) => r.playing.some((s) => s.atMs >= p.atMs && s.atMs <= windowEnd && s.key !== null && !s.key.startsWith(`occurrence:${p.id}@`)));
-        if (faulted || busy || overlaps(outages, p.atMs - 5000, windowEnd)) v.excused++;
+        // Could any round have played it whole: up from (at the latest) its due time for its length and a start's slack?
+        const dueMs = p.atMs + before;
+        const powerHeld = rounds.some((r) => r.readyMs !== null && Math.min(r.killMs, windowEnd) - Math.max(r.readyMs, dueMs) >= it.durationMs + START_SLACK_MS);
+        if (faulted || busy || !powerHeld || overlaps(outages, p.atMs - 5000, windowEnd)) v.excused++;
         else {
           v.lost++;
           v.problems.push(`lost: ${name}: ${mine.map((r) => `${r.result}${r.reason ? ` (${r.reason})` : ''}`).join(', ') || 'no row'}; heard ${heardRuns.map((h) => h.durationS).join(', ') || 'nothing'}`);

@@ -95,7 +95,8 @@ export function randomPlan(graceMs: number): (n: number, rand: () => number) => 
     const fault: Fault = n % 25 === 0 ? faults[(n / 25) % faults.length]! : 'none';
     return {
       upMs: fault === 'none' ? upMs : 8000 + rand() * 6000,
-      downMs: n % 100 === 50 ? graceMs + 12_000 : 100 + rand() * 1400,
+      // Long outages on rounds of their own: a fault round (every 25th) adds its own excuses.
+      downMs: n % 100 === 60 ? graceMs + 12_000 : 100 + rand() * 1400,
       cut: rand() < 0.5,
       fault,
       faultAfterMs: 1000 + rand() * 3000,
