@@ -100,3 +100,14 @@ t.test('an item heard whole in a round whose disk took no row, then replayed, is
   const healthy = { ...full, rounds: full.rounds.map((r) => ({ ...r, fault: 'none' as const })) };
   t.match(judge(healthy), { doubled: 1, replayed_unrecordable: 0 }, 'on a healthy disk the same replay is a double');
 });
+
+t.test('a hearing belongs to the programme on air in its round, however late that round is', async (t) => {
+  const late = faithful();
+  // b is heard again in a round two minutes on, on air there by `loa status`: its own, not a tone from nowhere.
+  late.rounds = [round(1, 90_000, 104_000), round(2, 230_000, 260_000)];
+  late.rows = [played('aa', 100_100), interrupted('bb'), played('bb', 231_500)];
+  late.endMs = 260_000;
+  t.match(judge(late), { unattributed: 0, unheard: 0 });
+  const silent = { ...late, rounds: [late.rounds[0]!, { ...late.rounds[1]!, playing: [] }] };
+  t.match(judge(silent), { unattributed: 1 }, 'not on air there and long past due: from nowhere');
+});

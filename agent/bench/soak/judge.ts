@@ -122,11 +122,14 @@ export function judge(input: JudgeInput): Verdict {
   const diskFaulted = new Set(rounds.filter((r) => r.fault === 'full-disk' || r.fault === 'read-only').map((r) => r.n));
   const overlaps = (spans: ReadonlyArray<readonly [number, number]>, a: number, b: number): boolean => spans.some(([s, e]) => s <= b && e >= a);
 
-  // Each heard run belongs to the scheduled item of its tone due last before the round ended (tones repeat in a cycle longer than a resume can reach).
+  // Each heard run belongs to the scheduled item of its tone that was on air in its round (`loa status`), else the
+  // one due last before the round ended (tones repeat in a cycle longer than a resume can reach).
   const hearings = new Map<string, HeardRun[]>();
   for (const h of heard) {
     const round = rounds.find((r) => r.n === h.round);
-    const candidates = programmes.flatMap((p) => p.items.map((it, k) => ({ p, it, k }))).filter(({ p, it }) => Math.abs(it.freq - h.freq) <= it.freq * 0.05 && round !== undefined && p.atMs >= round.spawnMs - 90_000 && p.atMs <= round.killMs + 5000);
+    const ofTone = programmes.flatMap((p) => p.items.map((it, k) => ({ p, it, k }))).filter(({ it }) => Math.abs(it.freq - h.freq) <= it.freq * 0.05);
+    const onAir = ofTone.filter(({ p }) => round?.playing.some((s) => s.key?.startsWith(`occurrence:${p.id}@`)));
+    const candidates = onAir.length > 0 ? onAir : ofTone.filter(({ p }) => round !== undefined && p.atMs >= round.spawnMs - 90_000 && p.atMs <= round.killMs + 5000);
     if (candidates.length === 0 || !round) {
       v.unattributed++;
       v.problems.push(`round ${h.round}: ${h.freq} Hz for ${h.durationS} s at the sink, no scheduled item explains it`);
