@@ -63,8 +63,8 @@ export function tonesIn(pcm: Buffer): ToneRun[] {
 
 /**
  * Which of the known `tones` (Hz) the sink received, in order, for how long:
- * runs under 0.3 s left out (the joins of items straddle measuring windows),
- * and runs of one tone split by a dropout joined (give each item its own tone).
+ * runs of one tone split by dropouts joined (give each item its own tone),
+ * and runs under 0.3 s left out (the joins of items straddle measuring windows).
  */
 export function tonesHeard(path: string, tones: readonly number[]): Array<{ freq: number; durationS: number }> {
   return toneRunsHeard(path, tones).map(({ freq, durationS }) => ({ freq, durationS }));
@@ -80,10 +80,18 @@ export function toneRunsIn(pcm: Buffer, tones: readonly number[]): Array<{ freq:
   return joinRuns(tonesIn(pcm), tones);
 }
 
+/**
+ * Short runs of no known tone (a measuring window across the join of two
+ * items) are left out first; then runs of one known tone are joined, pieces
+ * an underrun cut off under 0.3 s included, so a tone split by dropouts
+ * counts every sample of it; what is still under 0.3 s is left out.
+ */
 function joinRuns(runs: ToneRun[], tones: readonly number[]): Array<{ freq: number; durationS: number; endS: number }> {
   const out: Array<{ freq: number; durationS: number; endS: number }> = [];
-  for (const r of runs.filter((x) => x.durationS >= 0.3)) {
-    const freq = tones.find((f) => Math.abs(f - r.freq) <= f * 0.05) ?? r.freq;
+  for (const r of runs) {
+    const known = tones.find((f) => Math.abs(f - r.freq) <= f * 0.05);
+    if (known === undefined && r.durationS < 0.3) continue;
+    const freq = known ?? r.freq;
     const endS = Math.round((r.startS + r.durationS) * 100) / 100;
     const last = out.at(-1);
     if (last?.freq === freq) {
@@ -91,7 +99,7 @@ function joinRuns(runs: ToneRun[], tones: readonly number[]): Array<{ freq: numb
       last.endS = endS;
     } else out.push({ freq, durationS: r.durationS, endS });
   }
-  return out;
+  return out.filter((x) => x.durationS >= 0.3);
 }
 
 function median(xs: number[]): number {
