@@ -36,3 +36,12 @@ t.test('a tone cut by underruns into pieces under 0.3 s still counts every sampl
 t.test('a short stray of no known tone is not a tone; a lone short piece of one is not a hearing', async (t) => {
   t.same(toneRunsIn(pcm([[0, 0.2], [3000, 0.15], [0, 0.2], [440, 0.2], [0, 0.2]]), [440]), []);
 });
+
+t.test('a tone chopped by many short underruns keeps its pitch and counts only its audio', async (t) => {
+  // 2 s of 1300 Hz with a 12 ms hole every 40 ms: every 50 ms window is spoiled, none is silent.
+  const pieces: Array<[number, number]> = [[0, 0.3]];
+  for (let k = 0; k < 50; k++) pieces.push([1300, 0.04], [0, 0.012]);
+  const runs = toneRunsIn(pcm(pieces), [1300]);
+  t.same(runs.map((r) => r.freq), [1300], 'one run, of its own pitch');
+  t.ok(Math.abs(runs[0]!.durationS - 2) <= 0.05, `${runs[0]!.durationS} s of audio, the holes left out`);
+});
