@@ -2,22 +2,35 @@
  * scripts/soak power [--rounds N] [--seed S] [--keep]: the power soak
  * (agent/bench/soak/power.ts) against the built daemon. Progress on stderr;
  * the last stdout line is one JSON object whose counters must all be 0.
+ * scripts/soak power --judge DIR: a kept run's folder judged again (the
+ * counters only: what the run did to the agent is in its own last line).
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LOA_ROOT } from '../src/version.js';
-import { runPowerSoak } from './soak/power.js';
+import { judgeFolder, runPowerSoak } from './soak/power.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '1000' }, seed: { type: 'string', default: '1' }, keep: { type: 'boolean', default: false } } });
-const result = await runPowerSoak({
-  rounds: Number(values.rounds),
-  seed: Number(values.seed),
-  keep: values.keep,
-  daemonEntry: join(LOA_ROOT, 'bin', 'loa-agent.js'),
-  progress: (line) => process.stderr.write(`soak power: ${line}\n`),
-});
-const { problems, dir, ...counts } = result;
-for (const p of problems) process.stderr.write(`soak power: ${p}\n`);
-if (values.keep) process.stderr.write(`soak power: kept ${dir}\n`);
-process.stdout.write(`${JSON.stringify({ soak: 'power', ...counts })}\n`);
-process.exitCode = counts.lost + counts.doubled + counts.played_late + counts.unrecorded + counts.unheard + counts.unattributed === 0 && counts.integrity === 'ok' ? 0 : 1;
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '1000' }, seed: { type: 'string', default: '1' }, keep: { type: 'boolean', default: false }, judge: { type: 'string' } } });
+const say = (line: string): void => void process.stderr.write(`soak power: ${line}\n`);
+const held = (c: { lost: number; doubled: number; played_late: number; unrecorded: number; unheard: number; unattributed: number; integrity: string }): boolean =>
+  c.lost + c.doubled + c.played_late + c.unrecorded + c.unheard + c.unattributed === 0 && c.integrity === 'ok';
+if (values.judge) {
+  const { verdict, integrity, rows } = judgeFolder(values.judge);
+  const { problems, ...counts } = verdict;
+  for (const p of problems) say(p);
+  process.stdout.write(`${JSON.stringify({ soak: 'power', judged: values.judge, ...counts, integrity, rows })}\n`);
+  process.exitCode = held({ ...counts, integrity }) ? 0 : 1;
+} else {
+  const result = await runPowerSoak({
+    rounds: Number(values.rounds),
+    seed: Number(values.seed),
+    keep: values.keep,
+    daemonEntry: join(LOA_ROOT, 'bin', 'loa-agent.js'),
+    progress: say,
+  });
+  const { problems, dir, ...counts } = result;
+  for (const p of problems) say(p);
+  if (values.keep) say(`kept ${dir}`);
+  process.stdout.write(`${JSON.stringify({ soak: 'power', ...counts })}\n`);
+  process.exitCode = held(counts) ? 0 : 1;
+}

@@ -9,7 +9,7 @@
  * (judge.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -73,6 +73,7 @@ export interface PowerSoakResult extends Omit<Verdict, 'problems'> {
 const SHORT_HZ = [350, 400, 455, 520, 590, 675, 770, 875, 1000, 1140, 1300, 1480, 1690, 1920, 2190, 2500];
 const LONG_HZ = [2850, 3250];
 const CYCLE = 8;
+const DEFAULT_GRACE_MS = 20_000;
 
 /** Mulberry32: a reproducible stream of [0, 1). */
 export function seededRandom(seed: number): () => number {
@@ -114,9 +115,37 @@ async function loa(configPath: string, ...args: string[]): Promise<{ code: numbe
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The verdict on a soak's folder (kept with --keep): its schedule and rounds
+ * (rounds.json), the copy of the database after the last round (final.db)
+ * and each round's sink (rounds/N.raw). `scripts/soak power --judge DIR`
+ * reads a kept run again with the judge of today.
+ */
+export function judgeFolder(dir: string): { verdict: Verdict; integrity: string; rows: number } {
+  const saved = JSON.parse(readFileSync(join(dir, 'rounds.json'), 'utf8')) as { graceMs?: number; programmes: SoakProgramme[]; rounds: SoakRound[] };
+  const { programmes, rounds } = saved;
+  const graceMs = saved.graceMs ?? DEFAULT_GRACE_MS;
+  // The last round is the orderly one (power on, then SIGTERM): its hearings are never cut by a kill.
+  const planned = rounds.length - 1;
+  const db = new Database(join(dir, 'final.db'));
+  const integrity = (db.pragma('integrity_check', { simple: true }) as string) ?? 'none';
+  const rows = db.prepare("SELECT programme_id AS programmeId, content, result, reason, started_ms AS startedMs FROM play_log WHERE source = 'schedule'").all() as LoggedRow[];
+  db.close();
+  const heard: HeardRun[] = [];
+  const freqs = [...SHORT_HZ, ...LONG_HZ];
+  for (const r of rounds) {
+    const file = join(dir, 'rounds', `${r.n}.raw`);
+    if (!existsSync(file)) continue;
+    const fileS = statSync(file).size / 192_000;
+    for (const run of toneRunsHeard(file, freqs)) heard.push({ round: r.n, freq: run.freq, durationS: run.durationS, atKill: r.n <= planned && fileS - run.endS < AT_KILL_S });
+  }
+  const verdict = judge({ programmes, rounds, rows, heard, graceMs, endMs: rounds.at(-1)!.killMs });
+  return { verdict, integrity, rows: rows.length };
+}
+
 export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult> {
   const t0 = Date.now();
-  const graceMs = o.graceMs ?? 20_000;
+  const graceMs = o.graceMs ?? DEFAULT_GRACE_MS;
   const everyMs = o.programmeEveryMs ?? 20_000;
   const rand = seededRandom(o.seed ?? 1);
   const plan = o.plan ?? randomPlan(graceMs);
@@ -281,20 +310,8 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
     for (const suffix of ['', '-wal']) if (existsSync(dbFile + suffix)) copyFileSync(dbFile + suffix, copy + suffix);
     const dbRebuilt = readdirSync(disk.backing).filter((f) => /^loa\.db\.corrupt-\d+$/.test(f)).length;
     disk.release();
-    const db = new Database(copy);
-    const integrity = (db.pragma('integrity_check', { simple: true }) as string) ?? 'none';
-    const rows = db.prepare("SELECT programme_id AS programmeId, content, result, reason, started_ms AS startedMs FROM play_log WHERE source = 'schedule'").all() as LoggedRow[];
-    db.close();
-    const heard: HeardRun[] = [];
-    const freqs = [...SHORT_HZ, ...LONG_HZ];
-    for (const r of rounds) {
-      const file = join(dir, 'rounds', `${r.n}.raw`);
-      if (!existsSync(file)) continue;
-      const fileS = statSync(file).size / 192_000;
-      for (const run of toneRunsHeard(file, freqs)) heard.push({ round: r.n, freq: run.freq, durationS: run.durationS, atKill: r.n <= o.rounds && fileS - run.endS < AT_KILL_S });
-    }
-    if (o.keep) writeFileSync(join(dir, 'rounds.json'), JSON.stringify({ programmes, rounds }, null, 1));
-    const verdict = judge({ programmes, rounds, rows, heard, graceMs, endMs: finalRound.killMs });
+    writeFileSync(join(dir, 'rounds.json'), JSON.stringify({ graceMs, programmes, rounds }));
+    const { verdict, integrity, rows } = judgeFolder(dir);
     const count = (f: Fault): number => rounds.filter((r) => r.fault === f).length;
     return {
       rounds: o.rounds,
@@ -306,7 +323,7 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
       start_failures: rounds.filter((r) => r.readyMs === null && r.exit !== 'SIGKILL').length,
       integrity,
       db_rebuilt: dbRebuilt,
-      rows: rows.length,
+      rows,
       duration_s: Math.round((Date.now() - t0) / 1000),
       dir,
     };
