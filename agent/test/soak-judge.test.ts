@@ -1,6 +1,6 @@
 /** The power soak's verdict as data: each counter is 0 for a faithful run and counts the fault it names. */
 import t from 'tap';
-import { judge, type HeardRun, type JudgeInput, type LoggedRow, type SoakRound } from '../bench/soak/judge.js';
+import { judge, judgeDelivery, type HeardRun, type JudgeInput, type LoggedRow, type SoakRound } from '../bench/soak/judge.js';
 
 const a = { content: 'aa', freq: 440, durationMs: 2000 };
 const b = { content: 'bb', freq: 660, durationMs: 3000 };
@@ -110,4 +110,12 @@ t.test('a hearing belongs to the programme on air in its round, however late tha
   t.match(judge(late), { unattributed: 0, unheard: 0 });
   const silent = { ...late, rounds: [late.rounds[0]!, { ...late.rounds[1]!, playing: [] }] };
   t.match(judge(silent), { unattributed: 1 }, 'not on air there and long past due: from nowhere');
+});
+
+t.test('the province link under the same cuts: every kept row delivered, nothing delivered that the station lost', async (t) => {
+  t.match(judgeDelivery(['r1', 'r2', 'r3'], ['r1', 'r2', 'r3']), { rows: 3, delivered: 3, undelivered: 0, unknown_at_province: 0, problems: [] });
+  t.match(judgeDelivery(['r1', 'r2', 'r3'], ['r1', 'r3']), { delivered: 2, undelivered: 1 }, 'a row left behind');
+  const lost = judgeDelivery(['r1'], ['r1', 'r2']);
+  t.match(lost, { undelivered: 0, unknown_at_province: 1 }, 'a row published before its commit was durable');
+  t.match(lost.problems[0], /r2 was reported, then lost/);
 });

@@ -204,3 +204,39 @@ export function judge(input: JudgeInput): Verdict {
   }
   return v;
 }
+
+export interface DeliveryVerdict {
+  /** Play-log rows in the station's final database. */
+  rows: number;
+  /** Of them, at the province. */
+  delivered: number;
+  /** A row the station kept that never reached the province (the outbox lost it, or stopped short). */
+  undelivered: number;
+  /** A row the province holds that the station's database does not: reported, then lost with the power (a commit not durable before its publish). */
+  unknown_at_province: number;
+  problems: string[];
+}
+
+/** PURE  The province link under the same kills and cuts: every row the station kept reached the province, and nothing the province has was lost by the station. */
+export function judgeDelivery(stationIds: readonly string[], provinceIds: readonly string[]): DeliveryVerdict {
+  const kept = new Set(stationIds);
+  const there = new Set(provinceIds);
+  const undelivered = [...kept].filter((id) => !there.has(id));
+  const unknown = [...there].filter((id) => !kept.has(id));
+  return {
+    rows: kept.size,
+    delivered: kept.size - undelivered.length,
+    undelivered: undelivered.length,
+    unknown_at_province: unknown.length,
+    problems: [
+      ...undelivered.slice(0, 20).map((id) => `undelivered: row ${id} kept by the station never reached the province`),
+      ...unknown.slice(0, 20).map((id) => `unknown at the province: row ${id} was reported, then lost by the station`),
+    ],
+  };
+}
+
+/** A verdict's counters, for its one JSON line (the problems are printed one per line). */
+export function countsOf<T extends { problems: string[] }>(v: T): Omit<T, 'problems'> {
+  const { problems: _problems, ...counts } = v;
+  return counts;
+}

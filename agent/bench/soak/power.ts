@@ -20,7 +20,12 @@ import { databasePath } from '../../src/store/database.js';
 import { toneRunsHeard } from '../tones-heard.js';
 import { SoakDisk } from './disk.js';
 import { jumpableClock, setClockOffset } from './faketime.js';
-import { AT_KILL_S, judge, type Fault, type HeardRun, type LoggedRow, type SoakItem, type SoakProgramme, type SoakRound, type Verdict } from './judge.js';
+import { generateProvinceKeys } from '../../src/sync/signing.js';
+import { MosquittoBroker } from '../../../province/src/mosquitto.js';
+import { Province } from '../../../province/src/province.js';
+import { ContentServer } from '../../../province/src/content-server.js';
+import type { TargetSpec } from '../../../province/src/target-builder.js';
+import { AT_KILL_S, countsOf, judge, judgeDelivery, type DeliveryVerdict, type Fault, type HeardRun, type LoggedRow, type SoakItem, type SoakProgramme, type SoakRound, type Verdict } from './judge.js';
 
 export interface RoundPlan {
   /** Kill this long after the spawn, or (`whilePlaying`) after a programme is first seen on air. */
@@ -35,6 +40,8 @@ export interface RoundPlan {
   faultAfterMs?: number;
   /** Import a new content file during the round (a write path to kill in). */
   importContent?: boolean;
+  /** Send the schedule again during the round (a new target with sync, else `loa schedule import`): a write path to kill in. */
+  importSchedule?: boolean;
 }
 
 export interface PowerSoakOptions {
@@ -52,9 +59,18 @@ export interface PowerSoakOptions {
   cycle?: number;
   /** The last round, power on, before the orderly stop (default: the grace window and 15 s). */
   settleMs?: number;
+  /**
+   * The province link too, on the project's Mosquitto: the schedule comes in
+   * signed targets (the target apply killed in, not `loa schedule import`),
+   * and every play-log row goes out through the outbox, judged by
+   * judgeDelivery once the last round has drained it.
+   */
+  sync?: boolean;
 }
 
 export interface PowerSoakResult extends Omit<Verdict, 'problems'> {
+  /** With `sync`: the province link's verdict. */
+  delivery?: Omit<DeliveryVerdict, 'problems'>;
   rounds: number;
   cuts: number;
   kills: number;
@@ -102,6 +118,7 @@ export function randomPlan(graceMs: number): (n: number, rand: () => number) => 
       fault,
       faultAfterMs: 1000 + rand() * 3000,
       importContent: rand() < 0.15,
+      importSchedule: rand() < 0.15,
     };
   };
 }
@@ -115,13 +132,50 @@ async function loa(configPath: string, ...args: string[]): Promise<{ code: numbe
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+interface ProvinceLink {
+  stationSync: Record<string, unknown>;
+  province: Province;
+  content: ContentServer;
+  close(): Promise<void>;
+}
+
+/** The project's Mosquitto on a free port (TLS, passwords, ACL), its content server and the province, for a soak with sync. */
+async function startProvinceLink(dir: string): Promise<ProvinceLink> {
+  const keys = generateProvinceKeys();
+  const user = { username: 'province', password: 'pw-province' };
+  const broker = await MosquittoBroker.create({ dir: join(dir, 'mosquitto'), province: user, stations: [{ id: 'soak', groups: [], password: 'pw-soak' }] });
+  const content = new ContentServer();
+  const province = new Province({ url: broker.url, ...user, ca: readFileSync(broker.certs.caFile), privateKey: keys.privateKey });
+  const close = async (): Promise<void> => {
+    await province.close().catch(() => undefined);
+    await content.close().catch(() => undefined);
+    await broker.stop();
+  };
+  try {
+    await content.listen();
+    await province.connect();
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const passwordFile = join(dir, 'station.password');
+  writeFileSync(passwordFile, 'pw-soak\n', { mode: 0o600 });
+  return {
+    // Reconnect fast: a round lasts seconds, and each start waits its backoff before the first connect.
+    stationSync: { brokers: [broker.url], provinceKeys: [keys.publicPem], passwordFile, tls: { caFile: broker.certs.caFile }, reconnect: { initialMs: 200, maxMs: 1000, connectTimeoutMs: 3000 } },
+    province,
+    content,
+    close,
+  };
+}
+
 /**
  * The verdict on a soak's folder (kept with --keep): its schedule and rounds
  * (rounds.json), the copy of the database after the last round (final.db)
  * and each round's sink (rounds/N.raw). `scripts/soak power --judge DIR`
  * reads a kept run again with the judge of today.
  */
-export function judgeFolder(dir: string): { verdict: Verdict; integrity: string; rows: number } {
+export function judgeFolder(dir: string): { verdict: Verdict; integrity: string; rows: number; delivery?: DeliveryVerdict } {
   const saved = JSON.parse(readFileSync(join(dir, 'rounds.json'), 'utf8')) as { graceMs?: number; programmes: SoakProgramme[]; rounds: SoakRound[] };
   const { programmes, rounds } = saved;
   const graceMs = saved.graceMs ?? DEFAULT_GRACE_MS;
@@ -130,7 +184,10 @@ export function judgeFolder(dir: string): { verdict: Verdict; integrity: string;
   const db = new Database(join(dir, 'final.db'));
   const integrity = (db.pragma('integrity_check', { simple: true }) as string) ?? 'none';
   const rows = db.prepare("SELECT programme_id AS programmeId, content, result, reason, started_ms AS startedMs FROM play_log WHERE source = 'schedule'").all() as LoggedRow[];
+  const stationIds = (db.prepare('SELECT id FROM play_log').all() as Array<{ id: string }>).map((r) => r.id);
   db.close();
+  const provinceFile = join(dir, 'province.json');
+  const delivery = existsSync(provinceFile) ? judgeDelivery(stationIds, JSON.parse(readFileSync(provinceFile, 'utf8')) as string[]) : undefined;
   const heard: HeardRun[] = [];
   const freqs = [...SHORT_HZ, ...LONG_HZ];
   for (const r of rounds) {
@@ -140,7 +197,7 @@ export function judgeFolder(dir: string): { verdict: Verdict; integrity: string;
     for (const run of toneRunsHeard(file, freqs)) heard.push({ round: r.n, freq: run.freq, durationS: run.durationS, atKill: r.n <= planned && fileS - run.endS < AT_KILL_S });
   }
   const verdict = judge({ programmes, rounds, rows, heard, graceMs, endMs: rounds.at(-1)!.killMs });
-  return { verdict, integrity, rows: rows.length };
+  return { verdict, integrity, rows: rows.length, ...(delivery ? { delivery } : {}) };
 }
 
 export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult> {
@@ -158,7 +215,12 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
   const clockFile = join(dir, 'faketime');
   mkdirSync(join(dir, 'rounds'));
   const timezone = 'Asia/Ho_Chi_Minh';
+  const link = o.sync ? await startProvinceLink(dir).catch(async (err: unknown) => {
+    await disk.stop();
+    throw err;
+  }) : null;
   writeFileSync(configPath, JSON.stringify({
+    ...(link ? { sync: link.stationSync } : {}),
     station: { id: 'soak', locale: 'en', timezone },
     paths: { state: disk.mount, socket: join(dir, 'loa.sock') },
     relays: { driver: 'sim', amplifiers: [{ name: 'amp', line: 17, warmupMs: 200 }], zones: [{ name: 'north', line: 22, amplifier: 'amp' }], zoneLeadMs: 50, tailMs: 100 },
@@ -186,9 +248,10 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
     }
     return exited(c);
   };
-  const status = async (): Promise<{ playing: { key: string } | null } | null> => {
+  type Status = { playing: { key: string } | null; outbox: number; sync: { applied?: { version: number } } | null };
+  const status = async (): Promise<Status | null> => {
     const r = await loa(configPath, '--json', 'status');
-    return r.code === 0 ? (JSON.parse(r.out) as { playing: { key: string } | null }) : null;
+    return r.code === 0 ? (JSON.parse(r.out) as Status) : null;
   };
 
   try {
@@ -198,6 +261,7 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`daemon did not start: ${childErr}`);
     }
     const tones = new Map<number, string>();
+    const targetContent: TargetSpec['content'] = [];
     const cycle = Math.min(CYCLE, o.cycle ?? CYCLE);
     const used = (f: number): boolean => (SHORT_HZ.includes(f) ? SHORT_HZ.indexOf(f) < cycle * 2 : LONG_HZ.indexOf(f) * 4 + 3 < cycle);
     for (const [freq, seconds] of [...SHORT_HZ.map((f, i) => [f, i % 2 === 0 ? 2 : 3] as const), ...LONG_HZ.map((f) => [f, 10] as const)].filter(([f]) => used(f))) {
@@ -205,6 +269,8 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
       const r = await loa(configPath, '--json', 'cache', 'import', file);
       if (r.code !== 0) throw new Error(`cache import: ${r.err}`);
       tones.set(freq, (JSON.parse(r.out) as { sha256: string }).sha256);
+      // With sync, the targets name the same files (in the cache already: nothing to download).
+      if (link) targetContent.push(link.content.add(file));
     }
     const extras: string[] = [];
     for (let i = 0; i < (o.cycle === undefined ? 12 : 0); i++) extras.push(await makeTestTone(join(dir, `extra-${i}.wav`), 'ffmpeg', { durationMs: 400 + i * 10, frequencyHz: 5000 }));
@@ -228,11 +294,21 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
           return { id: p.id, name: p.id, recurrence: { kind: 'once', date: at.toISODate(), time: at.toFormat('HH:mm:ss') }, items: p.items.map((it) => ({ content: it.content })), zones: ['north'] };
         }),
       };
+      if (link) {
+        // Retained: the station applies it at its next connection, whenever that is.
+        lastTarget = await link.province.publishTarget({ station: 'soak', programmes: doc.programmes as TargetSpec['programmes'], content: targetContent });
+        importedTo = programmes.at(-1)!.atMs;
+        return;
+      }
       const file = join(dir, 'schedule.json');
       writeFileSync(file, JSON.stringify(doc));
       if ((await loa(configPath, 'schedule', 'import', file)).code === 0) importedTo = programmes.at(-1)!.atMs;
     };
+    let lastTarget = 0;
     await importSchedule();
+    for (let deadline = Date.now() + 60_000; link && (await status())?.sync?.applied?.version !== lastTarget; await sleep(200)) {
+      if (Date.now() > deadline) throw new Error(`target ${lastTarget} not applied at setup: ${childErr}`);
+    }
     if (importedTo === 0) throw new Error('schedule import failed at setup');
     await killGroup(child, 'SIGTERM');
     child = null;
@@ -253,6 +329,7 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
       let killAt = p.whilePlaying || final ? Infinity : spawnMs + p.upMs;
       let faulted = false;
       let imported = !p.importContent;
+      let scheduled = !p.importSchedule;
       while (!dead && Date.now() < killAt) {
         const s = await status().catch(() => null);
         const now = Date.now();
@@ -271,7 +348,10 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
               say(`round ${n}: ${p.fault} could not be set up: ${(err as Error).message}`);
             }
           }
-          if (importedTo < now + 120_000) await importSchedule();
+          if (importedTo < now + 120_000 || !scheduled) {
+            scheduled = true;
+            await importSchedule();
+          }
           if (!imported) {
             imported = true;
             if (extras.length > 0) void loa(configPath, 'cache', 'import', extras[extra++ % extras.length]!);
@@ -280,6 +360,8 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
         if (killAt === Infinity && now > spawnMs + 180_000) killAt = now; // never on air, or never up: give up on this round
         await sleep(200);
       }
+      // With sync, the power stays on until the outbox has gone to the province (the backlog of every round).
+      for (let deadline = Date.now() + 60_000; final && link && !dead && ((await status())?.outbox ?? 0) > 0 && Date.now() < deadline; ) await sleep(200);
       round.killMs = Date.now();
       round.exit = final ? await killGroup(c, 'SIGTERM') : await killGroup(c, 'SIGKILL');
       child = null;
@@ -311,11 +393,16 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
     const dbRebuilt = readdirSync(disk.backing).filter((f) => /^loa\.db\.corrupt-\d+$/.test(f)).length;
     disk.release();
     writeFileSync(join(dir, 'rounds.json'), JSON.stringify({ graceMs, programmes, rounds }));
-    const { verdict, integrity, rows } = judgeFolder(dir);
+    if (link) {
+      await sleep(2000); // the last PUBACKed rows on their way from the broker to the province
+      writeFileSync(join(dir, 'province.json'), JSON.stringify([...link.province.received.values()].filter((m) => m.kind === 'play').map((m) => m.id)));
+    }
+    const { verdict, integrity, rows, delivery } = judgeFolder(dir);
     const count = (f: Fault): number => rounds.filter((r) => r.fault === f).length;
     return {
       rounds: o.rounds,
       ...verdict,
+      problems: [...verdict.problems, ...(delivery?.problems ?? [])],
       cuts: disk.cuts,
       kills: rounds.filter((r) => r.exit === 'SIGKILL').length,
       faults: { 'full-disk': count('full-disk'), 'read-only': count('read-only'), 'clock-forward': count('clock-forward'), 'clock-back': count('clock-back') },
@@ -324,11 +411,13 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
       integrity,
       db_rebuilt: dbRebuilt,
       rows,
+      ...(delivery ? { delivery: countsOf(delivery) } : {}),
       duration_s: Math.round((Date.now() - t0) / 1000),
       dir,
     };
   } finally {
     if (child) await killGroup(child, 'SIGKILL');
+    await link?.close();
     await disk.stop();
     if (!o.keep) rmSync(dir, { recursive: true, force: true });
   }
