@@ -13,7 +13,7 @@ import { PacedSink } from '../src/audio/sink.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { ContentServer } from '../../province/src/content-server.js';
 import { startStation } from './station-fixture.js';
-import { ToneTracker, isTone, tempDir } from './audio-fixture.js';
+import { ToneTracker, joinedTones, tempDir } from './audio-fixture.js';
 import { launchBrowser } from './chromium-fixture.js';
 import { until } from './sync-fixture.js';
 import { capXml, wholeSecond } from './alerts-fixture.js';
@@ -82,7 +82,7 @@ t.test('the board shows the active alert, headline to expiry, and clears at expi
   const after = await page.screenshot({ path: join(ARTIFACTS, 'alert-expired.png') });
   t.ok(redShare(after) < 0.01, 'the red screen is gone');
   t.notMatch(await page.evaluate(() => document.body.innerText), new RegExp(headline, 'i'), 'and so is the headline');
-  const tones = tracker.finish().filter((x) => isTone(x, 770) && x.durationMs > 300);
+  const tones = joinedTones(tracker.finish(), 770, 300);
   const last = tones.at(-1)!;
   t.ok(last.endMs < expiresMs + 3000 && last.endMs > expiresMs - 2000, `the audio stopped at expiry too (${Math.round(last.endMs - expiresMs)} ms)`);
   t.ok(s.switches().filter((x) => x.on).length > 0 && s.switches().at(-1)!.on === false, 'and its relays went off');

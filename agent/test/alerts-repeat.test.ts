@@ -11,7 +11,7 @@ import { PacedSink } from '../src/audio/sink.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { ContentServer } from '../../province/src/content-server.js';
 import { startStation } from './station-fixture.js';
-import { ToneTracker, isTone, tempDir } from './audio-fixture.js';
+import { ToneTracker, joinedTones, tempDir } from './audio-fixture.js';
 import { until } from './sync-fixture.js';
 import { capXml, wholeSecond } from './alerts-fixture.js';
 import { loa } from './daemon-fixture.js';
@@ -27,7 +27,7 @@ t.test('an alert repeats every LOA_REPEAT_MINUTES until it expires, then ends by
   const sink = new PacedSink({}, silentLogger());
   const tracker = new ToneTracker({ silenceMs: 50 });
   sink.onPlayed((period, atMs) => tracker.feed(period, atMs));
-  const plays = () => tracker.spans.filter((x) => isTone(x, 660) && x.durationMs > 1000);
+  const plays = () => joinedTones(tracker.spans, 660, 1000);
   const s = await startStation({ alerts: { chime: false } }, tempDir('alerts-repeat-station'), { sink });
   t.teardown(() => s.stop());
 

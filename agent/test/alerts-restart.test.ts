@@ -19,7 +19,7 @@ import { PacedSink } from '../src/audio/sink.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { ContentServer } from '../../province/src/content-server.js';
 import { startStation } from './station-fixture.js';
-import { ToneTracker, isTone, tempDir, type ToneSpan } from './audio-fixture.js';
+import { ToneTracker, joinedTones, tempDir, type ToneSpan } from './audio-fixture.js';
 import { until } from './sync-fixture.js';
 import { capXml, wholeSecond } from './alerts-fixture.js';
 
@@ -27,7 +27,7 @@ function listening(): { sink: PacedSink; beeps: (freq: number) => ToneSpan[] } {
   const sink = new PacedSink({}, silentLogger());
   const tracker = new ToneTracker({ silenceMs: 4 });
   sink.onPlayed((period, atMs) => tracker.feed(period, atMs));
-  return { sink, beeps: (freq) => tracker.spans.filter((x) => isTone(x, freq) && x.durationMs > 300) };
+  return { sink, beeps: (freq) => joinedTones(tracker.spans, freq, 300) };
 }
 
 async function beepsServed(t: Test, freq: number): Promise<{ uri: string; file: string }> {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PacedSink } from '../src/audio/sink.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startStation, type Station } from './station-fixture.js';
-import { ToneTracker, isTone, makeTone, tempDir, type ToneSpan } from './audio-fixture.js';
+import { ToneTracker, isTone, joinedTones, makeTone, tempDir, type ToneSpan } from './audio-fixture.js';
 import { startProvince } from './province-fixture.js';
 import { until } from './sync-fixture.js';
 import { capXml, wholeSecond } from './alerts-fixture.js';
@@ -34,18 +34,8 @@ async function listeningStation(t: Test, over: Record<string, unknown> = {}): Pr
   return { s, spans: () => [...tracker.spans] };
 }
 
-/** Tones of `freq` heard (at least `minMs`: a syllable of the spoken headline is not a beep), underrun splits (< 120 ms: the beeps are 200 ms apart) joined. */
-function heard(spans: ToneSpan[], freq: number, minMs = 300): ToneSpan[] {
-  const out: ToneSpan[] = [];
-  for (const sp of spans.filter((x) => isTone(x, freq) && x.durationMs > minMs)) {
-    const last = out.at(-1);
-    if (last && sp.startMs - last.endMs < 120) {
-      last.endMs = sp.endMs;
-      last.durationMs = last.endMs - last.startMs;
-    } else out.push({ ...sp });
-  }
-  return out;
-}
+/** Tones of `freq` heard, underrun splits joined (the beeps are 200 ms apart); at least `minMs`: a syllable of the spoken headline is not a beep. */
+const heard = (spans: ToneSpan[], freq: number, minMs = 300): ToneSpan[] => joinedTones(spans, freq, minMs);
 
 /**
  * Audio resources served over HTTP. `beeps`: 800 ms of tone in every second,

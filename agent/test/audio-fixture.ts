@@ -202,6 +202,24 @@ export function isTone(span: ToneSpan, freqHz: number): boolean {
 }
 
 /**
+ * Spans of the tone `freqHz`, the pieces a starved machine's underruns cut
+ * it into joined first (gaps under `joinGapMs`, pieces of any length), then
+ * only those of at least `minMs`: a piece under the bound is still part of
+ * the tone it was cut from.
+ */
+export function joinedTones(spans: readonly ToneSpan[], freqHz: number, minMs: number, joinGapMs = 120): ToneSpan[] {
+  const out: ToneSpan[] = [];
+  for (const sp of spans.filter((x) => isTone(x, freqHz))) {
+    const last = out.at(-1);
+    if (last && sp.startMs - last.endMs < joinGapMs) {
+      last.endMs = sp.endMs;
+      last.durationMs = last.endMs - last.startMs;
+    } else out.push({ ...sp });
+  }
+  return out.filter((x) => x.durationMs > minMs);
+}
+
+/**
  * A sound card that takes audio as fast as it comes and keeps all of it in
  * memory: the 60 s cases decode in a second instead of a minute. What it
  * received is exactly what a paced card would have played.

@@ -15,6 +15,7 @@ import { alertActivity, alertKey, applyAlertMessage, repeatSchedule, wakeDelayMs
 import { boardView, speechPlan, type Availability, type PlayStep, type ResourceState } from './speech-plan.js';
 import { AlertStore, type StoredAlert } from './alert-store.js';
 import { fetchResource, synthesise, discard } from './alert-audio.js';
+import { isStorageFailure } from '../store/write-behind.js';
 
 /**
  * The alert path at the station: every public alert, whatever brought it
@@ -228,8 +229,9 @@ export class AlertManager {
     const alert = ownAlert(request, this.d.station.id, b.lowerMs);
     const key = alertKey(alert);
     const now = this.d.now();
-    this.registry.addOwn({ key, alert, state: 'live' }, origin, request.id, now);
-    const act = this.activity(this.registry.get(key)!);
+    // The speakers come first: a disk that takes no record (full, read-only) leaves the alert judged from memory.
+    const recorded = this.recordUnlessDiskFails(request.id, () => this.registry.addOwn({ key, alert, state: 'live' }, origin, request.id, now));
+    const act = this.activity((recorded ? this.registry.get(key) : null) ?? { key, alert, state: 'live', origin, requestId: request.id, plays: 0, finished: false, receivedMs: now });
     // Held off by a local stop: the conductor records it so (a skipped row with the alert id) and never plays it.
     if (act.state !== 'active' && act.state !== 'held-off') {
       this.registry.finish(key, now);
@@ -237,9 +239,21 @@ export class AlertManager {
       this.d.store.recordEvent('alert.silent', 'warn', `emergency ${request.id} not played: ${act.reason}`, { key, origin, state: act.state }, now);
       return { accepted: false, reason: act.reason, state: act.state };
     }
-    this.registry.playing(key, request.id, now);
+    if (recorded) this.recordUnlessDiskFails(request.id, () => this.registry.playing(key, request.id, now));
     this.d.conductor.submit({ ...request, alert: { id: request.id, zoned: false } });
     return { accepted: true, reason: act.reason };
+  }
+
+  /** False when the state disk refused the record: logged, and the emergency goes on without it. */
+  private recordUnlessDiskFails(requestId: string, write: () => void): boolean {
+    try {
+      write();
+      return true;
+    } catch (err) {
+      if (!isStorageFailure(err)) throw err;
+      this.d.log.error({ alert: requestId, err: (err as Error).message }, 'emergency alert not recorded (the state disk takes no writes): played all the same');
+      return false;
+    }
   }
 
   /** The clock became trusted or jumped: every alert's window is judged again. */

@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { fsyncDirectory } from '../lib/atomic-file.js';
 import type { Db } from '../store/database.js';
+import { isStorageFailure } from '../store/write-behind.js';
 import { measureLoudness, normalisationGain } from '../audio/loudness.js';
 import { probeMedia, type MediaKind } from '../audio/probe.js';
 import { ReasonError, rewrap } from '../lib/reason.js';
@@ -247,9 +248,13 @@ export class ContentCache {
     return { path: this.pathFor(sha256), gainDb: record.gainDb, durationMs: record.durationMs, name: record.name };
   }
 
-  /** Marks content as just played, for least-recently-used eviction. */
+  /** Marks content as just played, for least-recently-used eviction: a hint, skipped while the disk refuses writes. */
   touch(sha256: string): void {
-    this.db.prepare('UPDATE content SET last_used_ms = ? WHERE sha256 = ?').run(this.now(), sha256);
+    try {
+      this.db.prepare('UPDATE content SET last_used_ms = ? WHERE sha256 = ?').run(this.now(), sha256);
+    } catch (err) {
+      if (!isStorageFailure(err)) throw err;
+    }
   }
 
   /**

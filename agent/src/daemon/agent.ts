@@ -256,6 +256,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     ...startupProblems,
     ...media.startupProblems,
     ...conductor.problems,
+    ...(conductor.storageProblem ? [conductor.storageProblem] : []),
     ...heldOff(conductor),
     ...(clock.trusted ? [] : [`clock not trusted (${clock.state.reason}): scheduled programmes wait`]),
     ...(board?.problems() ?? []),

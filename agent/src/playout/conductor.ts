@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import type { Occurrence, Programme, InterruptionPolicy, BulletinClass } from '../domain/types.js';
 import { classOf } from '../domain/types.js';
 import type { StationRequest } from '../domain/request.js';
-import { decide, type Candidate, type ResumePoint } from '../schedule/arbiter.js';
+import { decide, type Candidate, type OccurrenceRecord, type ResumePoint } from '../schedule/arbiter.js';
 import { expandOccurrences } from '../schedule/planner.js';
 import { expand, planSession, usableZones, type PlanSubject, type PlanWarning } from '../schedule/session-plan.js';
-import type { StationStore, PlayLogRow } from '../store/station-store.js';
+import type { StationStore, PlayLogRow, PendingRequestRow, RequestState } from '../store/station-store.js';
+import { WriteBehind } from '../store/write-behind.js';
 import { sleep } from '../lib/backoff.js';
 import { gateVerdict } from '../update/trial.js';
 import { isPlannedLive, liveProof, runSession, rowIdentity, type PlannedItem, type SessionPlan, type SessionPorts, type SessionOutcome } from './session.js';
@@ -117,6 +118,79 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   constructor(private readonly o: ConductorOptions) {
     super();
     this.now = o.now ?? Date.now;
+    this.behind = new WriteBehind(o.log);
+  }
+
+  // --- records through the write-behind --------------------------------------
+  // A full or read-only SD card must not take the station off air: what the disk will not take is held in
+  // memory (WriteBehind) and the decisions read it from there, so nothing is played twice meanwhile.
+
+  private readonly behind: WriteBehind;
+  private readonly unsavedMarks = new Map<string, OccurrenceRecord>();
+  private readonly unsavedRequests = new Map<string, { state: RequestState; added?: PendingRequestRow }>();
+  private unsavedRows = 0;
+
+  private markOccurrence(o: { id: string; programmeId: string; startMs: number }, state: OccurrenceRecord['state'], resume: ResumePoint, nowMs: number, also?: () => void): void {
+    const record: OccurrenceRecord = { state, resume, updatedMs: nowMs };
+    const written = this.behind.run(`occurrence:${o.id}`, () => {
+      this.o.store.db.transaction(() => {
+        this.o.store.markOccurrence(o, state, resume, nowMs);
+        also?.();
+      })();
+      if (this.unsavedMarks.get(o.id) === record) this.unsavedMarks.delete(o.id);
+    });
+    if (!written) this.unsavedMarks.set(o.id, record);
+  }
+
+  private setRequestState(id: string, state: RequestState, nowMs: number, resume?: ResumePoint): void {
+    // A request the disk has not taken yet stays known (its document) until it has.
+    const added = this.unsavedRequests.get(id)?.added;
+    const entry = { state, ...(added ? { added } : {}) };
+    const written = this.behind.run(`request-state:${id}`, () => {
+      this.o.store.setRequestState(id, state, nowMs, resume);
+      if (this.unsavedRequests.get(id) === entry) this.unsavedRequests.delete(id);
+    });
+    if (!written) this.unsavedRequests.set(id, entry);
+  }
+
+  private addRequest(request: StationRequest, nowMs: number): void {
+    const entry = { state: 'pending' as RequestState, added: { request, createdMs: nowMs } };
+    const written = this.behind.run(`request-add:${request.id}`, () => {
+      this.o.store.addRequest(request, nowMs);
+      const now = this.unsavedRequests.get(request.id);
+      if (now === entry) this.unsavedRequests.delete(request.id);
+      else if (now) delete now.added;
+    });
+    if (!written) this.unsavedRequests.set(request.id, entry);
+  }
+
+  private logPlays(rows: PlayLogRow[], nowMs: number): void {
+    if (rows.length > 0) this.behind.run(`rows:${++this.unsavedRows}`, () => this.o.store.logPlays(rows, nowMs));
+  }
+
+  private recordEvent(...args: Parameters<StationStore['recordEvent']>): void {
+    this.behind.run(`event:${++this.unsavedRows}`, () => this.o.store.recordEvent(...args));
+  }
+
+  private occurrenceRecords(sinceMs: number): Map<string, OccurrenceRecord> {
+    const records = this.o.store.occurrenceRecords(sinceMs);
+    for (const [id, r] of this.unsavedMarks) records.set(id, r);
+    return records;
+  }
+
+  private pendingRequests(mode: StationRequest['mode']): PendingRequestRow[] {
+    const stored = this.o.store.pendingRequests(mode).filter((r) => (this.unsavedRequests.get(r.request.id)?.state ?? 'pending') === 'pending');
+    const added = [...this.unsavedRequests.values()].filter((u) => u.state === 'pending' && u.added?.request.mode === mode).map((u) => u.added!);
+    return [...stored, ...added];
+  }
+
+  private requestState(id: string): RequestState | null {
+    return this.unsavedRequests.get(id)?.state ?? this.o.store.requestState(id);
+  }
+
+  /** The state disk refusing writes, for `loa status`. */
+  get storageProblem(): string | null {
+    return this.behind.problem();
   }
 
   start(): void {
@@ -234,7 +308,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
 
   /** Adds an operator request and decides at once. */
   submit(request: StationRequest): void {
-    this.o.store.addRequest(request, this.now());
+    this.addRequest(request, this.now());
     this.o.log.info({ request: request.id, priority: request.priority, mode: request.mode, origin: request.origin }, 'request accepted');
     this.kick(`request ${request.id}`);
   }
@@ -249,11 +323,11 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   async replace(oldId: string, request: StationRequest, reason: string): Promise<void> {
     await this.inQueue(async () => {
       const now = this.now();
-      this.o.store.addRequest(request, now);
+      this.addRequest(request, now);
       this.o.log.info({ request: request.id, replaces: oldId, origin: request.origin }, 'request replaces another');
       const cut = this.current?.key === `request:${oldId}` ? this.current : null;
       if (!cut) {
-        if (this.o.store.requestState(oldId) === 'pending') this.o.store.setRequestState(oldId, 'cancelled', now);
+        if (this.requestState(oldId) === 'pending') this.setRequestState(oldId, 'cancelled', now);
         await this.evaluate(`request ${request.id} replaces ${oldId}`);
         return;
       }
@@ -306,7 +380,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       const cut = this.current;
       cut?.controller.abort(new StopSignal(reason));
       this.relayTestRun?.controller.abort(new StopSignal(reason));
-      const dropped = this.o.store.pendingRequests('now').map((r) => r.request);
+      const dropped = this.pendingRequests('now').map((r) => r.request);
       this.o.store.db.transaction(() => {
         for (const request of dropped) this.dropRequest(request, `dropped before it played: ${reason}`, now);
         if (o.holdOffMs > 0) this.setHold({ untilMs: now + o.holdOffMs, durationMs: o.holdOffMs, by: o.by, sinceMs: now });
@@ -356,7 +430,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
         await current.released;
         return { was: 'on-air' as const, done: current.done };
       }
-      const queued = [...this.o.store.pendingRequests('now'), ...this.o.store.pendingRequests('next-programme')].find((r) => r.request.id === requestId);
+      const queued = [...this.pendingRequests('now'), ...this.pendingRequests('next-programme')].find((r) => r.request.id === requestId);
       if (!queued) return null;
       this.o.store.db.transaction(() => this.dropRequest(queued.request, reason, this.now()))();
       this.o.log.warn({ request: requestId, reason }, 'queued request withdrawn: it will not play');
@@ -509,7 +583,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       const verdict = gateVerdict({
         onAir: this.current ? this.current.plan.label || this.current.key : this.relayTestRun ? 'relay test' : null,
         emergency,
-        queued: this.o.store.pendingRequests('now').length,
+        queued: this.pendingRequests('now').length,
         nextProgrammeInMs: due.length > 0 ? Math.max(0, Math.min(...due) - now) : null,
         gapMs,
       });
@@ -529,7 +603,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   /** Occurrences from `fromMs` for `days`, with what happened to each. */
   agenda(fromMs: number, days: number): Array<Occurrence & { name: string; state: string }> {
     const occ = expandOccurrences([...this.programmes.values()], fromMs, fromMs + days * DAY, this.o.timezone);
-    const records = this.o.store.occurrenceRecords(fromMs);
+    const records = this.occurrenceRecords(fromMs);
     return occ.map((o) => ({
       ...o,
       name: this.programmes.get(o.programmeId)?.name ?? o.programmeId,
@@ -547,6 +621,9 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       await this.current.done;
     }
     await this.queue;
+    // The last chance for records held while the disk refused them.
+    this.behind.flush();
+    this.behind.close();
     this.powerDown?.abort();
     await this.o.ports.relays.allOff();
   }
@@ -560,11 +637,11 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     const now = this.now();
     const trusted = this.o.clock.trusted;
     const occurrences = trusted ? expandOccurrences([...this.programmes.values()], now - LOOKBACK_MS, now + LOOKAHEAD_MS, this.o.timezone) : [];
-    const records = this.o.store.occurrenceRecords(now - LOOKBACK_MS);
+    const records = this.occurrenceRecords(now - LOOKBACK_MS);
     const hold = this.currentHold();
-    const requests = this.o.store.pendingRequests('now').filter((r) => {
+    const requests = this.pendingRequests('now').filter((r) => {
       if (trusted && r.request.expiresMs !== undefined && r.request.expiresMs < now) {
-        this.o.store.setRequestState(r.request.id, 'expired', now);
+        this.setRequestState(r.request.id, 'expired', now);
         this.o.log.warn({ request: r.request.id }, 'request expired before it could play: dropped');
         return false;
       }
@@ -617,10 +694,10 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     if (c.kind === 'occurrence') {
       const p = this.programmes.get(c.occurrence.programmeId);
       if (!p) {
-        this.o.store.markOccurrence(c.occurrence, 'missed', { item: 0, offsetMs: 0 }, now);
+        this.markOccurrence(c.occurrence, 'missed', { item: 0, offsetMs: 0 }, now);
         return null;
       }
-      const bulletins = this.o.store.pendingRequests('next-programme').map((b) => b.request);
+      const bulletins = this.pendingRequests('next-programme').map((b) => b.request);
       subject = { kind: 'occurrence', occurrence: c.occurrence, programme: p, bulletins, ...(c.resume ? { resume: c.resume } : {}) };
     } else {
       if (!request) return null;
@@ -674,8 +751,8 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     // past the grace window, holding off the programmes due after it. Only the first return of a cut item
     // counts (touchOccurrence): a supply failing every few seconds would otherwise restart it for ever.
     const resumedProgressMs = candidate.kind === 'occurrence' ? candidate.progressMs : undefined;
-    if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', candidate.kind === 'occurrence' ? (candidate.resume ?? { item: 0, offsetMs: 0 }) : { item: 0, offsetMs: 0 }, resumedProgressMs ?? now);
-    else this.o.store.setRequestState(plan.requestId, 'playing', now, candidate.kind === 'request' ? candidate.request.resume : undefined);
+    if (plan.kind === 'occurrence') this.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', candidate.kind === 'occurrence' ? (candidate.resume ?? { item: 0, offsetMs: 0 }) : { item: 0, offsetMs: 0 }, resumedProgressMs ?? now);
+    else this.setRequestState(plan.requestId, 'playing', now, candidate.kind === 'request' ? candidate.request.resume : undefined);
     const controller = new AbortController();
     let held: Promise<void> | null = null;
     let heard = false;
@@ -683,11 +760,17 @@ export class Conductor extends EventEmitter<ConductorEvents> {
       logged: (row: PlayLogRow, after?: { resume: ResumePoint; bulletinPlayed?: string }) => {
         // The row and the progress it implies are one transaction (a cut can neither lose nor replay the item).
         const write = (): void => {
-          const progress = after && {
-            ...after,
-            ...(plan.kind === 'occurrence' ? { occurrence: { id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs } } : { requestId: plan.requestId }),
-          };
-          this.o.store.logItem(row, progress, this.now());
+          const occurrence = plan.kind === 'occurrence' ? { id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs } : undefined;
+          const progress = after && { ...after, ...(plan.kind === 'occurrence' ? { occurrence } : { requestId: plan.requestId }) };
+          const nowMs = this.now();
+          // What the row implies, for the decisions while the disk will not take it.
+          const mark: OccurrenceRecord | undefined = after && occurrence ? { state: 'playing', resume: after.resume, updatedMs: nowMs } : undefined;
+          const written = this.behind.run(`rows:${++this.unsavedRows}`, () => {
+            this.o.store.logItem(row, progress, nowMs);
+            if (occurrence && this.unsavedMarks.get(occurrence.id) === mark) this.unsavedMarks.delete(occurrence.id);
+          });
+          if (!written && occurrence && mark) this.unsavedMarks.set(occurrence.id, mark);
+          if (!written && after?.bulletinPlayed) this.unsavedRequests.set(after.bulletinPlayed, { state: 'done' });
           this.emit('played', row);
         };
         // Held rows are written from a microtask: a failure is logged there, never thrown into the void.
@@ -695,7 +778,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
         else write();
       },
       onAir: () => {
-        if (resumedProgressMs !== undefined && plan.kind === 'occurrence' && !heard) this.o.store.touchOccurrence(plan.occurrenceId, this.now());
+        if (resumedProgressMs !== undefined && plan.kind === 'occurrence' && !heard) this.behind.run(`touch:${plan.occurrenceId}`, () => this.o.store.touchOccurrence(plan.occurrenceId, this.now()));
         heard = true;
         onAir?.();
       },
@@ -706,8 +789,8 @@ export class Conductor extends EventEmitter<ConductorEvents> {
           this.current.live = shown;
           // A power cut during the relay rejoins it to this end, not for a whole duration again.
           if (resume) {
-            if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', resume, this.now());
-            else this.o.store.setRequestState(plan.requestId, 'playing', this.now(), resume);
+            if (plan.kind === 'occurrence') this.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'playing', resume, this.now());
+            else this.setRequestState(plan.requestId, 'playing', this.now(), resume);
           }
         } else delete this.current.live;
         this.emit('live', { key: plan.key });
@@ -744,18 +827,18 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     const shuttingDown = this.stopped;
     if (outcome.failed) {
       // Not done, not resumable: its rows say failed and why; the next programme is not held up.
-      if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'missed', { item: 0, offsetMs: 0 }, now);
-      else this.o.store.setRequestState(plan.requestId, 'failed', now);
-      this.o.store.recordEvent('playout.failed', 'error', `${plan.label}: ${outcome.reason ?? 'failed'}`, { session: plan.key, zones: plan.zones }, now);
+      if (plan.kind === 'occurrence') this.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'missed', { item: 0, offsetMs: 0 }, now);
+      else this.setRequestState(plan.requestId, 'failed', now);
+      this.recordEvent('playout.failed', 'error', `${plan.label}: ${outcome.reason ?? 'failed'}`, { session: plan.key, zones: plan.zones }, now);
     } else if (outcome.completed || operatorStop) {
-      if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'done', { item: 0, offsetMs: 0 }, now);
-      else this.o.store.setRequestState(plan.requestId, operatorStop && !outcome.completed ? (signal.reason as StopSignal).state : 'done', now);
+      if (plan.kind === 'occurrence') this.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'done', { item: 0, offsetMs: 0 }, now);
+      else this.setRequestState(plan.requestId, operatorStop && !outcome.completed ? (signal.reason as StopSignal).state : 'done', now);
       if (!outcome.completed) this.logSkipped(plan, outcome, (signal.reason as StopSignal).message);
     } else {
       // Preempted, or the agent is stopping: come back to it per the policy.
       const resume = outcome.resume ?? { item: 0, offsetMs: 0 };
-      if (plan.kind === 'occurrence') this.o.store.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'interrupted', resume, now);
-      else this.o.store.setRequestState(plan.requestId, 'pending', now, resume);
+      if (plan.kind === 'occurrence') this.markOccurrence({ id: plan.occurrenceId, programmeId: plan.programmeId, startMs: plan.scheduledMs }, 'interrupted', resume, now);
+      else this.setRequestState(plan.requestId, 'pending', now, resume);
     }
     this.o.log.info({ session: plan.key, completed: outcome.completed, reason: outcome.reason }, 'session ended');
     this.emit('session', { key: plan.key, label: plan.label, state: outcome.failed ? 'failed' : outcome.completed ? 'completed' : operatorStop ? 'stopped' : 'interrupted' });
@@ -779,7 +862,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     const rows: PlayLogRow[] = plan.items
       .filter((it) => it.origin.kind === 'item' && it.origin.index > from)
       .map((it) => this.skippedRow(plan, it, reason));
-    this.o.store.logPlays(rows, this.now());
+    this.logPlays(rows, this.now());
   }
 
   private recordMissed(o: Occurrence, resume: ResumePoint | undefined): void {
@@ -789,8 +872,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
     const items = p ? expand(p.items).filter((it) => it.origin.kind === 'item' && it.origin.index >= from) : [];
     const zones = p ? this.knownZones(p.zones) : [];
     const reason = resume ? 'not resumed within the grace window' : 'not started within the grace window';
-    this.o.store.db.transaction(() => {
-      this.o.store.markOccurrence(o, 'missed', resume ?? { item: 0, offsetMs: 0 }, now);
+    this.markOccurrence(o, 'missed', resume ?? { item: 0, offsetMs: 0 }, now, () =>
       this.o.store.logPlays(
         items.map((it) => ({
           source: 'schedule' as const,
@@ -806,8 +888,8 @@ export class Conductor extends EventEmitter<ConductorEvents> {
           clock: this.o.clock.label(),
         })),
         now,
-      );
-    })();
+      ),
+    );
     this.o.log.warn({ occurrence: o.id, reason }, 'programme missed');
   }
 

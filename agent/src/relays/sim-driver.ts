@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { isStorageFailure } from '../store/write-behind.js';
 import { appendFile, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../lib/atomic-file.js';
@@ -79,6 +80,8 @@ export class SimRelayDriver extends EventEmitter<{ transition: [Transition] }> i
   private claimed = new Set<number>();
   /** Serialises read-modify-write of the state file: transitions are applied in call order. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The levels, while the state disk refuses the file (full, read-only). */
+  private unwritten: StateFile | null = null;
 
   constructor(opts: SimRelayDriverOptions) {
     super();
@@ -146,6 +149,8 @@ export class SimRelayDriver extends EventEmitter<{ transition: [Transition] }> i
 
   /** Reads the "hardware". A missing or unreadable file means no line has a level yet. */
   private async load(): Promise<StateFile> {
+    // Real pins do not need the disk: while it refuses the file, the levels live here.
+    if (this.unwritten) return structuredClone(this.unwritten);
     let text: string;
     try {
       text = await readFile(this.opts.statePath, 'utf8');
@@ -167,7 +172,14 @@ export class SimRelayDriver extends EventEmitter<{ transition: [Transition] }> i
 
   private async save(state: StateFile, changes: Transition[]): Promise<void> {
     for (const { line, level } of changes) state.levels[line] = level;
-    await writeFileAtomic(this.opts.statePath, `${JSON.stringify(state)}\n`);
+    try {
+      await writeFileAtomic(this.opts.statePath, `${JSON.stringify(state)}\n`);
+      this.unwritten = null;
+    } catch (err) {
+      if (!isStorageFailure(err)) throw err;
+      if (!this.unwritten) this.opts.log?.warn({ err: (err as Error).message, path: this.opts.statePath }, 'relay simulator: its state file cannot be written (the disk); the levels are kept in memory');
+      this.unwritten = structuredClone(state);
+    }
     // Recorded only once the "hardware" holds the level: a failed write is no transition.
     for (const t of changes) {
       this.recorded.push(t);
