@@ -128,7 +128,8 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   private readonly behind: WriteBehind;
   private readonly unsavedMarks = new Map<string, OccurrenceRecord>();
   private readonly unsavedRequests = new Map<string, { state: RequestState; added?: PendingRequestRow }>();
-  private unsavedRows = 0;
+  /** Keys for records that never replace one another (rows, events). */
+  private recordSeq = 0;
 
   private markOccurrence(o: { id: string; programmeId: string; startMs: number }, state: OccurrenceRecord['state'], resume: ResumePoint, nowMs: number, also?: () => void): void {
     const record: OccurrenceRecord = { state, resume, updatedMs: nowMs };
@@ -165,11 +166,11 @@ export class Conductor extends EventEmitter<ConductorEvents> {
   }
 
   private logPlays(rows: PlayLogRow[], nowMs: number): void {
-    if (rows.length > 0) this.behind.run(`rows:${++this.unsavedRows}`, () => this.o.store.logPlays(rows, nowMs));
+    if (rows.length > 0) this.behind.run(`rows:${++this.recordSeq}`, () => this.o.store.logPlays(rows, nowMs));
   }
 
   private recordEvent(...args: Parameters<StationStore['recordEvent']>): void {
-    this.behind.run(`event:${++this.unsavedRows}`, () => this.o.store.recordEvent(...args));
+    this.behind.run(`event:${++this.recordSeq}`, () => this.o.store.recordEvent(...args));
   }
 
   private occurrenceRecords(sinceMs: number): Map<string, OccurrenceRecord> {
@@ -765,7 +766,7 @@ export class Conductor extends EventEmitter<ConductorEvents> {
           const nowMs = this.now();
           // What the row implies, for the decisions while the disk will not take it.
           const mark: OccurrenceRecord | undefined = after && occurrence ? { state: 'playing', resume: after.resume, updatedMs: nowMs } : undefined;
-          const written = this.behind.run(`rows:${++this.unsavedRows}`, () => {
+          const written = this.behind.run(`rows:${++this.recordSeq}`, () => {
             this.o.store.logItem(row, progress, nowMs);
             if (occurrence && this.unsavedMarks.get(occurrence.id) === mark) this.unsavedMarks.delete(occurrence.id);
           });
@@ -778,7 +779,11 @@ export class Conductor extends EventEmitter<ConductorEvents> {
         else write();
       },
       onAir: () => {
-        if (resumedProgressMs !== undefined && plan.kind === 'occurrence' && !heard) this.behind.run(`touch:${plan.occurrenceId}`, () => this.o.store.touchOccurrence(plan.occurrenceId, this.now()));
+        if (resumedProgressMs !== undefined && plan.kind === 'occurrence' && !heard) {
+          // When it was heard, not when a held write reaches the disk: the grace window counts from here.
+          const heardMs = this.now();
+          this.behind.run(`touch:${plan.occurrenceId}`, () => this.o.store.touchOccurrence(plan.occurrenceId, heardMs));
+        }
         heard = true;
         onAir?.();
       },
