@@ -202,7 +202,9 @@ t.test('a step done late pushes the ones after it back: the warm-up and the zone
   // The amplifier's line answers 80 ms late (a slow bridge, a loaded machine); the others at once.
   const bank = {
     set: async (output: string) => {
-      if (output === 'amp') await new Promise((r) => setTimeout(r, 80));
+      // Until the wall clock has moved 80 ms: a timer may fire a millisecond early by Date.now().
+      const until = Date.now() + 80;
+      while (output === 'amp' && Date.now() < until) await new Promise((r) => setTimeout(r, until - Date.now()));
       done.push({ output, atMs: Date.now() });
     },
   };

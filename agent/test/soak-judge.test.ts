@@ -118,4 +118,5 @@ t.test('the province link under the same cuts: every kept row delivered, nothing
   const lost = judgeDelivery(['r1'], ['r1', 'r2']);
   t.match(lost, { undelivered: 0, unknown_at_province: 1 }, 'a row published before its commit was durable');
   t.match(lost.problems[0], /r2 was reported, then lost/);
+  t.match(judgeDelivery(['r1', 'r2'], ['r1'], ['r2']), { delivered: 1, undelivered: 0, queued: 1, problems: [] }, 'a row still in the outbox is kept for the next connection, not lost');
 });

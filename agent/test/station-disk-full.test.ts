@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { makeTestTone } from '../src/audio/tones.js';
 import { SoakDisk } from '../bench/soak/disk.js';
+import { startProvince } from './province-fixture.js';
+import { startStation } from './station-fixture.js';
+import { until as waitFor } from './sync-fixture.js';
 import { killHard, loa, loaJson, simStationConfig, sleep, startDaemon, tonesHeard, until, type Daemon } from './daemon-fixture.js';
 
 const root = process.getuid?.() === 0;
@@ -65,4 +68,25 @@ for (const fault of ['full', 'read-only'] as const) t.test(`the state disk ${fau
   t.same((await loaJson<{ problems: string[] }>(configPath, 'status')).problems.filter((p) => /state disk/.test(p)), [], 'and the problem is gone');
   await sleep(3000);
   t.same(tonesHeard(sink, tones).map((h) => h.freq), [...tones, 440], 'nothing replayed');
+});
+
+t.test('a province emergency while the state disk takes no writes: it plays', { skip: root ? false : 'mounts a tmpfs and a FUSE file system: run as root' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'loa-disk-full-sync-'));
+  const disk = new SoakDisk(dir, 24);
+  await disk.start();
+  t.teardown(() => disk.stop());
+  const { broker, content, keys, province } = await startProvince(t);
+  const s = await startStation({ sync: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, reconnect: { initialMs: 200, maxMs: 2000, connectTimeoutMs: 5000 } } }, dir);
+  t.teardown(() => s.stop());
+  t.equal(s.config.paths.state, disk.mount, 'the station keeps its state on that disk');
+  await waitFor(() => s.agent.sync?.status().connected, 20_000, 'the station to connect');
+  const alert = content.add(await makeTestTone(join(dir, 'alert.wav'), 'ffmpeg', { durationMs: 1500, frequencyHz: 1500 }), 'alert.wav');
+  await province.publishTarget({ station: s.config.station.id, programmes: [], content: [alert] });
+  await waitFor(() => s.agent.media.has(alert.sha256) || undefined, 20_000, 'the emergency content in the cache');
+  disk.fill();
+  await province.send({ station: s.config.station.id }, { action: 'play', content: alert.sha256, priority: 9, repeat: 1, label: 'Lũ quét' });
+  await waitFor(() => s.played.find((r) => r.content === alert.sha256 && r.result === 'played'), 20_000, 'the emergency played');
+  const sink = s.config.audio.sink.kind === 'file' ? s.config.audio.sink.path : '';
+  t.same(tonesHeard(sink, [1500]).map((h) => h.freq), [1500], 'on the speakers');
+  disk.heal();
 });

@@ -210,23 +210,28 @@ export interface DeliveryVerdict {
   rows: number;
   /** Of them, at the province. */
   delivered: number;
-  /** A row the station kept that never reached the province (the outbox lost it, or stopped short). */
+  /** A row the station kept that never reached the province and is no longer queued for it (the outbox lost it, or stopped short). */
   undelivered: number;
+  /** A row still in the station's outbox at the end (written as it stopped): kept, and sent at its next connection. */
+  queued: number;
   /** A row the province holds that the station's database does not: reported, then lost with the power (a commit not durable before its publish). */
   unknown_at_province: number;
   problems: string[];
 }
 
 /** PURE  The province link under the same kills and cuts: every row the station kept reached the province, and nothing the province has was lost by the station. */
-export function judgeDelivery(stationIds: readonly string[], provinceIds: readonly string[]): DeliveryVerdict {
+export function judgeDelivery(stationIds: readonly string[], provinceIds: readonly string[], queuedIds: readonly string[] = []): DeliveryVerdict {
   const kept = new Set(stationIds);
   const there = new Set(provinceIds);
-  const undelivered = [...kept].filter((id) => !there.has(id));
+  const waiting = new Set(queuedIds);
+  const missing = [...kept].filter((id) => !there.has(id));
+  const undelivered = missing.filter((id) => !waiting.has(id));
   const unknown = [...there].filter((id) => !kept.has(id));
   return {
     rows: kept.size,
-    delivered: kept.size - undelivered.length,
+    delivered: kept.size - missing.length,
     undelivered: undelivered.length,
+    queued: missing.length - undelivered.length,
     unknown_at_province: unknown.length,
     problems: [
       ...undelivered.slice(0, 20).map((id) => `undelivered: row ${id} kept by the station never reached the province`),

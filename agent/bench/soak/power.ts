@@ -185,9 +185,10 @@ export function judgeFolder(dir: string): { verdict: Verdict; integrity: string;
   const integrity = (db.pragma('integrity_check', { simple: true }) as string) ?? 'none';
   const rows = db.prepare("SELECT programme_id AS programmeId, content, result, reason, started_ms AS startedMs FROM play_log WHERE source = 'schedule'").all() as LoggedRow[];
   const stationIds = (db.prepare('SELECT id FROM play_log').all() as Array<{ id: string }>).map((r) => r.id);
+  const queuedIds = (db.prepare("SELECT id FROM outbox WHERE kind = 'play'").all() as Array<{ id: string }>).map((r) => r.id);
   db.close();
   const provinceFile = join(dir, 'province.json');
-  const delivery = existsSync(provinceFile) ? judgeDelivery(stationIds, JSON.parse(readFileSync(provinceFile, 'utf8')) as string[]) : undefined;
+  const delivery = existsSync(provinceFile) ? judgeDelivery(stationIds, JSON.parse(readFileSync(provinceFile, 'utf8')) as string[], queuedIds) : undefined;
   const heard: HeardRun[] = [];
   const freqs = [...SHORT_HZ, ...LONG_HZ];
   for (const r of rounds) {
@@ -360,8 +361,10 @@ export async function runPowerSoak(o: PowerSoakOptions): Promise<PowerSoakResult
         if (killAt === Infinity && now > spawnMs + 180_000) killAt = now; // never on air, or never up: give up on this round
         await sleep(200);
       }
-      // With sync, the power stays on until the outbox has gone to the province (the backlog of every round).
-      for (let deadline = Date.now() + 60_000; final && link && !dead && ((await status())?.outbox ?? 0) > 0 && Date.now() < deadline; ) await sleep(200);
+      // With sync, the power stays on until the outbox has gone to the province (the backlog of every round),
+      // and the orderly stop comes between items: one cut by the stop is written as it ends, too late to be sent.
+      const settled = (s: Status | null): boolean => s !== null && s.outbox === 0 && s.playing === null;
+      for (let deadline = Date.now() + 60_000; final && link && !dead && !settled(await status()) && Date.now() < deadline; ) await sleep(200);
       round.killMs = Date.now();
       round.exit = final ? await killGroup(c, 'SIGTERM') : await killGroup(c, 'SIGKILL');
       child = null;

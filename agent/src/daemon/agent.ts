@@ -39,6 +39,7 @@ import { HealthWatch } from './health-link.js';
 import { technicianHandlers } from './technician.js';
 import { systemProbes } from '../doctor/probes.js';
 import { reasonParams } from '../lib/reason.js';
+import { isStorageFailure } from '../store/write-behind.js';
 
 export interface Agent {
   config: Config;
@@ -318,9 +319,17 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
       })
     : null;
   // Time offline for the yearly report: every start begins offline, the link's transitions follow.
-  store.recordLink(false, now());
-  sync?.on('connected', () => store.recordLink(true, now()));
-  sync?.on('disconnected', () => store.recordLink(false, now()));
+  // The yearly report's link journal: a disk that takes no writes loses a line of it, nothing more.
+  const recordLink = (online: boolean): void => {
+    try {
+      store.recordLink(online, now());
+    } catch (err) {
+      if (!isStorageFailure(err)) throw err;
+    }
+  };
+  recordLink(false);
+  sync?.on('connected', () => recordLink(true));
+  sync?.on('disconnected', () => recordLink(false));
   // After a restart without NTP the saved bound may predate an alert's expiry: the first newer signed time ends it.
   sync?.on('time-bound', () => alerts.clockChanged());
   // A file found corrupt or missing at play (or by loa cache verify) is fetched again at once.

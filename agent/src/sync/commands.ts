@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { Db } from '../store/database.js';
 import { boardProofBetween, boardShownEvent } from '../store/board-proof.js';
 import type { SyncConfig } from '../config/schema.js';
-import { CommandLog, ProvinceClock, ReplayGuard, decideCommand, provenWallMs } from './guard.js';
+import { CommandLog, ProvinceClock, ReplayGuard, decideCommand, provenWallMs, type StoredCommand } from './guard.js';
+import { isStorageFailure } from '../store/write-behind.js';
 import type { Command, CommandResponse, OutboxKind } from './protocol.js';
 import type { PortAction, StationPort } from './station-port.js';
 
@@ -44,6 +45,8 @@ export class CommandRunner {
   private held: Array<{ cmd: Command; arrivedOn: ArrivedOn }> = [];
   private holdTimer?: NodeJS.Timeout;
   private commandCount = 0;
+  /** Commands run while the state disk refused their record (full, read-only): known here until it takes them. */
+  private readonly unrecorded = new Map<string, { cmd: Command; stored: StoredCommand }>();
 
   constructor(private readonly o: CommandRunnerOptions) {
     this.commands = new CommandLog(o.db);
@@ -92,8 +95,8 @@ export class CommandRunner {
       stationId,
       groups: config.groups,
       arrivedOn,
-      seqVerdict: this.o.guard.check('cmd', cmd.seq),
-      previous: this.commands.get(cmd.id),
+      seqVerdict: [...this.unrecorded.values()].some((u) => u.cmd.seq === cmd.seq) ? 'seen' : this.o.guard.check('cmd', cmd.seq),
+      previous: this.commands.get(cmd.id) ?? this.unrecorded.get(cmd.id)?.stored,
       provinceNowMs: this.o.clock.lowerBound(),
       trustedWallMs: snap.clock.trusted ? this.o.now() : undefined,
       provenWallMs: provenWallMs(snap.clock, this.o.now()),
@@ -112,8 +115,9 @@ export class CommandRunner {
       atMs: this.o.now(),
     });
     const first = decision.action === 'reject' ? answer('rejected', decision.reason) : answer('accepted');
-    // Recorded before anything runs: after a crash a redelivered command is answered, not run again.
-    this.acceptTx(cmd, first);
+    // Recorded before anything runs: after a crash a redelivered command is answered, not run again. A disk
+    // that takes no record does not stop it (an emergency must play): it is known here until the disk does.
+    this.record(cmd, first, () => this.acceptTx(cmd, first));
     if (decision.action === 'reject') {
       this.respond(first);
       log.warn({ id: cmd.id, action: cmd.command.action, reason: decision.reason }, 'command refused');
@@ -131,7 +135,7 @@ export class CommandRunner {
       final = answer('rejected', `failed: ${(err as Error).message}`);
     }
     clearTimeout(slow);
-    this.commands.record(cmd, final, this.o.now());
+    this.record(cmd, final, () => this.commands.record(cmd, final, this.o.now()));
     // Pruning walks the table; now and then is enough to keep it bounded.
     if (++this.commandCount % 256 === 0) this.commands.prune();
     this.respond(final);
@@ -170,7 +174,34 @@ export class CommandRunner {
     });
   }
 
+  /** Writes a command's record, or keeps it here while the state disk refuses it (those kept are tried again first). */
+  private record(cmd: Command, response: CommandResponse, write: () => void): void {
+    for (const [id, held] of this.unrecorded) {
+      if (id === cmd.id) continue;
+      try {
+        this.acceptTx(held.cmd, held.stored.response);
+        this.unrecorded.delete(id);
+      } catch (err) {
+        if (!isStorageFailure(err)) throw err;
+        break;
+      }
+    }
+    try {
+      write();
+      this.unrecorded.delete(cmd.id);
+    } catch (err) {
+      if (!isStorageFailure(err)) throw err;
+      if (!this.unrecorded.has(cmd.id)) this.o.log.error({ id: cmd.id, err: (err as Error).message }, 'command not recorded (the state disk takes no writes): run all the same, known in memory');
+      this.unrecorded.set(cmd.id, { cmd, stored: { id: cmd.id, seq: cmd.seq, status: response.status, response } });
+    }
+  }
+
   private respond(r: CommandResponse): void {
-    this.o.send('response', r);
+    try {
+      this.o.send('response', r);
+    } catch (err) {
+      if (!isStorageFailure(err)) throw err;
+      this.o.log.error({ id: r.id, status: r.status, err: (err as Error).message }, 'command answer not queued (the state disk takes no writes)');
+    }
   }
 }

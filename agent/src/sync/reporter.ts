@@ -5,6 +5,7 @@ import type { StationPort } from './station-port.js';
 import type { StationTopics } from './topics.js';
 import type { EventBody, Health, OutboxMessage, Reported } from './protocol.js';
 import type { TargetApplier } from './target-applier.js';
+import { isStorageFailure } from '../store/write-behind.js';
 
 /**
  * What the station tells the province about itself: the retained
@@ -67,9 +68,14 @@ export class Reporter {
   scheduleHealth(delayMs: number): void {
     clearTimeout(this.healthTimer);
     this.healthTimer = setTimeout(() => {
-      this.putHealth();
       const asked = this.o.applier.appliedTarget?.settings.healthIntervalS ?? 0;
       this.scheduleHealth(Math.max(this.o.healthIntervalS, asked) * 1000);
+      try {
+        this.putHealth();
+      } catch (err) {
+        // A state disk that takes no writes has no room for the report either; the next one tries again.
+        if (!isStorageFailure(err)) throw err;
+      }
     }, delayMs);
     this.healthTimer.unref();
   }
