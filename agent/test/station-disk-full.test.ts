@@ -70,7 +70,7 @@ for (const fault of ['full', 'read-only'] as const) t.test(`the state disk ${fau
   t.same(tonesHeard(sink, tones).map((h) => h.freq), [...tones, 440], 'nothing replayed');
 });
 
-t.test('a province emergency while the state disk takes no writes: it plays', { skip: root ? false : 'mounts a tmpfs and a FUSE file system: run as root' }, async (t) => {
+for (const fault of ['full', 'read-only'] as const) t.test(`a province emergency while the state disk is ${fault}: it plays, once, and its answer and row follow`, { skip: root ? false : 'mounts a tmpfs and a FUSE file system: run as root' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'loa-disk-full-sync-'));
   const disk = new SoakDisk(dir, 24);
   await disk.start();
@@ -83,10 +83,36 @@ t.test('a province emergency while the state disk takes no writes: it plays', { 
   const alert = content.add(await makeTestTone(join(dir, 'alert.wav'), 'ffmpeg', { durationMs: 1500, frequencyHz: 1500 }), 'alert.wav');
   await province.publishTarget({ station: s.config.station.id, programmes: [], content: [alert] });
   await waitFor(() => s.agent.media.has(alert.sha256) || undefined, 20_000, 'the emergency content in the cache');
-  disk.fill();
-  await province.send({ station: s.config.station.id }, { action: 'play', content: alert.sha256, priority: 9, repeat: 1, label: 'Lũ quét' });
+  // Offline for a moment, events queued: they go out once the disk takes no writes, so their rows cannot be deleted.
+  await broker.goDown();
+  await waitFor(() => !s.agent.sync?.status().connected || undefined, 20_000, 'the station offline');
+  const queued = ['one', 'two', 'three'].map((n) => `disk-full.${n}`);
+  for (const e of queued) s.agent.sync!.event(e, 'info', `queued while offline: ${e}`);
+  if (fault === 'full') disk.fill();
+  else disk.readOnly(true);
+  await broker.comeBack();
+  await waitFor(() => s.agent.sync?.status().connected, 20_000, 'the station back');
+  const eventsThere = (): string[] => [...province.received.values()].filter((m) => m.kind === 'event').map((m) => (m.body as { event: string }).event);
+  await province.waitFor(() => (queued.every((e) => eventsThere().includes(e)) ? true : undefined), 20_000, 'the queued events at the province');
+  const duplicates = province.duplicates;
+  // A time beacon first: its clock bound cannot be written either, and that must not cost the command after it.
+  await province.beacon();
+  const cmd = await province.send({ station: s.config.station.id }, { action: 'play', content: alert.sha256, priority: 9, repeat: 1, label: 'Lũ quét' });
   await waitFor(() => s.played.find((r) => r.content === alert.sha256 && r.result === 'played'), 20_000, 'the emergency played');
   const sink = s.config.audio.sink.kind === 'file' ? s.config.audio.sink.path : '';
   t.same(tonesHeard(sink, [1500]).map((h) => h.freq), [1500], 'on the speakers');
+  t.ok(s.agent.problems().some((p) => /province link: the state disk takes no writes/.test(p)), `the operator is told: ${JSON.stringify(s.agent.problems())}`);
+  // The broker redelivers it (a reconnect, a province retry): known in memory, answered, not played again.
+  await province.send({ station: s.config.station.id }, { action: 'play', content: alert.sha256, priority: 9, repeat: 1, label: 'Lũ quét' }, { id: cmd.id });
+  await sleep(2500);
+  t.same(tonesHeard(sink, [1500]).map((h) => h.freq), [1500], 'played once');
+
   disk.heal();
+  const answer = await province.waitResponse(cmd.id, (r) => r.status === 'done', 20_000);
+  t.equal(answer.status, 'done', 'its answer reaches the province once the disk takes it');
+  const atProvince = (): unknown => [...province.received.values()].find((m) => m.kind === 'play' && (m.body as { content?: string; result?: string }).content === alert.sha256 && (m.body as { result?: string }).result === 'played');
+  t.ok(await province.waitFor(atProvince, 20_000, 'the play-log row at the province'), 'and its play-log row');
+  t.same(s.agent.problems().filter((p) => /state disk/.test(p)), [], 'and the problem is gone');
+  await waitFor(() => s.agent.sync?.status().outboxDepth === 0 || undefined, 20_000, 'the outbox empty');
+  t.equal(province.duplicates, duplicates, 'the events the disk would not let go were not sent again');
 });

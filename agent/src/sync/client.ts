@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../store/database.js';
 import type { SyncConfig } from '../config/schema.js';
 import { ProvinceClock, ReplayGuard, provenWallMs } from './guard.js';
+import { WriteBehind } from '../store/write-behind.js';
 import { Outbox } from './outbox.js';
 import { MAX_PAYLOAD_BYTES, type EventBody, type OutboxKind, type OutboxMessage, outboxMessage, type Reported } from './protocol.js';
 import { keyRing, loadPublicKey, openEnvelope } from './signing.js';
@@ -63,6 +64,7 @@ export class SyncClient extends EventEmitter {
   private readonly topics: StationTopics;
   private readonly keys: Map<string, KeyObject>;
   private readonly clock: ProvinceClock;
+  private readonly behind: WriteBehind;
   private readonly now: () => number;
   private readonly link: BrokerLink;
   private readonly applier: TargetApplier;
@@ -81,7 +83,9 @@ export class SyncClient extends EventEmitter {
     this.now = opts.now ?? Date.now;
     this.topics = stationTopics(opts.stationId);
     this.keys = keyRing(config.provinceKeys.map(loadPublicKey));
-    this.clock = new ProvinceClock(db);
+    // What the link writes (its messages out, command records, the clock bound) waits in memory when the disk takes nothing.
+    this.behind = new WriteBehind(log);
+    this.clock = new ProvinceClock(db, undefined, undefined, (write) => this.behind.run('province-time', write));
     this.refused = loadRefused(db);
     this.outbox = opts.outbox ?? new Outbox(db, config.outbox, this.now);
     const { tls, password } = brokerSecrets(config);
@@ -127,6 +131,7 @@ export class SyncClient extends EventEmitter {
       now: this.now,
       guard: new ReplayGuard(db),
       clock: this.clock,
+      behind: this.behind,
       commandHoldMs: opts.commandHoldMs ?? 3000,
       send: (kind, body, id) => this.send(kind, body, id),
       refuse: (reason, detail) => this.refuse(reason, detail),
@@ -183,6 +188,8 @@ export class SyncClient extends EventEmitter {
     this.reporter.stop();
     await Promise.all([this.applier.stop(), this.link.stop()]);
     this.saveRefused();
+    this.behind.flush();
+    this.behind.close();
   }
 
   /** The province's clock, a lower bound proven by its signed messages (0: nothing heard yet): alerts expire by it. */
@@ -207,7 +214,12 @@ export class SyncClient extends EventEmitter {
 
   /** What the operator must know about the link (status, doctor, health). */
   problems(): string[] {
-    return [...insecureLinkWarnings(this.opts.config.brokers, this.opts.config.allowInsecure).map((w) => w.en), ...(this.link.aclProblem ? [this.link.aclProblem] : [])];
+    const held = this.behind.problem();
+    return [
+      ...insecureLinkWarnings(this.opts.config.brokers, this.opts.config.allowInsecure).map((w) => w.en),
+      ...(this.link.aclProblem ? [this.link.aclProblem] : []),
+      ...(held ? [`province link: ${held}`] : []),
+    ];
   }
 
   /** Content the target in force and the one being applied need: the cache must not evict it. */
@@ -237,7 +249,8 @@ export class SyncClient extends EventEmitter {
    * play-log row uses its own id, so sending it again is recognised.
    */
   send(kind: OutboxKind, body: unknown, id: string = randomUUID()): void {
-    this.outbox.add(kind, this.wrap(kind, body, id), id);
+    const message = this.wrap(kind, body, id);
+    this.behind.run(`outbox:${id}`, () => this.outbox.add(kind, message, id));
   }
 
   private wrap(kind: OutboxKind, body: unknown, id: string): OutboxMessage {

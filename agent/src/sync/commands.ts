@@ -3,7 +3,7 @@ import type { Db } from '../store/database.js';
 import { boardProofBetween, boardShownEvent } from '../store/board-proof.js';
 import type { SyncConfig } from '../config/schema.js';
 import { CommandLog, ProvinceClock, ReplayGuard, decideCommand, provenWallMs, type StoredCommand } from './guard.js';
-import { isStorageFailure } from '../store/write-behind.js';
+import type { WriteBehind } from '../store/write-behind.js';
 import type { Command, CommandResponse, OutboxKind } from './protocol.js';
 import type { PortAction, StationPort } from './station-port.js';
 
@@ -28,6 +28,8 @@ export interface CommandRunnerOptions {
   now: () => number;
   guard: ReplayGuard;
   clock: ProvinceClock;
+  /** The sync side's writes the state disk will not take now (full, read-only), held until it does. */
+  behind: WriteBehind;
   /** How long commands wait after a connect for the province time beacon when the station clock is not trusted. */
   commandHoldMs: number;
   send: (kind: OutboxKind, body: unknown, id?: string) => void;
@@ -45,7 +47,7 @@ export class CommandRunner {
   private held: Array<{ cmd: Command; arrivedOn: ArrivedOn }> = [];
   private holdTimer?: NodeJS.Timeout;
   private commandCount = 0;
-  /** Commands run while the state disk refused their record (full, read-only): known here until it takes them. */
+  /** Commands run while the state disk refused their record (full, read-only): known here until it takes them, so a redelivery is still answered, not run. */
   private readonly unrecorded = new Map<string, { cmd: Command; stored: StoredCommand }>();
 
   constructor(private readonly o: CommandRunnerOptions) {
@@ -117,7 +119,7 @@ export class CommandRunner {
     const first = decision.action === 'reject' ? answer('rejected', decision.reason) : answer('accepted');
     // Recorded before anything runs: after a crash a redelivered command is answered, not run again. A disk
     // that takes no record does not stop it (an emergency must play): it is known here until the disk does.
-    this.record(cmd, first, () => this.acceptTx(cmd, first));
+    this.record(cmd, first);
     if (decision.action === 'reject') {
       this.respond(first);
       log.warn({ id: cmd.id, action: cmd.command.action, reason: decision.reason }, 'command refused');
@@ -135,7 +137,7 @@ export class CommandRunner {
       final = answer('rejected', `failed: ${(err as Error).message}`);
     }
     clearTimeout(slow);
-    this.record(cmd, final, () => this.commands.record(cmd, final, this.o.now()));
+    this.record(cmd, final);
     // Pruning walks the table; now and then is enough to keep it bounded.
     if (++this.commandCount % 256 === 0) this.commands.prune();
     this.respond(final);
@@ -174,34 +176,20 @@ export class CommandRunner {
     });
   }
 
-  /** Writes a command's record, or keeps it here while the state disk refuses it (those kept are tried again first). */
-  private record(cmd: Command, response: CommandResponse, write: () => void): void {
-    for (const [id, held] of this.unrecorded) {
-      if (id === cmd.id) continue;
-      try {
-        this.acceptTx(held.cmd, held.stored.response);
-        this.unrecorded.delete(id);
-      } catch (err) {
-        if (!isStorageFailure(err)) throw err;
-        break;
-      }
-    }
-    try {
-      write();
+  /**
+   * A command's record with its sequence number seen, one transaction (the
+   * same again is harmless); while the disk refuses it, known here instead,
+   * and the newest answer waits for the disk.
+   */
+  private record(cmd: Command, response: CommandResponse): void {
+    this.unrecorded.set(cmd.id, { cmd, stored: { id: cmd.id, seq: cmd.seq, status: response.status, response } });
+    this.o.behind.run(`command:${cmd.id}`, () => {
+      this.acceptTx(cmd, response);
       this.unrecorded.delete(cmd.id);
-    } catch (err) {
-      if (!isStorageFailure(err)) throw err;
-      if (!this.unrecorded.has(cmd.id)) this.o.log.error({ id: cmd.id, err: (err as Error).message }, 'command not recorded (the state disk takes no writes): run all the same, known in memory');
-      this.unrecorded.set(cmd.id, { cmd, stored: { id: cmd.id, seq: cmd.seq, status: response.status, response } });
-    }
+    });
   }
 
   private respond(r: CommandResponse): void {
-    try {
-      this.o.send('response', r);
-    } catch (err) {
-      if (!isStorageFailure(err)) throw err;
-      this.o.log.error({ id: r.id, status: r.status, err: (err as Error).message }, 'command answer not queued (the state disk takes no writes)');
-    }
+    this.o.send('response', r);
   }
 }

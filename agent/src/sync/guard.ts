@@ -174,6 +174,8 @@ export class ProvinceClock {
     db: Db,
     private readonly mono: () => number = () => performance.now(),
     private readonly releasedMs = RELEASED_NOT_BEFORE_MS,
+    /** How the bound reaches the disk (the sync side's WriteBehind: a full disk must not stop a command); at once by default. */
+    private readonly persist: (write: () => void) => void = (write) => write(),
   ) {
     this.saveStmt = db.prepare("INSERT INTO meta (key, value) VALUES ('sync.province_time', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     const row = db.prepare("SELECT value FROM meta WHERE key = 'sync.province_time'").get() as { value: string } | undefined;
@@ -208,7 +210,7 @@ export class ProvinceClock {
   private set(boundMs: number, mono: number): void {
     this.lastIssuedMs = boundMs;
     this.lastMono = mono;
-    this.saveStmt.run(String(boundMs));
+    this.persist(() => this.saveStmt.run(String(boundMs)));
   }
 
   /** 0 when nothing was ever heard from the province. */

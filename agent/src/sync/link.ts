@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { isStorageFailure } from '../store/write-behind.js';
 import type { Logger } from 'pino';
 import type { Db } from '../store/database.js';
 import type { SyncConfig } from '../config/schema.js';
@@ -176,10 +177,15 @@ export class BrokerLink extends EventEmitter {
     this.connectSeq += 1;
     if (this.connectSeq > this.seqReservedUntil) {
       // Reserved a block at a time: offline, a failed connect every couple of minutes wrote the SD card each time.
-      this.seqReservedUntil = this.connectSeq + CONNECT_SEQ_BLOCK - 1;
-      this.o.db
-        .prepare("INSERT INTO meta (key, value) VALUES ('sync.connect_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-        .run(String(this.seqReservedUntil));
+      // A disk that takes no write does not keep the station off the broker: the next connect reserves again.
+      try {
+        this.o.db
+          .prepare("INSERT INTO meta (key, value) VALUES ('sync.connect_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+          .run(String(this.connectSeq + CONNECT_SEQ_BLOCK - 1));
+        this.seqReservedUntil = this.connectSeq + CONNECT_SEQ_BLOCK - 1;
+      } catch (err) {
+        if (!isStorageFailure(err)) throw err;
+      }
     }
     const will: StationStatus = { state: 'offline', station: stationId, connectSeq: this.connectSeq, reason: 'lost' };
     // The broker makes the client id the user name (use_username_as_clientid); asking for the same keeps the persistent session.

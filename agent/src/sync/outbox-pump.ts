@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Outbox } from './outbox.js';
 import type { LiveConnection } from './link.js';
 import type { StationTopics } from './topics.js';
+import { isStorageFailure } from '../store/write-behind.js';
 
 /**
  * Publishes the outbox oldest first at QoS 1, deleting each row on its
@@ -11,6 +12,8 @@ import type { StationTopics } from './topics.js';
 export class OutboxPump {
   private draining = false;
   private drainWanted = false;
+  /** Rows the broker has that the state disk would not let go (full, read-only): not sent again, deleted when it does. */
+  private readonly delivered = new Set<number>();
 
   constructor(
     private readonly outbox: Outbox,
@@ -40,10 +43,12 @@ export class OutboxPump {
   private async drainPass(conn: LiveConnection): Promise<boolean> {
     const { client } = conn;
     let after = 0;
+    this.forgetDelivered();
     while (this.live()?.client === client) {
-      const rows = this.outbox.next(64, after);
-      if (rows.length === 0) return true;
-      after = rows[rows.length - 1]!.seq;
+      const batch = this.outbox.next(64, after);
+      if (batch.length === 0) return true;
+      after = batch[batch.length - 1]!.seq;
+      const rows = batch.filter((r) => !this.delivered.has(r.seq));
       const acked = Promise.allSettled(
         rows.map(
           (row) =>
@@ -51,7 +56,7 @@ export class OutboxPump {
               const topic = row.kind === 'response' ? this.topics.response : this.topics.out(row.kind);
               client.publish(topic, row.payload, { qos: 1 }, (err) => {
                 if (err) return reject(err);
-                this.outbox.delete(row.seq);
+                this.forget(row.seq);
                 resolve();
               });
             }),
@@ -66,8 +71,26 @@ export class OutboxPump {
         return false;
       }
       // A short batch was the whole queue; rows added since then set drainWanted.
-      if (rows.length < 64) return true;
+      if (batch.length < 64) return true;
     }
     return false;
+  }
+
+  /** Deletes a row the broker acknowledged; one the disk will not delete now is remembered, so it is not sent twice. */
+  private forget(seq: number): boolean {
+    try {
+      this.outbox.delete(seq);
+      this.delivered.delete(seq);
+      return true;
+    } catch (err) {
+      if (!isStorageFailure(err)) throw err;
+      if (this.delivered.size === 0) this.log.warn({ err: (err as Error).message }, 'outbox: rows the broker has cannot be deleted (the state disk takes no writes); deleted once it does');
+      this.delivered.add(seq);
+      return false;
+    }
+  }
+
+  private forgetDelivered(): void {
+    for (const seq of this.delivered) if (!this.forget(seq)) return;
   }
 }

@@ -54,6 +54,7 @@ export class Outbox {
   // Statements and transactions are prepared once: this is the hot path of every report.
   private readonly insertStmt;
   private readonly countStmt;
+  private readonly depthStmt;
   private readonly nextStmt;
   private readonly deleteStmt;
   private readonly addTx;
@@ -76,6 +77,7 @@ export class Outbox {
   ) {
     this.insertStmt = db.prepare('INSERT OR IGNORE INTO outbox (id, kind, payload, created_ms) VALUES (?, ?, ?, ?)');
     this.countStmt = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(payload)), 0) AS bytes FROM outbox');
+    this.depthStmt = db.prepare('SELECT COUNT(*) AS n FROM outbox');
     this.nextStmt = db.prepare('SELECT seq, id, kind, payload, created_ms FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?');
     this.deleteStmt = db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING length(payload) AS len');
     const deleteHealthReturning = db.prepare("DELETE FROM outbox WHERE kind = 'health' RETURNING length(payload) AS len");
@@ -137,11 +139,19 @@ export class Outbox {
 
   /** After the broker's acknowledgement. */
   delete(seq: number): void {
-    const gone = this.deleteStmt.get(seq) as { len: number } | undefined;
+    // Stepped to its end (all, not get): get() resets the statement after its row, and a commit the disk refuses then fails silently.
+    const gone = (this.deleteStmt.all(seq) as Array<{ len: number }>)[0];
     if (gone) this.counted(-1, -gone.len);
   }
 
+  /**
+   * Counted in the table, not taken from the running count: a transaction
+   * the disk refused (full, read-only) after its add was counted would
+   * leave that count high for good, and the soaks and the operator wait
+   * for 0. Read by status and health only.
+   */
   depth(): number {
+    this.n = (this.depthStmt.get() as { n: number }).n;
     return this.n;
   }
 
