@@ -78,6 +78,11 @@ interface Conn {
   backoff: Backoff;
   lastSendMs: number;
   subscribed: boolean;
+  /** The topics of the SUBSCRIBE awaiting its SUBACK. */
+  subscribing: string[];
+  /** As the agent: a refused subscription is asked for again, 0-2 s growing to 0-60 s. */
+  resubscribe: Backoff;
+  resubscribeTimer?: NodeJS.Timeout;
 }
 
 export class StationSimulator {
@@ -87,12 +92,14 @@ export class StationSimulator {
   /** Packets the broker sent that this simulator does not understand (should stay 0). */
   unknown = 0;
   connectRefusals = 0;
+  /** Subscriptions the broker refused (SUBACK 0x80), each asked for again. */
+  subscribeRefusals = 0;
 
   constructor(
     private readonly stations: SimStation[],
     private readonly o: SimOptions,
   ) {
-    this.conns = stations.map(() => ({ buf: Buffer.alloc(0), brokerIndex: 0, backoff: new Backoff({ initialMs: o.initialMs, maxMs: o.maxMs }), lastSendMs: 0, subscribed: false }));
+    this.conns = stations.map(() => ({ buf: Buffer.alloc(0), brokerIndex: 0, backoff: new Backoff({ initialMs: o.initialMs, maxMs: o.maxMs }), lastSendMs: 0, subscribed: false, subscribing: [], resubscribe: new Backoff({ initialMs: 2000, maxMs: 60_000 }) }));
     this.pinger = setInterval(() => {
       const due = now() - (o.keepaliveS * 1000) / 2;
       for (const c of this.conns) {
@@ -112,6 +119,11 @@ export class StationSimulator {
 
   private schedule(i: number, delayMs: number): void {
     setTimeout(() => this.open(i), delayMs).unref();
+  }
+
+  private subscribe(c: Conn, topics: string[]): void {
+    c.subscribing = topics;
+    this.write(c, subscribePacket(1, topics));
   }
 
   private write(c: Conn, b: Buffer): void {
@@ -136,6 +148,7 @@ export class StationSimulator {
       const wasSubscribed = c.subscribed;
       c.socket = undefined;
       c.subscribed = false;
+      clearTimeout(c.resubscribeTimer);
       if (this.stopped) return;
       if (wasSubscribed) c.backoff.reset();
       else c.brokerIndex++; // as the agent: a failed attempt moves on to the next broker of the list
@@ -175,12 +188,25 @@ export class StationSimulator {
           c.socket?.destroy();
           return;
         }
-        this.write(c, subscribePacket(1, st.topics));
+        c.resubscribe.reset();
+        this.subscribe(c, st.topics);
         return;
-      case 9: // SUBACK
+      case 9: {
+        // SUBACK: a station counts as connected once every topic is granted.
+        const refused = c.subscribing.filter((_, k) => (body[2 + k] ?? 0x80) >= 0x80);
+        if (refused.length > 0) {
+          this.subscribeRefusals += refused.length;
+          const socket = c.socket;
+          c.resubscribeTimer = setTimeout(() => {
+            if (c.socket === socket && !this.stopped) this.subscribe(c, refused);
+          }, c.resubscribe.next());
+          c.resubscribeTimer.unref();
+          return;
+        }
         c.subscribed = true;
         this.o.onConnected(i, now(), st.brokers[c.brokerIndex % st.brokers.length]!);
         return;
+      }
       case 3: {
         const at = now();
         const topicLen = body.readUInt16BE(0);

@@ -41,7 +41,7 @@ import { percentile } from './stats.js';
 type AgentMsg = { type: 'connected'; ids: Array<[string, number]> } | { type: 'cmd'; hits: Array<[string, number]> } | { type: 'ready' };
 type SimMsg =
   | { type: 'progress'; connected: number; dropped: number; counts: Record<string, number>; lastConnectMs: number; lastReconnectMs: number }
-  | { type: 'latencies'; byKey: Record<string, number[]>; unknown: number; refusals: number };
+  | { type: 'latencies'; byKey: Record<string, number[]>; unknown: number; refusals: number; subscribeRefusals: number };
 type SimStart = { stations: SimStation[]; caFile: string };
 
 const now = (): number => performance.timeOrigin + performance.now();
@@ -81,7 +81,7 @@ async function simProcess(): Promise<void> {
   });
   process.on('message', (m: { type: 'expect'; key: string; sentMs: number } | { type: 'report' } | { type: 'stop' }) => {
     if (m.type === 'expect') sent.set(m.key, m.sentMs);
-    if (m.type === 'report') process.send!({ type: 'latencies', byKey: Object.fromEntries(latencies), unknown: sim.unknown, refusals: sim.connectRefusals } satisfies SimMsg);
+    if (m.type === 'report') process.send!({ type: 'latencies', byKey: Object.fromEntries(latencies), unknown: sim.unknown, refusals: sim.connectRefusals, subscribeRefusals: sim.subscribeRefusals } satisfies SimMsg);
     if (m.type === 'stop') {
       sim.stop();
       process.exit(0);
@@ -294,6 +294,9 @@ async function main(): Promise<void> {
       node_loss_reconnect_s: Math.round(reconnectS * 10) / 10,
       moved: movedStations,
       lost,
+      commands: k,
+      commands_reached_all: complete,
+      subscribe_refused: r.subscribeRefusals,
       load_start: Math.round(load0 * 10) / 10,
     }) + '\n',
   );

@@ -156,6 +156,31 @@ async function suite(t: Test, rig: Rig, nats?: NatsCluster): Promise<void> {
     t.equal(s1.sim.activated.length, 1, 'the retained target was recognised after the move, not applied again');
     await nats.startNode(node);
   });
+
+  if (nats) {
+    await t.test('a subscription the broker refuses is asked for again on the same connection: once granted, commands arrive', async (t) => {
+      // NATS refuses a QoS 1 subscription (SUBACK 0x80) when JetStream is too busy to add its consumer, as in a
+      // connect storm; a missing permission, fixed by a reload, refuses and then grants it the same way, on demand.
+      const ownCmd = stationTopics('st-2').cmd;
+      nats.reload((acl) => acl.replace(`topic read ${ownCmd}\n`, ''));
+      const pw2 = join(dir, 'st-2.password');
+      writeFileSync(pw2, 'pw-st-2\n', { mode: 0o600 });
+      const s2 = makeStation({ id: 'st-2', config: { brokers: rig.stationBrokers, provinceKeys: [keys.publicPem], groups: stations[1]!.groups, passwordFile: pw2, tls: { caFile: rig.caFile }, protocolVersion: 4 } });
+      t.teardown(() => s2.stop());
+      let s2drops = 0;
+      s2.client.on('disconnected', () => s2drops++);
+      const refused = await waitEvent<string | undefined>(s2.client, 'acl', () => true, 30_000);
+      t.match(refused, new RegExp(`refuses this station its own topics \\(${ownCmd}\\)`), 'refused, and said so');
+      const granted = waitEvent<string | undefined>(s2.client, 'acl', (p) => p === undefined, 90_000);
+      nats.reload();
+      t.equal(await granted, undefined, 'asked again and granted: the problem is gone');
+      t.same(s2.client.problems(), []);
+      const cmd = await prov.send({ station: 'st-2' }, { action: 'volume', volume: 60 });
+      t.match(await prov.waitResponse(cmd.id, undefined, 20_000), { status: 'done' });
+      t.equal(s2.sim.commands.length, 1, 'the command reached st-2');
+      t.equal(s2drops, 0, 'on the connection it had: the broker was asked again, not reconnected to');
+    });
+  }
 }
 
 t.test('mosquitto', async (t) => {

@@ -91,6 +91,8 @@ export interface NatsClusterOptions {
   stations: ReadonlyArray<AclStation & { password: string }>;
   /** HAProxy's connection limit per node (file descriptors: twice this). */
   maxConnectionsPerNode?: number;
+  /** Changes the rendered Mosquitto ACL before it becomes subject permissions (a test's wrong ACL), as MosquittoBroker's. */
+  editAcl?: (acl: string) => string;
 }
 
 export class NatsCluster {
@@ -102,6 +104,8 @@ export class NatsCluster {
     readonly ports: NatsNodePorts[],
     readonly certs: Certs,
     private readonly dir: string,
+    private readonly o: NatsClusterOptions,
+    private readonly pemFile: string,
   ) {
     this.procs = names.map(() => undefined);
     this.logs = names.map(() => '');
@@ -117,9 +121,6 @@ export class NatsCluster {
     const certs = await makeCerts(join(o.dir, 'certs'));
     const pemFile = join(o.dir, 'certs', 'server.pem');
     writeFileSync(pemFile, readFileSync(certs.certFile, 'utf8') + readFileSync(certs.keyFile, 'utf8'), { mode: 0o600 });
-    const provinceUsers = [o.province, ...(o.provinceTools ?? [])];
-    const passwords = new Map([...provinceUsers.map((u) => [u.username, u.password] as const), ...o.stations.map((s) => [s.id, s.password] as const)]);
-    const users = renderUsers(renderAcl(provinceUsers.map((u) => u.username), o.stations), passwords);
     const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
     // A free port can be taken by another process before the node binds it: then the whole cluster is made again on new ones.
     for (let attempt = 1; ; attempt++) {
@@ -128,8 +129,9 @@ export class NatsCluster {
         const [front, mqtt, client, route, http] = free.slice(5 * i, 5 * i + 5) as [number, number, number, number, number];
         return { front, mqtt, client, route, http };
       });
-      writeNodeFiles(o.dir, names, ports, users, pemFile, o.maxConnectionsPerNode);
-      const cluster = new NatsCluster(names, ports, certs, o.dir);
+      const cluster = new NatsCluster(names, ports, certs, o.dir, o, pemFile);
+      emptyStores(o.dir, names);
+      cluster.writeConfigs(o.editAcl);
       try {
         await Promise.all(names.map((_, i) => cluster.spawnNode(i)));
         await Promise.all(names.map((_, i) => cluster.waitHealthy(i, 60_000)));
@@ -174,6 +176,25 @@ export class NatsCluster {
   }
 
   /** MQTT connections the node holds now (its /connz). */
+  /**
+   * The users and their permissions written again (stations enrolled or
+   * removed, an ACL fixed) and re-read by every running node (SIGHUP, as
+   * `nats-server --signal reload`): connections stay up, and what a user may
+   * subscribe to from then on follows the new permissions.
+   */
+  reload(editAcl?: (acl: string) => string): void {
+    this.writeConfigs(editAcl);
+    for (const p of this.procs) p?.nats.kill('SIGHUP');
+  }
+
+  private writeConfigs(editAcl: ((acl: string) => string) | undefined): void {
+    const o = this.o;
+    const provinceUsers = [o.province, ...(o.provinceTools ?? [])];
+    const passwords = new Map([...provinceUsers.map((u) => [u.username, u.password] as const), ...o.stations.map((s) => [s.id, s.password] as const)]);
+    const acl = renderAcl(provinceUsers.map((u) => u.username), o.stations);
+    writeNodeConfigs(this.dir, this.names, this.ports, renderUsers(editAcl ? editAcl(acl) : acl, passwords), this.pemFile, o.maxConnectionsPerNode);
+  }
+
   async mqttConnections(i: number): Promise<number> {
     const r = await fetch(`http://127.0.0.1:${this.ports[i]!.http}/connz?limit=1`);
     return ((await r.json()) as { num_connections: number }).num_connections;
@@ -212,8 +233,17 @@ export class NatsCluster {
   }
 }
 
-/** Each node's nats.conf and haproxy.cfg for these ports, over an empty JetStream store. */
-function writeNodeFiles(root: string, names: string[], ports: NatsNodePorts[], users: string, pemFile: string, maxConnectionsPerNode: number | undefined): void {
+/** An empty JetStream store for each node. */
+function emptyStores(root: string, names: string[]): void {
+  for (const name of names) {
+    const storeDir = join(root, name, 'jetstream');
+    rmSync(storeDir, { recursive: true, force: true });
+    mkdirSync(storeDir, { recursive: true });
+  }
+}
+
+/** Each node's nats.conf and haproxy.cfg for these ports. */
+function writeNodeConfigs(root: string, names: string[], ports: NatsNodePorts[], users: string, pemFile: string, maxConnectionsPerNode: number | undefined): void {
   const dir = templateDir();
   const nodeTemplate = readFileSync(join(dir, 'nats-node.conf.template'), 'utf8');
   const frontTemplate = readFileSync(join(dir, 'haproxy.cfg.template'), 'utf8');
@@ -221,8 +251,6 @@ function writeNodeFiles(root: string, names: string[], ports: NatsNodePorts[], u
   names.forEach((name, i) => {
     const p = ports[i]!;
     const storeDir = join(root, name, 'jetstream');
-    rmSync(storeDir, { recursive: true, force: true });
-    mkdirSync(storeDir, { recursive: true });
     const conf = fillTemplate(nodeTemplate, {
       NODE: name,
       BIND: '127.0.0.1',

@@ -32,6 +32,9 @@ export const CONNECT_SEQ_BLOCK = 1000;
  * without a timer. A canary that arrives later still counts.
  */
 const ACL_PROBE_FILTER = 'loa/v1/station/+/status';
+/** A refused subscription to the station's own topics is asked for again after 0-2 s, growing to 0-60 s. */
+const RESUBSCRIBE_FIRST_MS = 2000;
+const RESUBSCRIBE_MAX_MS = 60_000;
 const STATUS_TOPIC = /^loa\/v1\/station\/[^/]+\/status$/;
 
 /** The station's broker password and TLS files, read from where the config points (the link and `loa doctor` alike). */
@@ -70,6 +73,7 @@ export class BrokerLink extends EventEmitter {
   private readonly stop$ = new AbortController();
   private loop?: Promise<void>;
   private mqtt?: MqttClient;
+  private resubscribeTimer?: NodeJS.Timeout;
   private closed: Promise<void> = Promise.resolve();
   connected = false;
   broker?: string;
@@ -237,6 +241,7 @@ export class BrokerLink extends EventEmitter {
         else if (err.message === 'Keepalive timeout') silent = true;
       });
       client.once('close', () => {
+        clearTimeout(this.resubscribeTimer);
         if (wasConnected && !this.stop$.signal.aborted) log.warn({ broker: url, ...(silent ? { why: 'keep-alive timeout' } : {}) }, 'disconnected from broker');
         this.connected = false;
         delete this.connectedSinceMs;
@@ -278,34 +283,51 @@ export class BrokerLink extends EventEmitter {
         this.emit('acl', this.aclProblem);
       });
     });
-    const subs: Record<string, { qos: 1 }> = {
-      [TIME_TOPIC]: { qos: 1 },
-      [topics.target]: { qos: 1 },
-      [topics.targetParts]: { qos: 1 },
-      [topics.cmd]: { qos: 1 },
-    };
-    for (const g of config.groups) subs[groupCmdTopic(g)] = { qos: 1 };
-    client.subscribe(subs, (err, _granted, packet) => {
-      // MQTT 3.1.1 SUBACK 0x80, MQTT 5 reason codes from 0x80: refused (mqtt.js then calls back with an error and the SUBACK).
-      const codes = packet && 'granted' in packet ? packet.granted : undefined;
-      if (!codes) return void (err && log.error({ err: err.message }, 'subscribe failed'));
-      this.aclOwnRefused = Object.keys(subs).filter((_, i) => Number(codes[i] ?? 0) >= 0x80);
-      this.judgeAcl();
-    });
+    const own = [TIME_TOPIC, topics.target, topics.targetParts, topics.cmd, ...config.groups.map(groupCmdTopic)];
+    this.subscribeOwn(client, own, new Backoff({ initialMs: RESUBSCRIBE_FIRST_MS, maxMs: RESUBSCRIBE_MAX_MS, ...(this.o.random ? { random: this.o.random } : {}) }), false);
     this.emit('connected');
   }
 
-  private judgeAcl(): void {
+  /**
+   * The station's own topics at QoS 1. Those the broker refuses (SUBACK 0x80)
+   * are asked for again with backoff on the same connection: a wrong ACL
+   * refuses them for good, but a broker too busy to add a subscription (a
+   * NATS cluster creating JetStream consumers in a connect storm) refuses it
+   * for a moment, and the station would otherwise stay deaf to its commands
+   * until its next connection.
+   */
+  private subscribeOwn(client: MqttClient, own: string[], backoff: Backoff, again: boolean): void {
+    const { log } = this.o;
+    client.subscribe(Object.fromEntries(own.map((topic) => [topic, { qos: 1 as const }])), (err, _granted, packet) => {
+      // MQTT 3.1.1 SUBACK 0x80, MQTT 5 reason codes from 0x80: refused (mqtt.js then calls back with an error and the SUBACK).
+      const codes = packet && 'granted' in packet ? packet.granted : undefined;
+      if (!codes) return void (err && log.error({ err: err.message }, 'subscribe failed'));
+      this.aclOwnRefused = own.filter((_, i) => Number(codes[i] ?? 0) >= 0x80);
+      // After the probe's verdict (the first 'acl' of a connection), a change is told at once.
+      if (this.judgeAcl() && again) this.emit('acl', this.aclProblem);
+      if (this.aclOwnRefused.length === 0) return;
+      const refused = this.aclOwnRefused;
+      this.resubscribeTimer = setTimeout(() => {
+        if (this.mqtt === client && client.connected) this.subscribeOwn(client, refused, backoff, true);
+      }, backoff.next());
+    });
+  }
+
+  /** True when the verdict changed. */
+  private judgeAcl(): boolean {
     const wrong = [
       ...(this.aclOwnRefused.length ? [`the broker refuses this station its own topics (${this.aclOwnRefused.join(', ')})`] : []),
       ...(this.aclReadable.size ? [`the broker lets this station read station status topics, which no station may read (${[...this.aclReadable].join(', ')})`] : []),
     ];
-    const problem = wrong.length ? `broker ACL wrong: ${wrong.join('; ')}; fix the ACL for user ${this.o.config.username ?? this.o.stationId}` : undefined;
-    if (problem !== this.aclProblem) {
+    const retrying = this.aclOwnRefused.length ? ' (refused topics are asked for again, up to every minute: a broker too busy to add a subscription refuses it too)' : '';
+    const problem = wrong.length ? `broker ACL wrong: ${wrong.join('; ')}; fix the ACL for user ${this.o.config.username ?? this.o.stationId}${retrying}` : undefined;
+    const changed = problem !== this.aclProblem;
+    if (changed) {
       if (problem) this.o.log.error({ broker: this.broker }, problem);
       else this.o.log.info({ broker: this.broker }, 'broker ACL checked: own topics granted, others not readable');
     }
     this.aclProblem = problem;
+    return changed;
   }
 }
 
