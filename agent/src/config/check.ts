@@ -150,8 +150,9 @@ function writable(path: string): boolean {
   try {
     accessSync(path, constants.W_OK | constants.X_OK);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    // A disk remounted read-only is a fault the agent plays through and reports, not a wrong configuration.
+    return (err as NodeJS.ErrnoException).code === 'EROFS';
   }
 }
 

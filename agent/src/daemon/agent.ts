@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { openStore, databasePath, type Db } from '../store/database.js';
+import { openStore, databasePath, diskTakesWrites, writeBack, type Db } from '../store/database.js';
 import { StationStore } from '../store/station-store.js';
 import { recentBoardProof } from '../store/board-proof.js';
 import { stationReport } from '../report/station-report.js';
@@ -78,6 +78,9 @@ const LAST_SEEN_KEY = 'clock.last_seen_ms';
 const PROVINCE_TIME_KEY = 'sync.province_time';
 const MAIN_LOOP_MS = 5000;
 const JUMP_WATCH_MS = 1000;
+/** On a database in memory, how often the state disk is tried, and the gap a restart needs to write it back. */
+const DISK_WATCH_MS = 15_000;
+const DISK_BACK_GAP_MS = 60_000;
 
 /**
  * Builds the station from its configuration, in dependency order, each part
@@ -97,6 +100,9 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const opened = openStore(databasePath(stateDir), log);
   const outbox = new Outbox(opened.db, config.sync?.outbox ?? OUTBOX_DEFAULTS, now);
   const store = new StationStore(opened.db, outbox, config.station.id);
+  if (opened.inMemory) {
+    startupProblems.push(`the state disk takes no writes (${opened.inMemory}): the station runs on a copy of its database in memory, lost at a power cut; once the disk takes writes it restarts between programmes and writes it there`);
+  }
   if (opened.rebuiltFrom) {
     startupProblems.push(`database was corrupt: kept as ${opened.rebuiltFrom} and rebuilt; schedule must be re-sent or re-imported`);
     store.recordEvent('database.rebuilt', 'error', 'the station database was corrupt and has been rebuilt empty', { keptAs: opened.rebuiltFrom }, now());
@@ -361,11 +367,20 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
       await sync?.stop();
       await board?.close();
       alerts.close();
+      clearInterval(diskWatch);
       await conductor.shutdown();
       clock.persist();
       await bank.close();
       await bridge?.close();
       await media.close();
+      if (opened.inMemory) {
+        try {
+          writeBack(opened.db, databasePath(stateDir));
+          log.warn('the database in memory is written to the state disk');
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'the database in memory could not be written to the state disk: what it recorded is lost');
+        }
+      }
       opened.db.close();
     },
   };
@@ -375,6 +390,18 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   // wedged agent gets restarted; being offline never stops them.
   // A clock step is looked for every second, not only at each turn (see ClockMonitor.lookForJump).
   const jumpWatch = setInterval(() => clock.lookForJump(), JUMP_WATCH_MS);
+  // On a database in memory: once the disk takes a write again, a restart in a gap writes it there (stop, then writeBack).
+  let restarting = false;
+  const diskWatch = setInterval(() => {
+    if (!opened.inMemory || restarting || !diskTakesWrites(stateDir)) return;
+    void conductor.updateLock(DISK_BACK_GAP_MS, alerts.status().find((a) => a.state === 'active')?.identifier ?? null).then((lock) => {
+      if ('refused' in lock || restarting) return;
+      restarting = true;
+      log.warn('the state disk takes writes again: restarting between programmes to put the database back on it');
+      restart();
+    });
+  }, DISK_WATCH_MS);
+  diskWatch.unref();
   const loop = setInterval(() => {
     void (async () => {
       await clock.tick();

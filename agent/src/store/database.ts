@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3';
-import { existsSync, renameSync, fsyncSync, openSync, closeSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, fsyncSync, openSync, closeSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isStorageFailure } from './write-behind.js';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { MIGRATIONS } from './migrations.js';
@@ -11,6 +13,13 @@ export interface OpenedStore {
   db: Db;
   /** Set when the database was found corrupt and rebuilt empty; names the file kept aside. */
   rebuiltFrom?: string;
+  /**
+   * Set when the state disk would not let the database open for writing
+   * (full, read-only): the station runs on a copy in memory, read from the
+   * file as it was; `writeBack` puts it on the disk once the disk takes it.
+   * Names the disk's error.
+   */
+  inMemory?: string;
 }
 
 /** The meta key naming the loa version that last migrated the schema, so a downgrade can say who wrote it. */
@@ -58,6 +67,7 @@ export function openStore(path: string, log: Logger, now: () => number = Date.no
     const db = openChecked(path);
     return { db };
   } catch (err) {
+    if (isStorageFailure(err)) return openInMemory(path, err as Error, log);
     if (!isCorruption(err)) throw err;
     const aside = `${path}.corrupt-${now()}`;
     log.fatal(
@@ -70,6 +80,100 @@ export function openStore(path: string, log: Logger, now: () => number = Date.no
     fsyncDir(dirname(path));
     const db = openChecked(path);
     return { db, rebuiltFrom: aside };
+  }
+}
+
+/**
+ * The station must play on a disk that takes no writes, and it cannot start
+ * on a database it cannot open for writing: a copy of the file in memory
+ * (every write succeeds there; nothing of it survives a power cut until
+ * `writeBack`). A file that cannot even be read, or a newer schema, still
+ * throws.
+ */
+function openInMemory(path: string, cause: Error, log: Logger): OpenedStore {
+  const image = existsSync(path) ? readImage(path) : undefined;
+  const db = image ? new Database(image) : new Database(':memory:');
+  try {
+    refuseNewerSchema(db, path);
+    db.pragma('foreign_keys = ON');
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') throw new QuickCheckError(`quick_check: ${String(check)}`);
+    migrate(db, path);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const why = cause.message.split('\n')[0]!;
+  log.error({ path, err: why }, 'the state disk takes no writes: the database runs on a copy in memory until it does');
+  return { db, inMemory: why };
+}
+
+/**
+ * The database file's bytes, with what its WAL holds: SQLite cannot read a
+ * WAL on a disk where it cannot make the WAL's index, so a WAL left by a
+ * crash is replayed in a copy in RAM (/dev/shm). Marked as a rollback-journal
+ * file (header bytes 18-19), as a database in memory must be.
+ */
+function readImage(path: string): Buffer {
+  let image: Buffer;
+  const wal = `${path}-wal`;
+  if (existsSync(wal) && statSync(wal).size > 0) {
+    const ram = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'loa-db-'));
+    try {
+      copyFileSync(path, join(ram, 'loa.db'));
+      copyFileSync(wal, join(ram, 'loa.db-wal'));
+      const copy = new Database(join(ram, 'loa.db'));
+      try {
+        image = copy.serialize();
+      } finally {
+        copy.close();
+      }
+    } finally {
+      rmSync(ram, { recursive: true, force: true });
+    }
+  } else image = readFileSync(path);
+  if (image.length >= 20) image[18] = image[19] = 1;
+  return image;
+}
+
+/**
+ * The in-memory database onto the disk, replacing the file: written whole
+ * beside it and synced, the old WAL and its index removed, then renamed
+ * over (a crash before the rename leaves the old file as it was, without
+ * the WAL's last transactions; after it, the copy). Throws when the disk
+ * still refuses.
+ */
+export function writeBack(db: Db, path: string): void {
+  const tmp = `${path}.from-memory`;
+  const image = db.serialize();
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, image);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  for (const suffix of ['-wal', '-shm']) rmSync(path + suffix, { force: true });
+  renameSync(tmp, path);
+  fsyncDir(dirname(path));
+}
+
+/** True when a small file can be written, synced and removed in `dir` (a full or read-only disk refuses). */
+export function diskTakesWrites(dir: string): boolean {
+  const probe = join(dir, '.write-probe');
+  try {
+    const fd = openSync(probe, 'w', 0o600);
+    try {
+      writeSync(fd, Buffer.alloc(4096));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    rmSync(probe);
+    return true;
+  } catch {
+    rmSync(probe, { force: true });
+    return false;
   }
 }
 
@@ -94,6 +198,9 @@ function openChecked(path: string): Db {
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw new QuickCheckError(`quick_check: ${String(check)}`);
     migrate(db);
+    // A file SQLite could open for reading only (a read-only disk, the WAL's index left by a crash) opens without
+    // a word: one write proves it takes them (the version it already has, one page).
+    db.pragma(`user_version = ${db.pragma('user_version', { simple: true }) as number}`);
     return db;
   } catch (err) {
     db.close();
