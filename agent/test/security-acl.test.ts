@@ -83,6 +83,6 @@ t.test('own topics refused at subscribe (SUBACK 0x80) is a fault naming them', a
   const a = makeStation({ id: 'st-a', config: { brokers: [broker.url], provinceKeys: [keys.publicPem], protocolVersion: 4, username: 'st-x' } });
   t.teardown(() => a.stop());
   const problem = await waitEvent<string | undefined>(a.client, 'acl', () => true, 20_000);
-  t.match(problem, /^broker ACL wrong: the broker refuses this station its own topics \(loa\/v1\/station\/st-a\/target, loa\/v1\/station\/st-a\/target\/part\/\+, loa\/v1\/station\/st-a\/cmd\); fix the ACL for user st-x \(refused topics are asked for again, up to every minute: a broker too busy to add a subscription refuses it too\)$/);
+  t.match(problem, /^broker ACL wrong: the broker refuses this station its own topics \(loa\/v1\/station\/st-a\/target, loa\/v1\/station\/st-a\/target\/part\/\+, loa\/v1\/station\/st-a\/cmd\); fix the ACL for user st-x \(refused topics are asked for again, up to every 15 s: a broker too busy to add a subscription refuses it too\)$/);
   t.same(a.client.problems().filter((p) => !p.startsWith('INSECURE')), [problem], 'next to the loopback plaintext warning');
 });

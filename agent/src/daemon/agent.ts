@@ -79,7 +79,7 @@ const PROVINCE_TIME_KEY = 'sync.province_time';
 const MAIN_LOOP_MS = 5000;
 const JUMP_WATCH_MS = 1000;
 /** On a database in memory, how often the state disk is tried, and the gap a restart needs to write it back. */
-const DISK_WATCH_MS = 15_000;
+const DISK_WATCH_MS = 5000;
 const DISK_BACK_GAP_MS = 60_000;
 
 /**
@@ -392,16 +392,17 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const jumpWatch = setInterval(() => clock.lookForJump(), JUMP_WATCH_MS);
   // On a database in memory: once the disk takes a write again, a restart in a gap writes it there (stop, then writeBack).
   let restarting = false;
-  const diskWatch = setInterval(() => {
-    if (!opened.inMemory || restarting || !diskTakesWrites(stateDir)) return;
-    void conductor.updateLock(DISK_BACK_GAP_MS, alerts.status().find((a) => a.state === 'active')?.identifier ?? null).then((lock) => {
-      if ('refused' in lock || restarting) return;
-      restarting = true;
-      log.warn('the state disk takes writes again: restarting between programmes to put the database back on it');
-      restart();
-    });
-  }, DISK_WATCH_MS);
-  diskWatch.unref();
+  const diskWatch = opened.inMemory
+    ? setInterval(() => {
+        if (restarting || !diskTakesWrites(stateDir)) return;
+        void conductor.updateLock(DISK_BACK_GAP_MS, alerts.status().find((a) => a.state === 'active')?.identifier ?? null).then((lock) => {
+          if ('refused' in lock || restarting) return;
+          restarting = true;
+          log.warn('the state disk takes writes again: restarting between programmes to put the database back on it');
+          restart();
+        });
+      }, DISK_WATCH_MS).unref()
+    : undefined;
   const loop = setInterval(() => {
     void (async () => {
       await clock.tick();

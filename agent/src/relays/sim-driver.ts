@@ -81,6 +81,7 @@ export class SimRelayDriver extends EventEmitter<{ transition: [Transition] }> i
   /** Serialises read-modify-write of the state file: transitions are applied in call order. */
   private queue: Promise<unknown> = Promise.resolve();
   /** The levels, while the state disk refuses the file (full, read-only). */
+  private journalFailing = false;
   private unwritten: StateFile | null = null;
 
   constructor(opts: SimRelayDriverOptions) {
@@ -187,8 +188,16 @@ export class SimRelayDriver extends EventEmitter<{ transition: [Transition] }> i
       this.emit('transition', t);
     }
     if (this.opts.journalPath) {
-      await this.journal(this.opts.journalPath, changes).catch((err: Error) =>
-        this.opts.log?.warn({ err, path: this.opts.journalPath }, 'relay simulator journal append failed'),
+      // Said when appends start failing (a full disk fails every one), and when they work again.
+      await this.journal(this.opts.journalPath, changes).then(
+        () => {
+          if (this.journalFailing) this.opts.log?.info({ path: this.opts.journalPath }, 'relay simulator journal appends work again');
+          this.journalFailing = false;
+        },
+        (err: Error) => {
+          if (!this.journalFailing) this.opts.log?.warn({ err: err.message, path: this.opts.journalPath }, 'relay simulator journal append failed');
+          this.journalFailing = true;
+        },
       );
     }
   }

@@ -139,7 +139,7 @@ export class CommandRunner {
     clearTimeout(slow);
     this.record(cmd, final);
     // Pruning walks the table; now and then is enough to keep it bounded.
-    if (++this.commandCount % 256 === 0) this.commands.prune();
+    if (++this.commandCount % 256 === 0) this.o.behind.run('command-prune', () => this.commands.prune());
     this.respond(final);
   }
 

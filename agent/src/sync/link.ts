@@ -32,9 +32,9 @@ export const CONNECT_SEQ_BLOCK = 1000;
  * without a timer. A canary that arrives later still counts.
  */
 const ACL_PROBE_FILTER = 'loa/v1/station/+/status';
-/** A refused subscription to the station's own topics is asked for again after 0-2 s, growing to 0-60 s. */
+/** A refused subscription to the station's own topics is asked for again after 0-2 s, growing to 0-15 s. */
 const RESUBSCRIBE_FIRST_MS = 2000;
-const RESUBSCRIBE_MAX_MS = 60_000;
+const RESUBSCRIBE_MAX_MS = 15_000;
 const STATUS_TOPIC = /^loa\/v1\/station\/[^/]+\/status$/;
 
 /** The station's broker password and TLS files, read from where the config points (the link and `loa doctor` alike). */
@@ -319,7 +319,7 @@ export class BrokerLink extends EventEmitter {
       ...(this.aclOwnRefused.length ? [`the broker refuses this station its own topics (${this.aclOwnRefused.join(', ')})`] : []),
       ...(this.aclReadable.size ? [`the broker lets this station read station status topics, which no station may read (${[...this.aclReadable].join(', ')})`] : []),
     ];
-    const retrying = this.aclOwnRefused.length ? ' (refused topics are asked for again, up to every minute: a broker too busy to add a subscription refuses it too)' : '';
+    const retrying = this.aclOwnRefused.length ? ' (refused topics are asked for again, up to every 15 s: a broker too busy to add a subscription refuses it too)' : '';
     const problem = wrong.length ? `broker ACL wrong: ${wrong.join('; ')}; fix the ACL for user ${this.o.config.username ?? this.o.stationId}${retrying}` : undefined;
     const changed = problem !== this.aclProblem;
     if (changed) {
