@@ -1,5 +1,6 @@
 import tls from 'node:tls';
 import { Backoff } from '../src/lib/backoff.js';
+import { RESUBSCRIBE_FIRST_MS, RESUBSCRIBE_MAX_MS } from '../src/sync/link.js';
 
 /**
  * Many light stations in one process for `scripts/bench fleet`: raw MQTT
@@ -80,7 +81,7 @@ interface Conn {
   subscribed: boolean;
   /** The topics of the SUBSCRIBE awaiting its SUBACK. */
   subscribing: string[];
-  /** As the agent: a refused subscription is asked for again, 0-2 s growing to 0-15 s. */
+  /** As the agent (sync/link.ts): a refused subscription is asked for again with the same backoff. */
   resubscribe: Backoff;
   resubscribeTimer?: NodeJS.Timeout;
 }
@@ -99,7 +100,7 @@ export class StationSimulator {
     private readonly stations: SimStation[],
     private readonly o: SimOptions,
   ) {
-    this.conns = stations.map(() => ({ buf: Buffer.alloc(0), brokerIndex: 0, backoff: new Backoff({ initialMs: o.initialMs, maxMs: o.maxMs }), lastSendMs: 0, subscribed: false, subscribing: [], resubscribe: new Backoff({ initialMs: 2000, maxMs: 15_000 }) }));
+    this.conns = stations.map(() => ({ buf: Buffer.alloc(0), brokerIndex: 0, backoff: new Backoff({ initialMs: o.initialMs, maxMs: o.maxMs }), lastSendMs: 0, subscribed: false, subscribing: [], resubscribe: new Backoff({ initialMs: RESUBSCRIBE_FIRST_MS, maxMs: RESUBSCRIBE_MAX_MS }) }));
     this.pinger = setInterval(() => {
       const due = now() - (o.keepaliveS * 1000) / 2;
       for (const c of this.conns) {

@@ -91,8 +91,6 @@ export interface NatsClusterOptions {
   stations: ReadonlyArray<AclStation & { password: string }>;
   /** HAProxy's connection limit per node (file descriptors: twice this). */
   maxConnectionsPerNode?: number;
-  /** Changes the rendered Mosquitto ACL before it becomes subject permissions (a test's wrong ACL), as MosquittoBroker's. */
-  editAcl?: (acl: string) => string;
 }
 
 export class NatsCluster {
@@ -131,7 +129,7 @@ export class NatsCluster {
       });
       const cluster = new NatsCluster(names, ports, certs, o.dir, o, pemFile);
       emptyStores(o.dir, names);
-      cluster.writeConfigs(o.editAcl);
+      cluster.writeConfigs();
       try {
         await Promise.all(names.map((_, i) => cluster.spawnNode(i)));
         await Promise.all(names.map((_, i) => cluster.waitHealthy(i, 60_000)));
@@ -175,7 +173,6 @@ export class NatsCluster {
     }
   }
 
-  /** MQTT connections the node holds now (its /connz). */
   /**
    * The users and their permissions written again (stations enrolled or
    * removed, an ACL fixed) and re-read by every running node (SIGHUP, as
@@ -187,7 +184,8 @@ export class NatsCluster {
     for (const p of this.procs) p?.nats.kill('SIGHUP');
   }
 
-  private writeConfigs(editAcl: ((acl: string) => string) | undefined): void {
+  /** `editAcl` changes the rendered Mosquitto ACL before it becomes subject permissions (a test's wrong ACL). */
+  private writeConfigs(editAcl?: (acl: string) => string): void {
     const o = this.o;
     const provinceUsers = [o.province, ...(o.provinceTools ?? [])];
     const passwords = new Map([...provinceUsers.map((u) => [u.username, u.password] as const), ...o.stations.map((s) => [s.id, s.password] as const)]);
@@ -195,6 +193,7 @@ export class NatsCluster {
     writeNodeConfigs(this.dir, this.names, this.ports, renderUsers(editAcl ? editAcl(acl) : acl, passwords), this.pemFile, o.maxConnectionsPerNode);
   }
 
+  /** MQTT connections the node holds now (its /connz). */
   async mqttConnections(i: number): Promise<number> {
     const r = await fetch(`http://127.0.0.1:${this.ports[i]!.http}/connz?limit=1`);
     return ((await r.json()) as { num_connections: number }).num_connections;

@@ -290,6 +290,8 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   clock.on('jump', () => board?.clockJumped());
   if (board) alerts.attachBoard((alert) => board!.showAlert(alert));
 
+  // The gate of a restart in a gap (an update, the database put back on the disk): no alert on air.
+  const activeEmergency = (): string | null => alerts.status().find((a) => a.state === 'active')?.identifier ?? null;
   const restart = opts.onRestartRequested ?? (() => log.warn('restart requested, but this agent was not started by the daemon'));
   const updater = new Updater({
     config: config.update,
@@ -298,7 +300,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
     log: log.child({ part: 'update' }),
     event: (event, level, message, data) => store.recordEvent(event, level, message, data, now()),
     lock: (gapMs, emergency) => conductor.updateLock(gapMs, emergency),
-    emergency: () => alerts.status().find((a) => a.state === 'active')?.identifier ?? null,
+    emergency: activeEmergency,
     restart,
     linkUp: () => (syncRef ? syncRef.status().connected : null),
     conductorResponsive: () => conductor.ping(5000),
@@ -395,7 +397,7 @@ export async function startAgent(config: Config, opts: AgentOptions): Promise<Ag
   const diskWatch = opened.inMemory
     ? setInterval(() => {
         if (restarting || !diskTakesWrites(stateDir)) return;
-        void conductor.updateLock(DISK_BACK_GAP_MS, alerts.status().find((a) => a.state === 'active')?.identifier ?? null).then((lock) => {
+        void conductor.updateLock(DISK_BACK_GAP_MS, activeEmergency()).then((lock) => {
           if ('refused' in lock || restarting) return;
           restarting = true;
           log.warn('the state disk takes writes again: restarting between programmes to put the database back on it');

@@ -94,7 +94,6 @@ function openInMemory(path: string, cause: Error, log: Logger): OpenedStore {
   const image = existsSync(path) ? readImage(path) : undefined;
   const db = image ? new Database(image) : new Database(':memory:');
   try {
-    refuseNewerSchema(db, path);
     db.pragma('foreign_keys = ON');
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw new QuickCheckError(`quick_check: ${String(check)}`);

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { isStorageFailure } from '../store/write-behind.js';
 import type { Logger } from 'pino';
 import type { Db } from '../store/database.js';
+import { isStorageFailure } from '../store/write-behind.js';
 import type { SyncConfig } from '../config/schema.js';
 import { Backoff, sleep } from '../lib/backoff.js';
 import { MAX_PACKET_BYTES, PROTOCOL_VERSION, type StationStatus } from './protocol.js';
@@ -33,8 +33,8 @@ export const CONNECT_SEQ_BLOCK = 1000;
  */
 const ACL_PROBE_FILTER = 'loa/v1/station/+/status';
 /** A refused subscription to the station's own topics is asked for again after 0-2 s, growing to 0-15 s. */
-const RESUBSCRIBE_FIRST_MS = 2000;
-const RESUBSCRIBE_MAX_MS = 15_000;
+export const RESUBSCRIBE_FIRST_MS = 2000;
+export const RESUBSCRIBE_MAX_MS = 15_000;
 const STATUS_TOPIC = /^loa\/v1\/station\/[^/]+\/status$/;
 
 /** The station's broker password and TLS files, read from where the config points (the link and `loa doctor` alike). */
